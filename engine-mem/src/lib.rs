@@ -129,7 +129,9 @@ impl StorageEngine for MemEngine {
         Ok(Self {
             names: config.keyspaces.clone(),
             state: RwLock::new(State {
-                maps: vec![Arc::new(Map::new()); config.keyspaces.len()],
+                maps: (0..config.keyspaces.len())
+                    .map(|_| Arc::new(Map::new()))
+                    .collect(),
                 undo: Vec::new(),
             }),
         })
