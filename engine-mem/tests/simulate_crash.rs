@@ -1,4 +1,5 @@
 //! `simulate_crash` drops exactly the writes that were not made durable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use engine_api::{Direction, Durability, KeyRange, Snapshot, StorageEngine, WriteBatch};
 use engine_mem::MemEngine;
