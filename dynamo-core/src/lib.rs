@@ -1,1 +1,17 @@
-//! Work in progress.
+//! The Dynamo node as a deterministic, sans-IO state machine.
+//!
+//! Work in progress: the pure data structures every mechanism rests on.
+//!
+//! - [`version`]: vector clocks, dotted version vectors, sibling sets and reconciliation,
+//!   actor epochs;
+//! - [`record`]: the stored encoding of a sibling set, and the client-facing causal context;
+//! - [`ring`]: partitions, ownership and preference lists.
+//!
+//! No I/O, no clock, no global randomness: time and seeds are inputs.
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod record;
+pub mod ring;
+pub mod version;
