@@ -5,13 +5,17 @@
 //! - [`version`]: vector clocks, dotted version vectors, sibling sets and reconciliation,
 //!   actor epochs;
 //! - [`record`]: the stored encoding of a sibling set, and the client-facing causal context;
-//! - [`ring`]: partitions, ownership and preference lists.
+//! - [`ring`]: partitions, ownership and preference lists;
+//! - [`ids`]: node ids and timestamps.
 //!
 //! No I/O, no clock, no global randomness: time and seeds are inputs.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod ids;
 pub mod record;
 pub mod ring;
 pub mod version;
+
+pub use ids::{InvalidNodeId, NodeId, Timestamp};
