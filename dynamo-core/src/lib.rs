@@ -6,7 +6,8 @@
 //!   actor epochs;
 //! - [`record`]: the stored encoding of a sibling set, and the client-facing causal context;
 //! - [`ring`]: partitions, ownership and preference lists;
-//! - [`ids`]: node ids and timestamps.
+//! - [`ids`]: node ids and timestamps;
+//! - [`rng`]: the seeded generator, the node's only randomness.
 //!
 //! No I/O, no clock, no global randomness: time and seeds are inputs.
 
@@ -16,6 +17,7 @@
 pub mod ids;
 pub mod record;
 pub mod ring;
+pub mod rng;
 pub mod version;
 
 pub use ids::{InvalidNodeId, NodeId, Timestamp};
