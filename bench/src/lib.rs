@@ -1,1 +1,45 @@
-//! Work in progress.
+//! Benchmarks of the storage engines, each [`StorageEngine`](engine_api::StorageEngine) adapter
+//! beside the raw crate it wraps, so that the adapter's overhead shows as a ratio.
+//!
+//! The workloads follow redb's published `lmdb_benchmark` (24-byte random keys, 150-byte
+//! values, a fixed seed): bulk load, individual `Sync` writes, batches of 1,000 `Sync` writes,
+//! random point reads and 10-key range scans through a read snapshot, removals in batches; and
+//! point reads and writes with 1 KiB values. [`workload::register`] runs each of them on every
+//! [`BenchStore`] of an engine: [`Adapter`] — the one generic implementation over any
+//! `StorageEngine` — and the raw crate in [`raw`], set up exactly as the adapter sets it up.
+//!
+//! This crate is not the measurement itself: the criterion targets in `benches/` are (one per
+//! engine), and the `bench-report` binary turns criterion's output into the markdown table of
+//! `BENCHMARKS.engines.md`. The number of keys comes from [`BenchSize::from_env`]
+//! (`BENCH_SIZE=quick|full|<keys>`).
+//!
+//! ```no_run
+//! use bench::{Adapter, BenchStore, Dataset};
+//! use engine_mem::MemEngine;
+//!
+//! # fn main() -> bench::BenchResult<()> {
+//! let data = Dataset::generate(100, 150, 3);
+//! let dir = tempfile::tempdir()?;
+//! let store = Adapter::<MemEngine>::create(dir.path())?;
+//! store.put_all(data.pairs())?;
+//! let (_elapsed, checksum) = store.read_cycle(data.pairs(), 100)?;
+//! assert_eq!(checksum, data.checksum(100));
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod adapter;
+mod data;
+pub mod raw;
+pub mod report;
+mod size;
+mod store;
+pub mod workload;
+
+pub use adapter::Adapter;
+pub use data::{Dataset, KEY_LEN, LARGE_VALUE_LEN, Pair, SMALL_VALUE_LEN};
+pub use size::BenchSize;
+pub use store::{BenchResult, BenchStore, KEYSPACE, scratch_dir};
