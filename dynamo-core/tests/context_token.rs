@@ -134,7 +134,9 @@ fn each_failure_has_its_own_error() {
     body.extend(0u64.to_be_bytes());
     assert_eq!(
         Context::from_token(&sealed_token(&body)),
-        Err(TokenError::Content(DecodeError::Malformed("context not normalised")))
+        Err(TokenError::Content(DecodeError::Malformed(
+            "context not normalised"
+        )))
     );
 }
 

@@ -132,7 +132,10 @@ fn absurd_counts_are_rejected_before_allocating() {
     assert_eq!(record::decode(&sealed(&huge)), Err(DecodeError::Truncated));
     let mut actors = vec![1u8, 0xff, 0xff];
     actors.extend([0u8; 16]);
-    assert_eq!(record::decode(&sealed(&actors)), Err(DecodeError::Truncated));
+    assert_eq!(
+        record::decode(&sealed(&actors)),
+        Err(DecodeError::Truncated)
+    );
     let mut empty = no_siblings.clone();
     empty.extend(0u32.to_be_bytes());
     assert!(record::decode(&sealed(&empty)).unwrap().is_empty());

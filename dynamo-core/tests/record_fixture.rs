@@ -7,9 +7,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use dynamo_core::record;
-use dynamo_core::version::{
-    Actor, ContentType, Context, Dot, SiblingSet, VersioningMode,
-};
+use dynamo_core::version::{Actor, ContentType, Context, Dot, SiblingSet, VersioningMode};
 use dynamo_core::{NodeId, Timestamp};
 
 fn fixture(name: &str) -> PathBuf {
@@ -58,16 +56,40 @@ fn vclock_set() -> SiblingSet {
     let ct = ContentType::new("application/json").unwrap();
     let mut s = SiblingSet::new(VersioningMode::VClock);
     let c1 = s
-        .apply_put(&Context::new(), Bytes::from_static(b"{\"v\":1}"), ct.clone(), &sx, Timestamp(T0 + 10))
+        .apply_put(
+            &Context::new(),
+            Bytes::from_static(b"{\"v\":1}"),
+            ct.clone(),
+            &sx,
+            Timestamp(T0 + 10),
+        )
         .unwrap();
     let c2 = s
-        .apply_put(&c1, Bytes::from_static(b"{\"v\":2}"), ct.clone(), &sx, Timestamp(T0 + 20))
+        .apply_put(
+            &c1,
+            Bytes::from_static(b"{\"v\":2}"),
+            ct.clone(),
+            &sx,
+            Timestamp(T0 + 20),
+        )
         .unwrap();
     let mut z = s.clone();
-    s.apply_put(&c2, Bytes::from_static(b"{\"v\":3}"), ct.clone(), &sy, Timestamp(T0 + 30))
-        .unwrap();
-    z.apply_put(&c2, Bytes::from_static(b"{\"v\":4}"), ct, &sz, Timestamp(T0 + 40))
-        .unwrap();
+    s.apply_put(
+        &c2,
+        Bytes::from_static(b"{\"v\":3}"),
+        ct.clone(),
+        &sy,
+        Timestamp(T0 + 30),
+    )
+    .unwrap();
+    z.apply_put(
+        &c2,
+        Bytes::from_static(b"{\"v\":4}"),
+        ct,
+        &sz,
+        Timestamp(T0 + 40),
+    )
+    .unwrap();
     s.merge(&z).unwrap();
     s
 }
@@ -76,7 +98,11 @@ fn vclock_set() -> SiblingSet {
 #[ignore = "writes the fixtures; run once when creating a format version"]
 fn generate_fixtures() {
     std::fs::create_dir_all(fixture("")).unwrap();
-    std::fs::write(fixture("record-v1.bin"), record::encode(&dvv_set()).unwrap()).unwrap();
+    std::fs::write(
+        fixture("record-v1.bin"),
+        record::encode(&dvv_set()).unwrap(),
+    )
+    .unwrap();
     std::fs::write(
         fixture("record-v1-vclock.bin"),
         record::encode(&vclock_set()).unwrap(),
@@ -116,11 +142,21 @@ fn record_v1_dvv_fixture_decodes_to_its_exact_contents() {
     );
     let cloud: Vec<_> = causal
         .cloud()
-        .map(|(d, t)| (d.actor.node().to_string(), d.actor.epoch(), d.counter, t.millis()))
+        .map(|(d, t)| {
+            (
+                d.actor.node().to_string(),
+                d.actor.epoch(),
+                d.counter,
+                t.millis(),
+            )
+        })
         .collect();
     assert_eq!(
         cloud,
-        [("n3".to_owned(), 0, 5, T0 + 3), ("n3".to_owned(), 0, 6, T0 + 4)]
+        [
+            ("n3".to_owned(), 0, 5, T0 + 3),
+            ("n3".to_owned(), 0, 6, T0 + 4)
+        ]
     );
 
     let entries: Vec<_> = set
@@ -141,7 +177,15 @@ fn record_v1_dvv_fixture_decodes_to_its_exact_contents() {
     assert_eq!(
         entries,
         [
-            ("n2".to_owned(), 1, false, T0 + 2, "application/octet-stream".to_owned(), vec![0, 1, 2, 255], 0),
+            (
+                "n2".to_owned(),
+                1,
+                false,
+                T0 + 2,
+                "application/octet-stream".to_owned(),
+                vec![0, 1, 2, 255],
+                0
+            ),
             ("n3".to_owned(), 6, true, T0 + 4, String::new(), vec![], 0),
         ]
     );
@@ -167,7 +211,13 @@ fn record_v1_vclock_fixture_decodes_to_its_exact_contents() {
                 .clock()
                 .entries()
                 .iter()
-                .map(|e| (e.actor().node().to_string(), e.counter(), e.timestamp().millis()))
+                .map(|e| {
+                    (
+                        e.actor().node().to_string(),
+                        e.counter(),
+                        e.timestamp().millis(),
+                    )
+                })
                 .collect();
             (
                 d.actor.node().to_string(),

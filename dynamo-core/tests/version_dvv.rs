@@ -22,10 +22,7 @@ fn values(s: &SiblingSet) -> BTreeSet<Bytes> {
 
 /// The values the model says must survive: every write whose dot no write's context
 /// covered. `dots[i]` is the dot write `i` got.
-fn model_alive(
-    writes: &[(Bytes, Context)],
-    dots: &[dynamo_core::version::Dot],
-) -> BTreeSet<Bytes> {
+fn model_alive(writes: &[(Bytes, Context)], dots: &[dynamo_core::version::Dot]) -> BTreeSet<Bytes> {
     writes
         .iter()
         .zip(dots)
@@ -123,17 +120,37 @@ fn blind_writes_through_one_coordinator_are_all_kept() {
     // version_siblings.rs): two clients, no context, same coordinator.
     let mut set = SiblingSet::new(VersioningMode::Dvv);
     let c1 = set
-        .apply_put(&Context::new(), Bytes::from_static(b"a"), ct(), &actor(0), Timestamp(1))
+        .apply_put(
+            &Context::new(),
+            Bytes::from_static(b"a"),
+            ct(),
+            &actor(0),
+            Timestamp(1),
+        )
         .unwrap();
-    set.apply_put(&Context::new(), Bytes::from_static(b"b"), ct(), &actor(0), Timestamp(2))
-        .unwrap();
+    set.apply_put(
+        &Context::new(),
+        Bytes::from_static(b"b"),
+        ct(),
+        &actor(0),
+        Timestamp(2),
+    )
+    .unwrap();
     assert_eq!(set.len(), 2);
     // Client 1 writes again with the context of its own write: replaces "a" only.
-    set.apply_put(&c1, Bytes::from_static(b"a2"), ct(), &actor(0), Timestamp(3))
-        .unwrap();
+    set.apply_put(
+        &c1,
+        Bytes::from_static(b"a2"),
+        ct(),
+        &actor(0),
+        Timestamp(3),
+    )
+    .unwrap();
     let vals: BTreeSet<_> = values(&set);
     assert_eq!(
         vals,
-        [Bytes::from_static(b"a2"), Bytes::from_static(b"b")].into_iter().collect()
+        [Bytes::from_static(b"a2"), Bytes::from_static(b"b")]
+            .into_iter()
+            .collect()
     );
 }

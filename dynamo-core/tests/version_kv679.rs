@@ -5,9 +5,7 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use dynamo_core::version::{
-    Actor, ContentType, Context, EpochState, SiblingSet, VersioningMode,
-};
+use dynamo_core::version::{Actor, ContentType, Context, EpochState, SiblingSet, VersioningMode};
 use dynamo_core::{NodeId, Timestamp};
 
 const A: usize = 0;
@@ -39,7 +37,13 @@ impl Cluster {
     /// A put coordinated by node A as `actor`, then sent to every replica (which merge it).
     fn write(&mut self, ctx: &Context, v: &'static str, actor: &Actor, t: u64) -> Context {
         let out = self.replicas[A]
-            .apply_put(ctx, Bytes::from_static(v.as_bytes()), ct(), actor, Timestamp(t))
+            .apply_put(
+                ctx,
+                Bytes::from_static(v.as_bytes()),
+                ct(),
+                actor,
+                Timestamp(t),
+            )
             .unwrap();
         self.anti_entropy();
         out

@@ -111,7 +111,11 @@ proptest! {
 
 #[test]
 fn put_with_full_context_replaces_everything_in_every_mode() {
-    for m in [VersioningMode::VClock, VersioningMode::Dvv, VersioningMode::Lww] {
+    for m in [
+        VersioningMode::VClock,
+        VersioningMode::Dvv,
+        VersioningMode::Lww,
+    ] {
         let mut s = SiblingSet::new(m);
         put(&mut s, &Context::new(), "a", &actor(0), 1);
         put(&mut s, &Context::new(), "b", &actor(1), 2);
@@ -212,7 +216,10 @@ fn sibling_cap_is_an_error_never_a_silent_drop() {
             .unwrap_err();
         assert_eq!(err, VersionError::TooManySiblings { limit: 3, count: 4 });
         assert_eq!(s, before, "{m:?}: unchanged on error");
-        assert!(s.apply_delete(&Context::new(), &actor(9), Timestamp(9)).is_err());
+        assert!(
+            s.apply_delete(&Context::new(), &actor(9), Timestamp(9))
+                .is_err()
+        );
         // A client that resolves them gets through.
         let ctx = s.context();
         put(&mut s, &ctx, "resolved", &actor(9), 10);
@@ -254,10 +261,12 @@ fn lww_newest_timestamp_wins_with_a_deterministic_tie_break() {
     assert_eq!(values(&w12), [b("two")].into_iter().collect()); // higher dot wins ties
     // A newer delete wins; an older one loses.
     let mut d = w12.clone();
-    d.apply_delete(&Context::new(), &actor(0), Timestamp(31)).unwrap();
+    d.apply_delete(&Context::new(), &actor(0), Timestamp(31))
+        .unwrap();
     assert!(d.is_tombstone_only());
     let mut e = w12.clone();
-    e.apply_delete(&Context::new(), &actor(0), Timestamp(29)).unwrap();
+    e.apply_delete(&Context::new(), &actor(0), Timestamp(29))
+        .unwrap();
     assert_eq!(values(&e), [b("two")].into_iter().collect());
 }
 
@@ -287,11 +296,23 @@ fn metadata_is_kept_per_sibling() {
         Timestamp(7),
     )
     .unwrap();
-    s.apply_put(&Context::new(), b("x"), ContentType::octet_stream(), &actor(1), Timestamp(8))
-        .unwrap();
+    s.apply_put(
+        &Context::new(),
+        b("x"),
+        ContentType::octet_stream(),
+        &actor(1),
+        Timestamp(8),
+    )
+    .unwrap();
     let mut types: Vec<_> = s
         .siblings()
-        .map(|x| (x.content_type().as_str().to_owned(), x.timestamp(), x.is_tombstone()))
+        .map(|x| {
+            (
+                x.content_type().as_str().to_owned(),
+                x.timestamp(),
+                x.is_tombstone(),
+            )
+        })
         .collect();
     types.sort();
     assert_eq!(

@@ -136,7 +136,10 @@ mod tests {
     #[test]
     fn round_trip() {
         let t = ctx().to_token().unwrap();
-        assert!(t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert!(
+            t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        );
         assert_eq!(Context::from_token(&t).unwrap(), ctx());
         let empty = Context::new().to_token().unwrap();
         assert_eq!(Context::from_token(&empty).unwrap(), Context::new());
@@ -149,7 +152,10 @@ mod tests {
             Context::from_token(&"A".repeat(MAX_TOKEN_LEN + 1)),
             Err(TokenError::TooLong { .. })
         ));
-        assert!(matches!(Context::from_token("a+b/"), Err(TokenError::Base64(_))));
+        assert!(matches!(
+            Context::from_token("a+b/"),
+            Err(TokenError::Base64(_))
+        ));
         let t = ctx().to_token().unwrap();
         assert!(matches!(
             Context::from_token(&format!("{t}==")),

@@ -44,7 +44,9 @@ use bytes::Bytes;
 use crate::Timestamp;
 use crate::version::{ContentType, Dot, Sibling, SiblingSet, VersioningMode};
 
-use codec::{ActorTable, Reader, Writer, open_frame, read_actors, read_clock, read_context, read_dot};
+use codec::{
+    ActorTable, Reader, Writer, open_frame, read_actors, read_clock, read_context, read_dot,
+};
 
 pub use context::{MAX_TOKEN_LEN, TOKEN_FORMAT_VERSION, TokenError};
 pub use epoch::{EPOCH_FORMAT_VERSION, decode_epoch_state, encode_epoch_state};
@@ -84,7 +86,9 @@ pub fn encode(set: &SiblingSet) -> Result<Vec<u8>, EncodeError> {
     w.u8(mode_byte(set.mode()));
     actors.write(&mut w)?;
     actors.write_context(&mut w, set.causal())?;
-    let n = u32::try_from(set.len()).map_err(|_| EncodeError::TooLarge { what: "sibling list" })?;
+    let n = u32::try_from(set.len()).map_err(|_| EncodeError::TooLarge {
+        what: "sibling list",
+    })?;
     w.u32(n);
     for (dot, s) in set.entries() {
         w.u16(actors.idx(&dot.actor));
@@ -96,7 +100,8 @@ pub fn encode(set: &SiblingSet) -> Result<Vec<u8>, EncodeError> {
         w.u8(u8::try_from(ct.len()).unwrap_or(u8::MAX));
         w.bytes(ct);
         actors.write_clock(&mut w, s.clock());
-        let len = u32::try_from(s.bytes().len()).map_err(|_| EncodeError::TooLarge { what: "value" })?;
+        let len =
+            u32::try_from(s.bytes().len()).map_err(|_| EncodeError::TooLarge { what: "value" })?;
         w.u32(len);
         w.bytes(s.bytes());
     }
@@ -178,17 +183,34 @@ mod tests {
     fn sample(mode: VersioningMode) -> SiblingSet {
         let mut s = SiblingSet::new(mode);
         let ct = ContentType::new("text/plain").unwrap();
-        s.apply_put(&Context::new(), Bytes::from_static(b"one"), ct.clone(), &actor("a"), Timestamp(10))
+        s.apply_put(
+            &Context::new(),
+            Bytes::from_static(b"one"),
+            ct.clone(),
+            &actor("a"),
+            Timestamp(10),
+        )
+        .unwrap();
+        s.apply_put(
+            &Context::new(),
+            Bytes::from_static(b"two"),
+            ct,
+            &actor("b"),
+            Timestamp(11),
+        )
+        .unwrap();
+        s.apply_delete(&Context::new(), &actor("c"), Timestamp(12))
             .unwrap();
-        s.apply_put(&Context::new(), Bytes::from_static(b"two"), ct, &actor("b"), Timestamp(11))
-            .unwrap();
-        s.apply_delete(&Context::new(), &actor("c"), Timestamp(12)).unwrap();
         s
     }
 
     #[test]
     fn round_trip_every_mode() {
-        for mode in [VersioningMode::VClock, VersioningMode::Dvv, VersioningMode::Lww] {
+        for mode in [
+            VersioningMode::VClock,
+            VersioningMode::Dvv,
+            VersioningMode::Lww,
+        ] {
             let s = sample(mode);
             let bytes = encode(&s).unwrap();
             assert_eq!(bytes[0], RECORD_FORMAT_VERSION);
@@ -209,7 +231,10 @@ mod tests {
         assert_eq!(decode(&v2), Err(DecodeError::UnknownVersion(2)));
         let mut flipped = bytes.clone();
         flipped[10] ^= 0x40;
-        assert!(matches!(decode(&flipped), Err(DecodeError::Checksum { .. })));
+        assert!(matches!(
+            decode(&flipped),
+            Err(DecodeError::Checksum { .. })
+        ));
     }
 
     #[test]
@@ -230,6 +255,9 @@ mod tests {
         let mut w = Writer::default();
         w.u8(RECORD_FORMAT_VERSION);
         w.u8(9); // no such mode
-        assert_eq!(decode(&w.seal()), Err(DecodeError::Malformed("versioning mode")));
+        assert_eq!(
+            decode(&w.seal()),
+            Err(DecodeError::Malformed("versioning mode"))
+        );
     }
 }

@@ -173,7 +173,10 @@ mod tests {
         c.add(dot("a", 1), Timestamp(1));
         c.add(dot("a", 2), Timestamp(2));
         assert_eq!(c.clock().get(&actor("a")), 3);
-        assert_eq!(c.clock().entry(&actor("a")).unwrap().timestamp(), Timestamp(3));
+        assert_eq!(
+            c.clock().entry(&actor("a")).unwrap().timestamp(),
+            Timestamp(3)
+        );
         assert_eq!(c.cloud().len(), 0);
     }
 
@@ -203,7 +206,10 @@ mod tests {
         yx.merge(&x);
         assert_eq!(xy, yx);
         assert_eq!(xy.clock().get(&actor("b")), 3);
-        assert!(xy.cloud().all(|(d, _)| d.counter > xy.clock().get(&d.actor) + 1));
+        assert!(
+            xy.cloud()
+                .all(|(d, _)| d.counter > xy.clock().get(&d.actor) + 1)
+        );
         assert!(xy.descends(&x) && xy.descends(&y));
     }
 }

@@ -148,11 +148,13 @@ impl<T: Clone + Ord> DvvSet<T> {
     /// The number of values a [`merge`](Self::merge) with `other` would leave.
     pub fn merged_len(&self, other: &Self) -> usize {
         let mut n = 0;
-        join_entries(&self.entries, &other.entries, |d, mine, theirs| match (mine, theirs) {
-            (Some(_), Some(_)) => n += 1,
-            (Some(_), None) => n += usize::from(!other.causal.covers(d)),
-            (None, Some(_)) => n += usize::from(!self.causal.covers(d)),
-            (None, None) => {}
+        join_entries(&self.entries, &other.entries, |d, mine, theirs| {
+            match (mine, theirs) {
+                (Some(_), Some(_)) => n += 1,
+                (Some(_), None) => n += usize::from(!other.causal.covers(d)),
+                (None, Some(_)) => n += usize::from(!self.causal.covers(d)),
+                (None, None) => {}
+            }
         });
         n
     }
@@ -294,7 +296,9 @@ mod tests {
         assert!(DvvSet::from_parts(Context::new(), vec![(dot.clone(), 1)]).is_none());
         let mut ctx = Context::new();
         ctx.add(dot.clone(), Timestamp(0));
-        assert!(DvvSet::from_parts(ctx.clone(), vec![(dot.clone(), 1), (dot.clone(), 2)]).is_none());
+        assert!(
+            DvvSet::from_parts(ctx.clone(), vec![(dot.clone(), 1), (dot.clone(), 2)]).is_none()
+        );
         assert!(DvvSet::from_parts(ctx, vec![(dot, 1)]).is_some());
     }
 }

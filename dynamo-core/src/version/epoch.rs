@@ -117,7 +117,10 @@ mod tests {
             epoch: 400,
             clean_shutdown: true,
         };
-        assert_eq!(EpochState::on_start(Some(stale), Timestamp(10), Some(500)).epoch, 501);
+        assert_eq!(
+            EpochState::on_start(Some(stale), Timestamp(10), Some(500)).epoch,
+            501
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! The pieces:
 //!
-//! - [`Actor`] and [`Dot`]: who numbers write events (a node in one [epoch](epoch) of its
+//! - [`Actor`] and [`Dot`]: who numbers write events (a node in one epoch of its
 //!   life) and one numbered event;
 //! - [`vclock`]: vector clocks, the paper's tags, with `descends` / `dominates` /
 //!   `concurrent`, `merge` and truncation;

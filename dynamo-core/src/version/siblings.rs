@@ -319,7 +319,9 @@ impl SiblingSet {
     ) -> Option<Self> {
         let ok = match mode {
             VersioningMode::Dvv => entries.iter().all(|(_, s)| s.clock.is_empty()),
-            VersioningMode::Lww => entries.len() <= 1 && entries.iter().all(|(_, s)| s.clock.is_empty()),
+            VersioningMode::Lww => {
+                entries.len() <= 1 && entries.iter().all(|(_, s)| s.clock.is_empty())
+            }
             VersioningMode::VClock => {
                 causal.cloud().len() == 0
                     && entries
@@ -449,17 +451,12 @@ impl SiblingSet {
                 full.advance(actor, dot.counter, now);
                 // Replace what the full (untruncated) clock descends: truncation below must
                 // not decide which versions are obsolete.
-                let survivors = self
-                    .siblings()
-                    .filter(|s| !full.descends(&s.clock))
-                    .count();
+                let survivors = self.siblings().filter(|s| !full.descends(&s.clock)).count();
                 self.check_count(survivors + 1)?;
                 let mut stored = full.clone();
                 stored.truncate_keeping(self.limits.max_clock_entries, actor);
                 self.inner.retain(|(_, s)| !full.descends(&s.clock));
-                self.inner
-                    .causal_mut()
-                    .merge(&Context::from_clock(full));
+                self.inner.causal_mut().merge(&Context::from_clock(full));
                 sibling.clock = stored.clone();
                 self.inner.insert(dot, sibling);
                 Ok(Context::from_clock(stored))

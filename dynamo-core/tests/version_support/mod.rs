@@ -4,9 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use dynamo_core::version::{
-    Actor, ContentType, Context, Dot, Limits, SiblingSet, VersioningMode,
-};
+use dynamo_core::version::{Actor, ContentType, Context, Dot, Limits, SiblingSet, VersioningMode};
 use dynamo_core::{NodeId, Timestamp};
 use proptest::prelude::*;
 
