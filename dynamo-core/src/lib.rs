@@ -6,6 +6,7 @@
 //!   actor epochs;
 //! - [`record`]: the stored encoding of a sibling set, and the client-facing causal context;
 //! - [`ring`]: partitions, ownership and preference lists;
+//! - [`antientropy`]: incrementally maintained Merkle trees;
 //! - [`ids`]: node ids and timestamps;
 //! - [`rng`]: the seeded generator, the node's only randomness.
 //!
@@ -14,6 +15,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod antientropy;
 pub mod ids;
 pub mod record;
 pub mod ring;
