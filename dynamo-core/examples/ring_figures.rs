@@ -9,10 +9,12 @@
 //!     the paper's strategy 1 (T random tokens per node, the key goes to the first token
 //!     clockwise), implemented here for comparison only.
 //! (b) Partitions moved when a node joins or leaves, against the optimum.
+//! (c) Zones: how often consecutive partitions share a zone, and whether preference lists
+//!     span distinct zones.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dynamo_core::NodeId;
-use dynamo_core::ring::{Ring, RingConfig, key_hash};
+use dynamo_core::ring::{Member, Ring, RingConfig, Zone, key_hash};
 
 const KEYS: usize = 1_000_000;
 const SEED: u64 = 0x5eed_d1a0_0000_0001;
@@ -259,6 +261,91 @@ fn movement_tables() {
     }
 }
 
+fn zone_of(ring: &Ring, n: &NodeId) -> String {
+    let m = ring.member(n).unwrap();
+    m.zone
+        .as_ref()
+        .map_or_else(|| n.to_string(), ToString::to_string)
+}
+
+/// Partitions whose `w` consecutive owners are not in `w` distinct zones.
+fn zone_crowded(ring: &Ring, w: usize) -> usize {
+    let zones: Vec<String> = ring.owners().map(|(_, n)| zone_of(ring, n)).collect();
+    let q = zones.len();
+    (0..q)
+        .filter(|&p| {
+            let mut v: Vec<&String> = (0..w).map(|d| &zones[(p + d) % q]).collect();
+            v.sort();
+            v.dedup();
+            v.len() < w
+        })
+        .count()
+}
+
+/// Fraction of partitions whose preference list spans min(N, zones) distinct zones.
+fn zone_diverse_lists(ring: &Ring) -> f64 {
+    let want = N.min(ring.zone_count());
+    let ok = ring
+        .config()
+        .partition_ids()
+        .filter(|&p| {
+            let mut z: Vec<String> = ring
+                .preference_list(p, N)
+                .into_iter()
+                .map(|n| zone_of(ring, n))
+                .collect();
+            z.sort();
+            z.dedup();
+            z.len() == want
+        })
+        .count();
+    ok as f64 / f64::from(ring.partition_count())
+}
+
+fn zone_table() {
+    println!(
+        "### (c) Zones (Q = 256, N = {N})
+"
+    );
+    println!(
+        "S nodes spread round-robin over Z zones; then one node joins zone z0 (the largest). \
+         \"zone-crowded\": partitions whose min(N, Z) consecutive owners are not in distinct \
+         zones (the preference list then walks further); \"lists spanning min(N, Z) zones\": \
+         share of partitions whose preference list has replicas in min(N, Z) zones.\n"
+    );
+    println!(
+        "| S | Z | zone-crowded, first ring | lists spanning min(N, Z) zones | zone-crowded after join | lists spanning min(N, Z) zones after join |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|");
+    let cfg = RingConfig::default();
+    for (s, z) in [
+        (6usize, 2usize),
+        (6, 3),
+        (9, 3),
+        (12, 4),
+        (20, 5),
+        (30, 3),
+        (60, 6),
+    ] {
+        let member =
+            |i: usize| Member::in_zone(node(i), Zone::new(format!("z{}", (i - 1) % z)).unwrap());
+        let members: Vec<Member> = (1..=s).map(member).collect();
+        let ring = Ring::new(cfg, members.clone()).unwrap();
+        let mut bigger = members;
+        bigger.push(Member::in_zone(node(s + 1), Zone::new("z0").unwrap()));
+        let joined = ring.rebalance(bigger).unwrap();
+        let w = N.min(z);
+        println!(
+            "| {s} | {z} | {} | {:.0}% | {} | {:.0}% |",
+            zone_crowded(&ring, w),
+            100.0 * zone_diverse_lists(&ring),
+            zone_crowded(&joined, w),
+            100.0 * zone_diverse_lists(&joined),
+        );
+    }
+    println!();
+}
+
 fn main() {
     let mut rng = SplitMix(SEED);
     let hashes: Vec<u64> = (0..KEYS)
@@ -275,4 +362,5 @@ fn main() {
         .collect();
     load_balance(&hashes);
     movement_tables();
+    zone_table();
 }

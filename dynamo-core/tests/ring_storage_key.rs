@@ -2,8 +2,9 @@
 //! The storage-key layout: round trips, ordering, partition and bucket ranges.
 
 use dynamo_core::ring::{
-    MAX_BUCKET_LEN, PartitionId, StorageKeyError, StorageKeyRef, bucket_key_range,
-    decode_storage_key, encode_storage_key, encode_storage_key_into, partition_key_range,
+    MAX_BUCKET_AND_KEY_LEN, MAX_STORAGE_KEY_LEN, PartitionId, StorageKeyError, StorageKeyRef,
+    bucket_key_range, decode_storage_key, encode_storage_key, encode_storage_key_into,
+    partition_key_range,
 };
 use proptest::prelude::*;
 
@@ -23,18 +24,23 @@ fn header_and_errors() {
             key: b"alice"
         }
     );
-    let max = vec![b'b'; MAX_BUCKET_LEN];
+    let max = vec![b'b'; MAX_BUCKET_AND_KEY_LEN - 1];
     let k = encode_storage_key(PartitionId(1), &max, b"k").unwrap();
-    assert_eq!(decode_storage_key(&k).unwrap().bucket.len(), MAX_BUCKET_LEN);
-    let too_long = vec![b'b'; MAX_BUCKET_LEN + 1];
+    assert_eq!(k.len(), MAX_STORAGE_KEY_LEN);
+    assert_eq!(decode_storage_key(&k).unwrap().bucket, &max[..]);
     assert_eq!(
-        encode_storage_key(PartitionId(1), &too_long, b"k"),
-        Err(StorageKeyError::BucketTooLong {
-            len: MAX_BUCKET_LEN + 1,
-            max: MAX_BUCKET_LEN
+        encode_storage_key(PartitionId(1), &max, b"kk"),
+        Err(StorageKeyError::TooLong {
+            len: MAX_STORAGE_KEY_LEN + 1,
+            max: MAX_STORAGE_KEY_LEN
         })
     );
+    let too_long = vec![b'b'; MAX_BUCKET_AND_KEY_LEN + 1];
     assert!(bucket_key_range(PartitionId(1), &too_long).is_err());
+    // Decoding accepts any length the prefix can state.
+    let mut big = vec![0, 0, 0, 1, 0xff, 0xff];
+    big.extend(std::iter::repeat_n(b'x', 70_000));
+    assert_eq!(decode_storage_key(&big).unwrap().bucket.len(), 65_535);
     assert_eq!(
         decode_storage_key(b""),
         Err(StorageKeyError::Truncated { len: 0 })
@@ -52,8 +58,9 @@ fn last_partition_range_is_bounded_by_the_next_id() {
 
 proptest! {
     #[test]
-    fn round_trip(p in any::<u32>(), bucket in bytes(300), key in bytes(300)) {
+    fn round_trip(p in any::<u32>(), bucket in bytes(250), key in bytes(250)) {
         let k = encode_storage_key(PartitionId(p), &bucket, &key).unwrap();
+        prop_assert!(k.len() <= MAX_STORAGE_KEY_LEN);
         let d = decode_storage_key(&k).unwrap();
         prop_assert_eq!(d.partition, PartitionId(p));
         prop_assert_eq!(d.bucket, &bucket[..]);

@@ -14,9 +14,9 @@ use super::hash::key_hash;
 pub const DEFAULT_PARTITIONS: u32 = 256;
 
 /// Largest partition count accepted (16384). Every partition carries a Merkle tree and handoff
-/// state, and claim work grows with `Q` (a first ring of 100 nodes takes about 0.3 s to
-/// compute at this size, 1 ms at 256), while 16384 partitions already balance thousands of
-/// nodes.
+/// state, and claim work grows with `Q` (a first ring of 100 nodes takes a few milliseconds
+/// to compute at Q = 256, about 0.3 s at this size), while 16384 partitions already balance
+/// thousands of nodes.
 pub const MAX_PARTITIONS: u32 = 1 << 14;
 
 /// Default spacing target (riak's `target_n_val`): the assignment tries to give every window

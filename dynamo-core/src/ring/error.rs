@@ -36,12 +36,12 @@ pub enum RingError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageKeyError {
-    /// The bucket name is longer than the layout's 16-bit length prefix allows.
-    #[error("bucket of {len} bytes is longer than the {max} bytes a storage key allows")]
-    BucketTooLong {
-        /// Length of the rejected bucket, in bytes.
+    /// Bucket and key would make a storage key longer than every engine accepts.
+    #[error("storage key of {len} bytes is longer than the {max} bytes engines accept")]
+    TooLong {
+        /// Length the storage key would have, in bytes.
         len: usize,
-        /// The longest bucket allowed ([`MAX_BUCKET_LEN`](super::MAX_BUCKET_LEN)).
+        /// The longest storage key ([`MAX_STORAGE_KEY_LEN`](super::MAX_STORAGE_KEY_LEN)).
         max: usize,
     },
     /// The bytes end before the partition id and bucket length.

@@ -93,8 +93,9 @@ pub use hash::{SIPHASH_K0, SIPHASH_K1, key_hash};
 pub use member::{Member, Zone};
 pub use preference::Replica;
 pub use storage_key::{
-    MAX_BUCKET_LEN, STORAGE_KEY_HEADER_LEN, StorageKeyRef, bucket_key_range, decode_storage_key,
-    encode_storage_key, encode_storage_key_into, partition_key_range, partition_prefix,
+    MAX_BUCKET_AND_KEY_LEN, MAX_STORAGE_KEY_LEN, STORAGE_KEY_HEADER_LEN, StorageKeyRef,
+    bucket_key_range, decode_storage_key, encode_storage_key, encode_storage_key_into,
+    partition_key_range, partition_prefix,
 };
 
 /// The assignment of every partition to a member node: the data all nodes agree on to route

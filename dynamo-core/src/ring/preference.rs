@@ -70,6 +70,8 @@ struct Candidates<'r> {
     start: usize,
     step: usize,
     seen: Seen,
+    /// Owning nodes not met yet: the walk stops when none is left.
+    unseen: usize,
     pending: VecDeque<Cand>,
 }
 
@@ -80,6 +82,7 @@ impl<'r> Candidates<'r> {
             start,
             step: 0,
             seen: Seen::new(ring.members.len()),
+            unseen: ring.owning_nodes,
             pending: VecDeque::new(),
         }
     }
@@ -89,11 +92,12 @@ impl<'r> Candidates<'r> {
             return Some(c);
         }
         let q = self.owners.len();
-        while self.step < q {
+        while self.step < q && self.unseen > 0 {
             let m = self.owners[(self.start + self.step) % q];
             let offset = self.step as u32;
             self.step += 1;
             if self.seen.insert(m) {
+                self.unseen -= 1;
                 return Some((offset, m));
             }
         }

@@ -9,17 +9,24 @@
 //! is one range scan ([`partition_key_range`]). The bucket is length-prefixed so that a key
 //! decodes back to exactly one (partition, bucket, key), and so that one bucket's keys within
 //! a partition are contiguous too ([`bucket_key_range`]). The key is last and needs no length.
+//!
+//! A storage key is at most [`MAX_STORAGE_KEY_LEN`] bytes, the longest key every engine
+//! accepts ([`engine_api::MAX_KEY_LEN`]), so bucket and key together have at most 505 bytes;
+//! encoding checks it, so an oversized client key is refused before it reaches an engine.
 
 use engine_api::KeyRange;
 
 use super::PartitionId;
 use super::StorageKeyError;
 
-/// Longest bucket name a storage key can hold, in bytes (its length is a 16-bit prefix).
-pub const MAX_BUCKET_LEN: usize = u16::MAX as usize;
-
 /// Bytes before the bucket: the partition id (4) and the bucket length (2).
 pub const STORAGE_KEY_HEADER_LEN: usize = 6;
+
+/// Longest storage key, in bytes: the engines' limit, [`engine_api::MAX_KEY_LEN`].
+pub const MAX_STORAGE_KEY_LEN: usize = engine_api::MAX_KEY_LEN;
+
+/// Longest bucket and key together, in bytes (505).
+pub const MAX_BUCKET_AND_KEY_LEN: usize = MAX_STORAGE_KEY_LEN - STORAGE_KEY_HEADER_LEN;
 
 /// A storage key taken apart, borrowing from the encoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,15 +43,15 @@ pub struct StorageKeyRef<'a> {
 /// avoids an allocation per write).
 ///
 /// # Errors
-/// [`StorageKeyError::BucketTooLong`] when the bucket exceeds [`MAX_BUCKET_LEN`]; `out` is
-/// left unchanged.
+/// [`StorageKeyError::TooLong`] when bucket and key exceed [`MAX_BUCKET_AND_KEY_LEN`]; `out`
+/// is left unchanged.
 pub fn encode_storage_key_into(
     out: &mut Vec<u8>,
     partition: PartitionId,
     bucket: &[u8],
     key: &[u8],
 ) -> Result<(), StorageKeyError> {
-    let blen = bucket_len(bucket)?;
+    let blen = check_len(bucket, key)?;
     out.reserve(STORAGE_KEY_HEADER_LEN + bucket.len() + key.len());
     out.extend_from_slice(&partition.0.to_be_bytes());
     out.extend_from_slice(&blen.to_be_bytes());
@@ -56,7 +63,7 @@ pub fn encode_storage_key_into(
 /// The storage key of (`partition`, `bucket`, `key`).
 ///
 /// # Errors
-/// [`StorageKeyError::BucketTooLong`] when the bucket exceeds [`MAX_BUCKET_LEN`].
+/// [`StorageKeyError::TooLong`] when bucket and key exceed [`MAX_BUCKET_AND_KEY_LEN`].
 pub fn encode_storage_key(
     partition: PartitionId,
     bucket: &[u8],
@@ -67,7 +74,8 @@ pub fn encode_storage_key(
     Ok(out)
 }
 
-/// Takes a storage key apart. Never panics, whatever the bytes.
+/// Takes a storage key apart. Never panics, whatever the bytes (it accepts any bucket length
+/// the 16-bit prefix can state; only encoding enforces the length limit).
 ///
 /// # Errors
 /// [`StorageKeyError::Truncated`] when the key is shorter than its header,
@@ -98,7 +106,7 @@ pub fn partition_prefix(partition: PartitionId) -> [u8; 4] {
 }
 
 /// Every storage key of `partition`, as a range for
-/// [`StorageEngine::scan`](engine_api::StorageEngine::scan): `be32(p) ..` up to
+/// [`Snapshot::scan`](engine_api::Snapshot::scan): `be32(p) ..` up to
 /// `be32(p + 1)` excluded (unbounded for the last possible id).
 pub fn partition_key_range(partition: PartitionId) -> KeyRange {
     KeyRange::prefix(&partition_prefix(partition))
@@ -107,7 +115,7 @@ pub fn partition_key_range(partition: PartitionId) -> KeyRange {
 /// Every storage key of `bucket` within `partition`.
 ///
 /// # Errors
-/// [`StorageKeyError::BucketTooLong`] when the bucket exceeds [`MAX_BUCKET_LEN`].
+/// [`StorageKeyError::TooLong`] when the bucket exceeds [`MAX_BUCKET_AND_KEY_LEN`].
 pub fn bucket_key_range(
     partition: PartitionId,
     bucket: &[u8],
@@ -116,11 +124,16 @@ pub fn bucket_key_range(
     Ok(KeyRange::prefix(&prefix))
 }
 
-fn bucket_len(bucket: &[u8]) -> Result<u16, StorageKeyError> {
-    u16::try_from(bucket.len()).map_err(|_| StorageKeyError::BucketTooLong {
-        len: bucket.len(),
-        max: MAX_BUCKET_LEN,
-    })
+/// Checks the length limit; returns the bucket length for the prefix.
+fn check_len(bucket: &[u8], key: &[u8]) -> Result<u16, StorageKeyError> {
+    let len = STORAGE_KEY_HEADER_LEN + bucket.len() + key.len();
+    match u16::try_from(bucket.len()) {
+        Ok(blen) if len <= MAX_STORAGE_KEY_LEN => Ok(blen),
+        _ => Err(StorageKeyError::TooLong {
+            len,
+            max: MAX_STORAGE_KEY_LEN,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -151,11 +164,15 @@ mod tests {
                 available: 1
             })
         );
-        let long = vec![b'b'; MAX_BUCKET_LEN + 1];
+        let long = vec![b'b'; MAX_BUCKET_AND_KEY_LEN];
         assert!(matches!(
             encode_storage_key(PartitionId(0), &long, b"k"),
-            Err(StorageKeyError::BucketTooLong { .. })
+            Err(StorageKeyError::TooLong { len: 512, max: 511 })
         ));
+        assert_eq!(
+            encode_storage_key(PartitionId(0), &long[1..], b"k").map(|k| k.len()),
+            Ok(MAX_STORAGE_KEY_LEN)
+        );
         let mut out = vec![9u8];
         assert!(encode_storage_key_into(&mut out, PartitionId(0), &long, b"k").is_err());
         assert_eq!(out, [9u8]);
