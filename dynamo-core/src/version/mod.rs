@@ -27,6 +27,37 @@
 //!   counters (Riak's KV679).
 //!
 //! Everything here is pure: no I/O, no clock (timestamps are arguments), no randomness.
+//!
+//! # Example: a key's life at one replica
+//!
+//! ```
+//! use bytes::Bytes;
+//! use dynamo_core::version::{ContentType, Context, EpochState, SiblingSet, VersioningMode};
+//! use dynamo_core::{NodeId, Timestamp, record};
+//!
+//! // The node's actor for this run (the epoch state is persisted in its meta keyspace).
+//! let epoch = EpochState::on_start(None, Timestamp(1_000), None);
+//! let me = epoch.actor(NodeId::new("n1")?);
+//! let ct = ContentType::new("text/plain")?;
+//!
+//! // Two clients write without a context: both values are kept, as siblings.
+//! let mut set = SiblingSet::new(VersioningMode::Dvv);
+//! set.apply_put(&Context::new(), Bytes::from_static(b"x"), ct.clone(), &me, Timestamp(1_001))?;
+//! set.apply_put(&Context::new(), Bytes::from_static(b"y"), ct.clone(), &me, Timestamp(1_002))?;
+//! assert_eq!(set.len(), 2);
+//!
+//! // A read returns both and the context, as an opaque token for an HTTP header...
+//! let token = set.context().to_token()?;
+//! // ... which the client sends back with its resolved value.
+//! let ctx = Context::from_token(&token)?;
+//! set.apply_put(&ctx, Bytes::from_static(b"xy"), ct, &me, Timestamp(1_003))?;
+//! assert_eq!(set.len(), 1);
+//!
+//! // What the storage engine keeps.
+//! let stored = record::encode(&set)?;
+//! assert_eq!(record::decode(&stored)?, set);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod actor;
 pub mod context;
