@@ -75,7 +75,7 @@ pub(crate) fn from_redb(err: impl Into<redb::Error>, file: &Path) -> Error {
 }
 
 /// Maps an operating system error on `file`: a full disk is [`Error::Full`], a file that is
-/// not a redb database (bad magic number, empty) or is shorter than its header says is
+/// not a redb database (bad magic number, empty) or is read past its end is
 /// [`Error::Corruption`] (the directory's marker says it holds a redb store), the rest
 /// [`Error::Io`] with its kind kept.
 pub(crate) fn from_io(source: std::io::Error, file: &Path) -> Error {
@@ -96,7 +96,7 @@ pub(crate) fn from_io(source: std::io::Error, file: &Path) -> Error {
         ),
         ErrorKind::UnexpectedEof => corruption(
             format!(
-                "{} is shorter than its header says: it was truncated",
+                "a read ran past the end of {}: the file was truncated, or a page reference in it is damaged",
                 file.display()
             ),
             Box::new(source),

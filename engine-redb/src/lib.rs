@@ -20,21 +20,29 @@
 //! written with checksums and fsynced (`fdatasync`) before `write` returns; after a crash redb
 //! falls back to the newest commit whose checksums verify. A [`Durability::Buffered`] write
 //! commits with `Durability::None`, redb's cheapest commit: the transaction is visible to every
-//! later read at once, but its pages and the header slot naming it stay in redb's memory — none
-//! of it is made reachable on disk until a later durable commit. So it is lost by a process
+//! later read at once, but the header slot naming it is only updated in redb's memory, and its
+//! pages stay in redb's write buffer (written to the file only under cache pressure, and even
+//! then named by no on-disk header) until a later durable commit. So it is lost by a process
 //! crash as well as by power loss, together with every other `Buffered` write since the last
 //! durable commit (a `Sync` write, [`StorageEngine::flush`], or closing the engine); the store
 //! then opens in the state of that last durable commit. Closing the engine cleanly (dropping
 //! it, or [`RedbEngine::close`], not while the thread is panicking) makes the pending `Buffered`
-//! writes durable with one fsynced commit.
+//! writes durable: redb's close ends with a durable commit (which also records its allocator
+//! state, so that the next open needs no repair).
 //!
 //! | engine | `Buffered`: process crash | `Buffered`: power loss | `Sync`: process crash | `Sync`: power loss |
 //! |---|---|---|---|---|
-//! | `redb` (`RedbEngine`) | lost since the last durable commit (a `Sync` write, `flush`, or a clean close): redb commits with `Durability::None`, which keeps the commit in the process's memory only | lost since the last durable commit, as for a process crash | kept | kept: redb's checksummed commit is fsynced before `write` returns |
+//! | `redb` (`RedbEngine`) | lost since the last durable commit (a `Sync` write, `flush`, or a clean close): redb commits with `Durability::None`, which no on-disk header names until a durable commit | lost since the last durable commit | kept | kept: the commit is written with checksums and fsynced (`fdatasync`) before `write` returns |
 //!
 //! After an unclean shutdown, the next open verifies the checksums of the whole file and rebuilds
-//! redb's allocator state (slow for a large store). A `Buffered` write whose pages the cache
-//! happened to write out before a crash is still ignored: no on-disk header names it.
+//! redb's allocator state (slow for a large store). While `Buffered` writes are pending, the
+//! pages of the durable state that they replace cannot be reused, so a long run of them without
+//! a durable commit makes the file grow.
+//!
+//! Reads: [`StorageEngine::get`] runs one redb read transaction per call; a [`RedbSnapshot`]
+//! opens each keyspace's table once, on first use, and keeps it. Values and keys are copied out
+//! of redb's page cache into [`Bytes`](bytes::Bytes) (redb hands out guards on its pages, which
+//! must not outlive the transaction).
 //!
 //! # Errors and damaged files
 //!
@@ -49,7 +57,10 @@
 //! Normal reads do not verify checksums (only the open after an unclean shutdown and
 //! [`RedbEngine::check_integrity`] do), and redb may panic on bytes damaged behind its back.
 //! Every call into redb therefore runs under `catch_unwind`, and a panic becomes
-//! [`Error::Corruption`]; this guard does nothing in a build with `panic = "abort"`.
+//! [`Error::Corruption`] (the panic hook still prints the panic's message); this guard does
+//! nothing in a build with `panic = "abort"`. A read that follows a damaged page reference past
+//! the end of the file is an I/O error to redb, so the calls after it return
+//! [`Error::Poisoned`] until the store is reopened.
 //!
 //! # Example
 //!
@@ -92,6 +103,7 @@
 //! [`Durability::Sync`]: engine_api::Durability::Sync
 //! [`Durability::Buffered`]: engine_api::Durability::Buffered
 //! [`StorageEngine::flush`]: engine_api::StorageEngine::flush
+//! [`StorageEngine::get`]: engine_api::StorageEngine::get
 //! [`Error::Backend`]: engine_api::Error::Backend
 //! [`Error::Full`]: engine_api::Error::Full
 //! [`Error::Io`]: engine_api::Error::Io

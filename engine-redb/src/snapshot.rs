@@ -115,8 +115,8 @@ pub struct RedbIter<'s> {
     range: Option<redb::Range<'static, Bin, Bin>>,
     direction: Direction,
     file: &'s Path,
-    /// The iterator reads pages the snapshot's transaction keeps alive.
-    _snapshot: PhantomData<&'s RedbSnapshot<'s>>,
+    /// Borrows the snapshot, as the trait wants, although the range holds its transaction.
+    _snapshot: PhantomData<&'s ()>,
 }
 
 impl std::fmt::Debug for RedbIter<'_> {

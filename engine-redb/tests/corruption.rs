@@ -112,8 +112,8 @@ fn full_state() -> State {
 
 /// Opens a damaged store and uses it in every way: reads everything, writes, flushes,
 /// closes. Nothing may panic. An error of the open or of a read must be `Corruption` (what
-/// redb reports for damage it detects, and what a caught panic becomes). Returns what the
-/// reads gave, or `None` when the store did not open.
+/// redb reports for damage it detects, and what a caught panic becomes), or `Poisoned` after
+/// one. Returns what the reads gave, or `None` when the store did not open.
 fn exercise(store: &Path, batches: u64, what: &str) -> Option<common::Outcome> {
     let engine = match open(store) {
         Ok(engine) => engine,
@@ -123,8 +123,14 @@ fn exercise(store: &Path, batches: u64, what: &str) -> Option<common::Outcome> {
         }
     };
     let outcome = read_everything(&engine, batches);
+    // A read of a damaged page reference can run past the end of the file: an I/O error, after
+    // which redb refuses everything until reopened (`Poisoned`).
+    let mut failed = false;
     for e in &outcome.errors {
-        assert_corruption(e, what);
+        if !(failed && matches!(e, Error::Poisoned { engine: "redb" })) {
+            assert_corruption(e, what);
+        }
+        failed = true;
     }
     // Writing to a damaged store may fail in any typed way, or succeed.
     let mut batch = WriteBatch::new();
