@@ -54,9 +54,6 @@ impl<'a> Reader<'a> {
     pub(crate) fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
-    pub(crate) fn position(&self) -> usize {
-        self.pos
-    }
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

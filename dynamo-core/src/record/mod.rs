@@ -140,7 +140,6 @@ fn decode_with(input: &[u8], value: impl Fn(&[u8]) -> Bytes) -> Result<SiblingSe
     let n = r.count(u64::from(n), MIN_SIBLING)?;
     let mut entries: Vec<(Dot, Sibling)> = Vec::with_capacity(n);
     for _ in 0..n {
-        let start = r.position();
         let dot = read_dot(&mut r, &actors)?;
         if entries.last().is_some_and(|(d, _)| *d >= dot) {
             return Err(DecodeError::Malformed("siblings not sorted"));
@@ -160,7 +159,6 @@ fn decode_with(input: &[u8], value: impl Fn(&[u8]) -> Bytes) -> Result<SiblingSe
         let len = r.u32()?;
         let len = r.count(u64::from(len), 1)?;
         let bytes = value(r.take(len)?);
-        debug_assert!(r.position() - start >= MIN_SIBLING);
         let sibling = Sibling::from_parts(timestamp, ct, tombstone, clock, bytes)
             .ok_or(DecodeError::Malformed("tombstone with a value"))?;
         entries.push((dot, sibling));
