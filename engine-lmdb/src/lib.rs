@@ -33,6 +33,9 @@
 //! - Not for network file systems (LMDB's locks and shared map need a local one), and a store
 //!   must not be opened twice by one process: the second [`open`](engine_api::StorageEngine::open)
 //!   fails with [`engine_api::Error::Backend`] saying the store is already open.
+//! - Not for sharing between processes: LMDB's lock file would keep them safe from each
+//!   other, but the structural check that every `open` runs (see "Damaged files") assumes that
+//!   no other process writes the store while it runs.
 //! - Not for long-lived snapshots: a snapshot keeps every page it sees from being reused, so the
 //!   file grows while it lives; and each live snapshot (and each running `get`) holds one of the
 //!   [`MAX_READERS`] reader slots.

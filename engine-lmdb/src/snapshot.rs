@@ -61,11 +61,7 @@ impl Snapshot for LmdbSnapshot<'_> {
         let i = check_keyspace(self.engine.names(), keyspace)?;
         let ctx = self.engine.error_context();
         if range.is_empty() {
-            return Ok(LmdbIter {
-                inner: Inner::Done,
-                engine: self.engine,
-                buffer: BytesMut::new(),
-            });
+            return Ok(LmdbIter::new(Inner::Done, self.engine));
         }
         let db = self.engine.db(i);
         let inner = match direction {
@@ -78,11 +74,7 @@ impl Snapshot for LmdbSnapshot<'_> {
                     .map_err(|e| ctx.map(e, "start a scan"))?,
             ),
         };
-        Ok(LmdbIter {
-            inner,
-            engine: self.engine,
-            buffer: BytesMut::new(),
-        })
+        Ok(LmdbIter::new(inner, self.engine))
     }
 }
 
@@ -105,7 +97,15 @@ pub struct LmdbIter<'s> {
     buffer: BytesMut,
 }
 
-impl LmdbIter<'_> {
+impl<'s> LmdbIter<'s> {
+    fn new(inner: Inner<'s>, engine: &'s LmdbEngine) -> Self {
+        LmdbIter {
+            inner,
+            engine,
+            buffer: BytesMut::new(),
+        }
+    }
+
     /// Copies a key and its value out of the map.
     fn copy(&mut self, key: &[u8], value: &[u8]) -> (Bytes, Bytes) {
         let len = key.len() + value.len();
