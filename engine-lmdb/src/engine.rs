@@ -4,6 +4,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 use engine_api::{
@@ -12,7 +13,7 @@ use engine_api::{
 };
 use heed::{CommitOrAbort, CommitToken, Env, OnCommit, RwTxn, WithoutTls};
 
-use crate::env::{DATA_FILE, map_size, open_env};
+use crate::env::{DATA_FILE, map_size, open_env, set_no_sync};
 use crate::error::{ENGINE, ErrorContext, io_error};
 use crate::snapshot::LmdbSnapshot;
 use crate::verify::verify_data_file;
@@ -32,6 +33,9 @@ pub struct LmdbEngine {
     ctx: ErrorContext,
     /// Set when an fsync failed: the durability of earlier writes is then unknown.
     poisoned: AtomicBool,
+    /// Serializes writers, so that turning `NO_SYNC` off for a `Sync` commit never races with
+    /// another writer's transaction (LMDB serializes write transactions anyway).
+    write_lock: Mutex<()>,
 }
 
 impl fmt::Debug for LmdbEngine {
@@ -105,6 +109,17 @@ impl LmdbEngine {
         })
     }
 
+    /// Applies `batch` in one write transaction and commits it; on an error the transaction is
+    /// aborted and nothing is applied.
+    fn commit(&self, batch: &WriteBatch) -> Result<()> {
+        let mut txn = self
+            .env
+            .write_txn()
+            .map_err(self.err("begin a write transaction"))?;
+        self.apply(&mut txn, batch).map_err(self.err("write"))?;
+        txn.commit().map_err(self.err("commit"))
+    }
+
     /// Applies the operations of `batch` in `txn`.
     fn apply(&self, txn: &mut RwTxn<'_>, batch: &WriteBatch) -> heed::Result<()> {
         for op in batch.ops() {
@@ -174,6 +189,7 @@ impl StorageEngine for LmdbEngine {
             names: config.keyspaces.clone(),
             ctx,
             poisoned: AtomicBool::new(false),
+            write_lock: Mutex::new(()),
         };
         // A new store's first pages and meta are made durable before it is used.
         engine.sync()?;
@@ -195,18 +211,32 @@ impl StorageEngine for LmdbEngine {
     fn write(&self, batch: &WriteBatch, durability: Durability) -> Result<()> {
         check_batch(&self.names, batch)?;
         self.check_poisoned()?;
-        if !batch.is_empty() {
-            let mut txn = self
-                .env
-                .write_txn()
-                .map_err(self.err("begin a write transaction"))?;
-            // On an error the transaction is dropped, which aborts it: nothing is applied.
-            self.apply(&mut txn, batch).map_err(self.err("write"))?;
-            txn.commit().map_err(self.err("commit"))?;
+        // No data is guarded by the lock, so a panic while it was held leaves nothing broken.
+        let _writer = self
+            .write_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if batch.is_empty() {
+            return match durability {
+                Durability::Buffered => Ok(()),
+                Durability::Sync => self.sync(),
+            };
         }
         match durability {
-            Durability::Buffered => Ok(()),
-            Durability::Sync => self.sync(),
+            Durability::Buffered => self.commit(batch),
+            Durability::Sync => {
+                // LMDB's own crash-safe commit: data pages synced, then the meta page written
+                // and synced. Earlier Buffered commits are made durable by the same syncs.
+                set_no_sync(&self.env, false).map_err(self.err("turn on synced commits"))?;
+                let committed = self.commit(batch);
+                let restored =
+                    set_no_sync(&self.env, true).map_err(self.err("turn off synced commits"));
+                if let Err(Error::Io { .. }) = &committed {
+                    // The commit's fsync may have failed: durability is unknown from here on.
+                    self.poisoned.store(true, Ordering::Release);
+                }
+                committed.and(restored)
+            }
         }
     }
 
@@ -239,6 +269,25 @@ mod tests {
     fn engine_is_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<LmdbEngine>();
+    }
+
+    #[test]
+    fn sync_writes_restore_no_sync_for_buffered_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = LmdbEngine::open(&EngineConfig::new(dir.path().join("s"), ["data"])).unwrap();
+        let no_sync = heed::EnvFlags::NO_SYNC.bits();
+        assert_ne!(engine.env.get_flags().unwrap() & no_sync, 0);
+        let ks = engine.keyspace("data").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(ks, &b"k"[..], &b"v"[..]);
+        engine.write(&batch, Durability::Sync).unwrap();
+        assert_ne!(
+            engine.env.get_flags().unwrap() & no_sync,
+            0,
+            "NO_SYNC is back on"
+        );
+        engine.write(&batch, Durability::Buffered).unwrap();
+        assert_eq!(engine.get(ks, b"k").unwrap().as_deref(), Some(&b"v"[..]));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use engine_api::{Error, Result};
-use heed::{Env, EnvFlags, EnvOpenOptions, WithoutTls};
+use heed::{Env, EnvFlags, EnvOpenOptions, FlagSetMode, WithoutTls};
 
 /// Map size used when [`engine_api::EngineConfig::max_size_bytes`] is `None`: 1 TiB on 64-bit
 /// targets. LMDB's map is a reservation of address space, not of disk or memory: the data file
@@ -57,8 +57,9 @@ pub(crate) fn map_size(max_size_bytes: Option<u64>) -> Result<(usize, bool)> {
 }
 
 /// Opens the LMDB environment in `dir` (which [`engine_api::marker::claim_dir`] has claimed),
-/// with read transactions not tied to threads, and commits that are written to the OS but not
-/// fsynced (the engine fsyncs itself after `Sync` writes; see the crate documentation).
+/// with read transactions not tied to threads, and `NO_SYNC` on: commits are written to the OS
+/// but not fsynced, unless the engine turns `NO_SYNC` off for a `Sync` write
+/// ([`set_no_sync`]; see the crate documentation).
 ///
 /// # Errors
 /// heed's error; `heed::Error::EnvAlreadyOpened` when this process has the store open already.
@@ -72,8 +73,9 @@ pub(crate) fn open_env(dir: &Path, map_size: usize, max_dbs: u32) -> heed::Resul
     // SAFETY: heed marks `flags` unsafe because flags such as NO_SYNC weaken LMDB's durability
     // guarantees, not memory safety. NO_SYNC only skips the fdatasync of each commit: every
     // commit still reaches the OS with write(2) before it returns (WRITE_MAP is not set, so
-    // nothing stays in a dirty shared mapping), and the engine calls `Env::force_sync` after
-    // every `Sync` write, in `flush` and on drop, which gives back the durability promised.
+    // nothing stays in a dirty shared mapping); the engine turns NO_SYNC off for `Sync` writes
+    // and calls `Env::force_sync` in `flush` and on drop, which gives back the durability
+    // promised.
     unsafe {
         options.flags(EnvFlags::NO_SYNC);
     }
@@ -89,6 +91,33 @@ pub(crate) fn open_env(dir: &Path, map_size: usize, max_dbs: u32) -> heed::Resul
     // of this call, which reads only the meta pages: before any transaction reads a data page,
     // the engine checks the file's structure (`verify.rs`).
     unsafe { options.open(dir) }
+}
+
+/// Turns LMDB's `NO_SYNC` on or off for the commits that begin after this call.
+///
+/// With `NO_SYNC` off, LMDB commits in its crash-safe order: data pages are written and
+/// fdatasynced, then the meta page is written and synced. `Sync` writes commit that way, so a
+/// power loss while one is in flight loses at most that write; `Buffered` writes commit with
+/// `NO_SYNC` on.
+///
+/// The caller must hold the engine's write lock: LMDB requires that only one thread changes
+/// the flags at a time, and the flag must not change between the start and the commit of
+/// another thread's write transaction.
+///
+/// # Errors
+/// heed's error if LMDB refuses the flag change.
+#[allow(unsafe_code)]
+pub(crate) fn set_no_sync(env: &Env<WithoutTls>, on: bool) -> heed::Result<()> {
+    let mode = if on {
+        FlagSetMode::Enable
+    } else {
+        FlagSetMode::Disable
+    };
+    // SAFETY: (1) only one thread calls this at a time: every caller holds the engine's write
+    // lock (`LmdbEngine::write`), and `open_env` sets flags before the engine is shared.
+    // (2) NO_SYNC weakens durability, not memory safety; the engine turns it off for every
+    // `Sync` commit and documents what `Buffered` commits risk.
+    unsafe { env.set_flags(EnvFlags::NO_SYNC, mode) }
 }
 
 #[cfg(test)]

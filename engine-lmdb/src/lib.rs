@@ -42,29 +42,31 @@
 //!
 //! # Durability
 //!
-//! LMDB fixes its sync behaviour per environment, so the environment is opened with
-//! `MDB_NOSYNC` (and without `MDB_WRITEMAP`): every commit writes its pages and then its meta
-//! page to the data file (`pwrite(2)`, `pwritev(2)`) before `write` returns, but does not
-//! fsync. The engine then forces a sync itself (`mdb_env_sync`, an `fdatasync(2)` of the data
-//! file) where the durability level asks for it.
+//! The environment is opened with `MDB_NOSYNC` (and without `MDB_WRITEMAP`): a `Buffered`
+//! commit writes its pages and then its meta page to the data file (`pwrite(2)`,
+//! `pwritev(2)`) before `write` returns, but does not fsync. For a `Sync` write the engine
+//! turns `MDB_NOSYNC` off around the commit (writers are serialized by a lock), so LMDB commits
+//! in its own crash-safe order: the data pages are written and fdatasynced, then the meta page
+//! is written and synced, before `write` returns.
 //!
 //! | level | process crash (SIGKILL, panic, OOM kill) | power loss (the OS page cache is lost) |
 //! |---|---|---|
 //! | `Buffered` | kept: the commit is in the OS page cache before `write` returns | may be lost since the last `Sync` write, `flush` or clean close; and since nothing orders LMDB's writes without a sync, on a file system that does not keep write order the store can be left inconsistent (LMDB's `MDB_NOSYNC` caveat; the open-time check below reports structural damage as `Corruption`) |
-//! | `Sync` | kept | kept: the data file is fdatasynced after the commit, before `write` returns; this also makes every earlier `Buffered` write durable |
+//! | `Sync` | kept | kept: data pages synced, then the meta page synced, before `write` returns; this also makes every earlier `Buffered` write durable |
 //!
 //! The process-crash column is tested: `tests/buffered_crash.rs` SIGKILLs a process writing
 //! `Buffered` batches, the conformance suite's crash test one writing `Sync` batches, and every
 //! acknowledged batch is found whole after reopening. The power-loss column follows from what
 //! the code asks of the OS and is not tested.
 //!
-//! A power loss *during* a `Sync` write, before it returns, is the `Buffered` case: the write
-//! and the `Buffered` writes just before it may be lost, and the store may be inconsistent on a
-//! file system that does not keep write order. [`flush`](engine_api::StorageEngine::flush)
-//! fdatasyncs like a `Sync` write, and so does dropping the engine (a clean close). If an
-//! fdatasync fails, the engine is poisoned: that call returns the I/O error, and every later
-//! `write` and `flush` returns [`engine_api::Error::Poisoned`] (the OS may have dropped the
-//! pages it failed to write, so a later sync succeeding would prove nothing); reopen the store.
+//! A power loss *during* a `Sync` write, before it returns, loses at most that write (LMDB's
+//! two meta pages: the previous one stays valid until the new one is synced), unless
+//! `Buffered` writes were made just before it without a sync in between, which fall under the
+//! `Buffered` caveat. [`flush`](engine_api::StorageEngine::flush) fdatasyncs the data file, and
+//! so does dropping the engine (a clean close). If an fsync fails, the engine is poisoned: that
+//! call returns the I/O error, and every later `write` and `flush` returns
+//! [`engine_api::Error::Poisoned`] (the OS may have dropped the pages it failed to write, so a
+//! later sync succeeding would prove nothing); reopen the store.
 //!
 //! # Damaged files
 //!
