@@ -142,7 +142,8 @@ pub trait StorageEngine: Send + Sync + Sized + 'static {
     ///
     /// # Errors
     /// [`Error::UnknownKeyspace`] or [`Error::InvalidKey`] (checked before anything is
-    /// applied, see [`check_batch`]); [`Error::Full`] when the store reached its size limit (nothing
+    /// applied, see [`check_batch`]); [`Error::Full`] (with redb, any I/O error, a full disk
+    /// included, also poisons the store until it is reopened) when the store reached its size limit (nothing
     /// of the batch is applied); [`Error::Poisoned`] after a failed sync; any engine failure.
     fn write(&self, batch: &WriteBatch, durability: crate::Durability) -> Result<()>;
 
@@ -186,7 +187,7 @@ pub trait Snapshot {
     ) -> Result<Self::Iter<'_>>;
 }
 
-/// Longest key every engine can store (LMDB's limit with its default page size). Keys are
+/// Longest key every engine can store (LMDB's compile-time `MDB_MAXKEYSIZE`). Keys are
 /// 1 to `MAX_KEY_LEN` bytes on every engine, so that data moves between engines unchanged.
 pub const MAX_KEY_LEN: usize = 511;
 

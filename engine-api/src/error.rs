@@ -85,8 +85,9 @@ pub enum Error {
     #[error("invalid engine configuration: {0}")]
     InvalidConfig(String),
 
-    /// A previous write failed in a way that leaves the store's durability unknown (for example
-    /// a failed fsync). The only safe move is to stop writing and reopen the store.
+    /// A previous operation failed in a way that leaves the store's state or durability unknown
+    /// (a failed fsync; with redb, also a read error on a damaged file). The only safe move is
+    /// to stop and reopen the store.
     #[error("{engine} store is poisoned after an earlier failed write; reopen it")]
     Poisoned {
         /// Which engine is poisoned.
