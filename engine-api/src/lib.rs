@@ -10,7 +10,7 @@
 //! and reverse, on a consistent [`Snapshot`] whose iterators borrow it; `flush`; and one typed
 //! [`Error`].
 //!
-//! With the `conformance` feature, [`conformance`] holds the suite that every engine crate runs
+//! With the `conformance` feature, the `conformance` module holds the suite that every engine crate runs
 //! from its `tests/conformance.rs`, so that all engines are proven to behave the same.
 //!
 //! # What each durability level guarantees
