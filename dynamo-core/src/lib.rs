@@ -16,7 +16,9 @@
 #![warn(missing_docs)]
 
 pub mod antientropy;
+pub mod failure;
 pub mod ids;
+pub mod membership;
 pub mod record;
 pub mod ring;
 pub mod rng;

@@ -1,0 +1,74 @@
+//! When to gossip and to whom.
+
+use std::time::Duration;
+
+use crate::rng::Rng;
+use crate::{NodeId, Timestamp};
+
+/// The paper's gossip period: one exchange with a random peer every second.
+pub const DEFAULT_GOSSIP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Schedules gossip: every `interval`, one peer chosen uniformly at random (from the
+/// caller's seeded [`Rng`]) among the reachable ones. Pure: the caller passes `now` and asks
+/// [`Gossiper::next_deadline`] when to come back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gossiper {
+    interval_ms: u64,
+    next_at: Timestamp,
+}
+
+impl Gossiper {
+    /// A gossiper whose first round is due at `now`. A zero interval counts as 1 ms.
+    pub fn new(interval: Duration, now: Timestamp) -> Self {
+        let interval_ms = u64::try_from(interval.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        Gossiper {
+            interval_ms,
+            next_at: now,
+        }
+    }
+
+    /// The interval between rounds.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// When the next round is due.
+    pub fn next_deadline(&self) -> Timestamp {
+        self.next_at
+    }
+
+    /// Makes the next round due at `now` (e.g. right after a local change worth spreading).
+    pub fn hurry(&mut self, now: Timestamp) {
+        self.next_at = self.next_at.min(now);
+    }
+
+    /// When a round is due at `now`: schedules the next one `interval` later and returns the
+    /// peer to send the local state to — one of `peers`, never `me`, for which `reachable`
+    /// holds, chosen with `rng`. Returns `None` when no round is due, or when no peer is
+    /// reachable (the round is skipped).
+    pub fn poll<'a, I>(
+        &mut self,
+        now: Timestamp,
+        me: &NodeId,
+        peers: I,
+        reachable: impl Fn(&NodeId) -> bool,
+        rng: &mut Rng,
+    ) -> Option<NodeId>
+    where
+        I: IntoIterator<Item = &'a NodeId>,
+    {
+        if now < self.next_at {
+            return None;
+        }
+        self.next_at = Timestamp(now.0.saturating_add(self.interval_ms));
+        let mut candidates: Vec<&NodeId> = peers
+            .into_iter()
+            .filter(|p| *p != me && reachable(p))
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        rng.choose(&candidates).map(|p| (*p).clone())
+    }
+}
