@@ -1,0 +1,1109 @@
+//! Request coordination (paper §5, §4.6): quorums, timeouts, forwarding, read repair and the
+//! sloppy quorum, plus the replica side of the replication messages.
+//!
+//! Any node accepts a request. It computes the key's sloppy preference list — the first N
+//! nodes for the key, each unreachable one replaced by the next reachable node round the
+//! ring — and coordinates if it is in the list, or forwards the request to the first node of
+//! the list otherwise.
+//!
+//! - **put/delete**: read the local record, apply the write with this node's actor, stage it
+//!   locally (group commit) and send the new record to the other targets; a substitute is
+//!   told whom it stands in for and keeps the record as a hint. Answer after W
+//!   acknowledgements (the local durable write counts as one).
+//! - **get**: read locally and ask the other targets; answer once R replied, with the merge
+//!   of the replies (every causally maximal sibling, one context). Keep collecting until all
+//!   replied or the timeout, then send the merge to every primary whose record does not
+//!   descend it (read repair).
+//! - **timeouts**: a request short of its quorum at its deadline fails with
+//!   [`RequestError::Unavailable`] saying how many were needed and how many answered; the
+//!   targets that never answered are marked down in the view.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use engine_api::StorageEngine;
+
+use super::store::{KeyAt, Location, Store, Waiter};
+use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent, Output};
+use crate::ids::{NodeId, Timestamp};
+use crate::proto::{
+    AdminInfo, ClientRequest, ClientResponse, OpId, PeerMessage, QuorumKind, ReadResult,
+    RequestError, WriteResult,
+};
+use crate::record;
+use crate::ring::PartitionId;
+use crate::version::{ContentType, Context, SiblingSet, VersionError, VersioningMode};
+
+/// Where the answer to a request goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReplyTo {
+    /// A client of this node.
+    Client(crate::proto::ClientId),
+    /// A node that forwarded the request.
+    Peer {
+        /// That node.
+        to: NodeId,
+        /// Its operation.
+        op: OpId,
+    },
+}
+
+/// Which kind of client request an operation serves (to shape its error answers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Get,
+    Put,
+    Delete,
+}
+
+impl Kind {
+    fn quorum(self) -> QuorumKind {
+        match self {
+            Kind::Get => QuorumKind::Read,
+            Kind::Put | Kind::Delete => QuorumKind::Write,
+        }
+    }
+
+    fn error(self, e: RequestError) -> ClientResponse {
+        match self {
+            Kind::Get => ClientResponse::Get(Err(e)),
+            Kind::Put => ClientResponse::Put(Err(e)),
+            Kind::Delete => ClientResponse::Delete(Err(e)),
+        }
+    }
+}
+
+/// One replica target of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    node: NodeId,
+    hinted_for: Option<NodeId>,
+}
+
+impl Target {
+    fn location_here(&self) -> Location {
+        match &self.hinted_for {
+            None => Location::Data,
+            Some(p) => Location::Hint(p.clone()),
+        }
+    }
+}
+
+/// The key an operation is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OpKey {
+    partition: PartitionId,
+    bucket: Bytes,
+    key: Bytes,
+}
+
+impl OpKey {
+    fn at(&self) -> KeyAt<'_> {
+        KeyAt {
+            partition: self.partition,
+            bucket: &self.bucket,
+            key: &self.key,
+        }
+    }
+}
+
+/// An operation in flight at this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A request forwarded to a coordinator.
+    Forward {
+        reply_to: ReplyTo,
+        kind: Kind,
+        to: NodeId,
+        needed: u8,
+        deadline: Timestamp,
+    },
+    /// A put or delete this node coordinates.
+    Write {
+        reply_to: ReplyTo,
+        kind: Kind,
+        key: OpKey,
+        needed: u8,
+        targets: Vec<Target>,
+        acks: BTreeSet<NodeId>,
+        failed: BTreeSet<NodeId>,
+        result: WriteResult,
+        replied: bool,
+        deadline: Timestamp,
+    },
+    /// A get this node coordinates.
+    Read {
+        reply_to: ReplyTo,
+        key: OpKey,
+        mode: VersioningMode,
+        needed: u8,
+        targets: Vec<Target>,
+        replies: BTreeMap<NodeId, Option<SiblingSet>>,
+        failed: BTreeSet<NodeId>,
+        replied: bool,
+        deadline: Timestamp,
+    },
+}
+
+impl Op {
+    pub(crate) fn deadline(&self) -> Timestamp {
+        match self {
+            Op::Forward { deadline, .. }
+            | Op::Write { deadline, .. }
+            | Op::Read { deadline, .. } => *deadline,
+        }
+    }
+}
+
+/// A request's routing: its key, quorum, and replica targets.
+struct Plan {
+    key: OpKey,
+    mode: VersioningMode,
+    needed: u8,
+    targets: Vec<Target>,
+}
+
+fn too_many(e: &VersionError) -> RequestError {
+    match e {
+        VersionError::TooManySiblings { limit, .. } => {
+            RequestError::TooManySiblings { limit: *limit }
+        }
+        other => RequestError::InvalidRequest(other.to_string()),
+    }
+}
+
+impl<E: StorageEngine> Node<E> {
+    fn next_op(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    fn op_id(&self, seq: u64) -> OpId {
+        OpId {
+            origin: self.config.id.clone(),
+            seq,
+        }
+    }
+
+    fn deadline_in(&self, ms: u64) -> Timestamp {
+        Timestamp(self.now.0.saturating_add(ms))
+    }
+
+    fn reply(&mut self, to: ReplyTo, response: ClientResponse) {
+        match to {
+            ReplyTo::Client(id) => self.outputs.push_back(Output::Reply { id, response }),
+            ReplyTo::Peer { to, op } => self.send(to, PeerMessage::ForwardReply { op, response }),
+        }
+    }
+
+    /// Handles a client request, from a client or forwarded by a peer.
+    pub(crate) fn client_request(
+        &mut self,
+        reply_to: ReplyTo,
+        request: ClientRequest,
+        forwarded: bool,
+    ) {
+        // Cheap: the payloads are reference-counted.
+        let original = request.clone();
+        match request {
+            ClientRequest::Get { bucket, key, r } => match self.plan(Kind::Get, bucket, key, r) {
+                Err(e) => self.reply(reply_to, Kind::Get.error(e)),
+                Ok(plan) => {
+                    if let Some(plan) =
+                        self.route(reply_to.clone(), Kind::Get, plan, forwarded, original)
+                    {
+                        self.start_read(reply_to, plan);
+                    }
+                }
+            },
+            ClientRequest::Put {
+                bucket,
+                key,
+                context,
+                value,
+                content_type,
+                w,
+                return_body,
+            } => {
+                if value.len() > self.config.max_value_size {
+                    let e = RequestError::InvalidRequest(format!(
+                        "value of {} bytes exceeds the maximum of {}",
+                        value.len(),
+                        self.config.max_value_size
+                    ));
+                    self.reply(reply_to, Kind::Put.error(e));
+                    return;
+                }
+                let write = Write {
+                    context,
+                    value: Some((value, content_type)),
+                    w,
+                    return_body,
+                };
+                let routing = Routing {
+                    forwarded,
+                    original,
+                };
+                self.client_write(reply_to, Kind::Put, bucket, key, write, routing);
+            }
+            ClientRequest::Delete {
+                bucket,
+                key,
+                context,
+                w,
+            } => {
+                let write = Write {
+                    context,
+                    value: None,
+                    w,
+                    return_body: false,
+                };
+                let routing = Routing {
+                    forwarded,
+                    original,
+                };
+                self.client_write(reply_to, Kind::Delete, bucket, key, write, routing);
+            }
+            ClientRequest::GetBucketProps { bucket } => {
+                let props = self.bucket_props(&bucket);
+                self.reply(reply_to, ClientResponse::BucketProps(Ok(props)));
+            }
+            ClientRequest::SetBucketProps { bucket, props } => {
+                let response = match props.validate() {
+                    Ok(()) => {
+                        self.buckets.insert(bucket, props);
+                        Ok(props)
+                    }
+                    Err(e) => Err(RequestError::InvalidRequest(e.to_string())),
+                };
+                self.reply(reply_to, ClientResponse::BucketProps(response));
+            }
+            ClientRequest::Join { .. } | ClientRequest::Leave => {
+                let e = RequestError::InvalidRequest(
+                    "join and leave need gossip membership; this node has a static view".into(),
+                );
+                self.reply(reply_to, ClientResponse::Admin(Err(e)));
+            }
+            ClientRequest::Status => {
+                let members = self
+                    .view
+                    .members()
+                    .iter()
+                    .map(|m| (m.clone(), self.view.is_up(m)))
+                    .collect();
+                let info = AdminInfo {
+                    node: self.config.id.clone(),
+                    members,
+                    open_operations: self.ops.len(),
+                    pending_writes: self.store.pending_writes(),
+                };
+                self.reply(reply_to, ClientResponse::Admin(Ok(info)));
+            }
+        }
+    }
+
+    fn client_write(
+        &mut self,
+        reply_to: ReplyTo,
+        kind: Kind,
+        bucket: Bytes,
+        key: Bytes,
+        write: Write,
+        routing: Routing,
+    ) {
+        match self.plan(kind, bucket, key, write.w) {
+            Err(e) => self.reply(reply_to, kind.error(e)),
+            Ok(plan) => {
+                let Routing {
+                    forwarded,
+                    original,
+                } = routing;
+                if let Some(plan) = self.route(reply_to.clone(), kind, plan, forwarded, original) {
+                    self.start_write(reply_to, kind, plan, write);
+                }
+            }
+        }
+    }
+
+    /// Checks a request and computes its targets.
+    fn plan(
+        &self,
+        kind: Kind,
+        bucket: Bytes,
+        key: Bytes,
+        quorum: Option<u8>,
+    ) -> Result<Plan, RequestError> {
+        if key.is_empty() {
+            return Err(RequestError::InvalidRequest("empty key".into()));
+        }
+        if bucket.len() + key.len() > MAX_CLIENT_KEY_LEN {
+            return Err(RequestError::InvalidRequest(format!(
+                "bucket and key are {} bytes together; the maximum is {MAX_CLIENT_KEY_LEN}",
+                bucket.len() + key.len()
+            )));
+        }
+        let props = self.bucket_props(&bucket);
+        let default = match kind {
+            Kind::Get => props.r,
+            Kind::Put | Kind::Delete => props.w,
+        };
+        let needed = quorum.unwrap_or(default);
+        if needed == 0 || needed > props.n {
+            return Err(RequestError::InvalidRequest(format!(
+                "{} quorum {needed} must be between 1 and n = {}",
+                kind.quorum(),
+                props.n
+            )));
+        }
+        let partition = self.ring.partition_of(&bucket, &key);
+        let view = &self.view;
+        let targets = self
+            .ring
+            .sloppy_preference_list(partition, usize::from(props.n), |n| view.is_up(n))
+            .into_iter()
+            .map(|r| Target {
+                node: r.node.clone(),
+                hinted_for: r.stands_in_for.cloned(),
+            })
+            .collect();
+        Ok(Plan {
+            key: OpKey {
+                partition,
+                bucket,
+                key,
+            },
+            mode: props.mode,
+            needed,
+            targets,
+        })
+    }
+
+    /// Decides who coordinates: returns the plan when this node does; otherwise forwards
+    /// `request` to the first target or answers it.
+    fn route(
+        &mut self,
+        reply_to: ReplyTo,
+        kind: Kind,
+        plan: Plan,
+        forwarded: bool,
+        request: ClientRequest,
+    ) -> Option<Plan> {
+        let me = &self.config.id;
+        if plan.targets.iter().any(|t| t.node == *me) {
+            return Some(plan);
+        }
+        let unavailable = RequestError::Unavailable {
+            needed: plan.needed,
+            answered: 0,
+            op: kind.quorum(),
+        };
+        // A forwarded request is not forwarded again (views may disagree; no loops).
+        let Some(first) = plan.targets.first().filter(|_| !forwarded) else {
+            self.reply(reply_to, kind.error(unavailable));
+            return None;
+        };
+        let to = first.node.clone();
+        let seq = self.next_op();
+        let deadline = self.deadline_in(self.config.timing.forward_timeout_ms);
+        self.ops.insert(
+            seq,
+            Op::Forward {
+                reply_to,
+                kind,
+                to: to.clone(),
+                needed: plan.needed,
+                deadline,
+            },
+        );
+        let op = self.op_id(seq);
+        self.send(to, PeerMessage::Forward { op, request });
+        None
+    }
+
+    fn my_target(&self, targets: &[Target]) -> Option<Target> {
+        targets.iter().find(|t| t.node == self.config.id).cloned()
+    }
+
+    fn start_write(&mut self, reply_to: ReplyTo, kind: Kind, plan: Plan, write: Write) {
+        let Some(me) = self.my_target(&plan.targets) else {
+            return;
+        };
+        let loc = me.location_here();
+        let at = plan.key.at();
+        let stored = match self.store.read(&loc, at) {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                self.reply(reply_to, kind.error(RequestError::Storage(msg)));
+                return;
+            }
+        };
+        if let Some(error) = stored.corrupt.clone() {
+            self.emit(NodeEvent::CorruptRecord {
+                location: loc.clone(),
+                bucket: plan.key.bucket.clone(),
+                key: plan.key.key.clone(),
+                error,
+            });
+        }
+        let mut set = stored
+            .set
+            .clone()
+            .unwrap_or_else(|| Store::<E>::empty(plan.mode));
+        let applied = match write.value {
+            Some((value, ct)) => set.apply_put(&write.context, value, ct, &self.actor, self.now),
+            None => set.apply_delete(&write.context, &self.actor, self.now),
+        };
+        let context = match applied {
+            Ok(c) => c,
+            Err(e) => {
+                self.reply(reply_to, kind.error(too_many(&e)));
+                return;
+            }
+        };
+        let seq = self.next_op();
+        let encoded = match self
+            .store
+            .stage(&loc, plan.key.at(), &stored, &set, Waiter::Local(seq))
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let msg = e.to_string();
+                self.reply(reply_to, kind.error(RequestError::Storage(msg)));
+                return;
+            }
+        };
+        let op = self.op_id(seq);
+        let me = self.config.id.clone();
+        for t in plan.targets.iter().filter(|t| t.node != me) {
+            self.send(
+                t.node.clone(),
+                PeerMessage::ReplicaPut {
+                    op: op.clone(),
+                    bucket: plan.key.bucket.clone(),
+                    key: plan.key.key.clone(),
+                    record: encoded.clone(),
+                    hinted_for: t.hinted_for.clone(),
+                },
+            );
+        }
+        let body = write.return_body.then(|| ReadResult::from_set(&set));
+        let deadline = self.deadline_in(self.config.timing.request_timeout_ms);
+        self.ops.insert(
+            seq,
+            Op::Write {
+                reply_to,
+                kind,
+                key: plan.key,
+                needed: plan.needed,
+                targets: plan.targets,
+                acks: BTreeSet::new(),
+                failed: BTreeSet::new(),
+                result: WriteResult { context, body },
+                replied: false,
+                deadline,
+            },
+        );
+    }
+
+    fn start_read(&mut self, reply_to: ReplyTo, plan: Plan) {
+        let Some(me) = self.my_target(&plan.targets) else {
+            return;
+        };
+        let loc = me.location_here();
+        let seq = self.next_op();
+        let mut replies = BTreeMap::new();
+        let mut failed = BTreeSet::new();
+        match self.store.read(&loc, plan.key.at()) {
+            Ok(stored) => {
+                if let Some(error) = stored.corrupt {
+                    self.emit(NodeEvent::CorruptRecord {
+                        location: loc,
+                        bucket: plan.key.bucket.clone(),
+                        key: plan.key.key.clone(),
+                        error,
+                    });
+                }
+                replies.insert(self.config.id.clone(), stored.set);
+            }
+            Err(e) => {
+                self.emit(NodeEvent::StorageFailed(e.to_string()));
+                failed.insert(self.config.id.clone());
+            }
+        }
+        let op = self.op_id(seq);
+        let me = self.config.id.clone();
+        for t in plan.targets.iter().filter(|t| t.node != me) {
+            self.send(
+                t.node.clone(),
+                PeerMessage::ReplicaGet {
+                    op: op.clone(),
+                    bucket: plan.key.bucket.clone(),
+                    key: plan.key.key.clone(),
+                    hinted_for: t.hinted_for.clone(),
+                },
+            );
+        }
+        let deadline = self.deadline_in(self.config.timing.request_timeout_ms);
+        self.ops.insert(
+            seq,
+            Op::Read {
+                reply_to,
+                key: plan.key,
+                mode: plan.mode,
+                needed: plan.needed,
+                targets: plan.targets,
+                replies,
+                failed,
+                replied: false,
+                deadline,
+            },
+        );
+        self.check_read(seq, false);
+    }
+
+    /// Records a write acknowledgement (or failure) from `from` for operation `seq`.
+    fn write_ack(&mut self, seq: u64, from: &NodeId, result: Result<(), String>) {
+        let Some(Op::Write {
+            targets,
+            acks,
+            failed,
+            ..
+        }) = self.ops.get_mut(&seq)
+        else {
+            return;
+        };
+        if !targets.iter().any(|t| t.node == *from) {
+            return;
+        }
+        match result {
+            Ok(()) => {
+                acks.insert(from.clone());
+            }
+            Err(_) => {
+                failed.insert(from.clone());
+            }
+        }
+        self.check_write(seq, false);
+    }
+
+    /// Answers a write once it has its quorum, or can no longer get it; forgets it once every
+    /// target answered (or `expired`).
+    fn check_write(&mut self, seq: u64, expired: bool) {
+        let Some(Op::Write {
+            reply_to,
+            kind,
+            needed,
+            targets,
+            acks,
+            failed,
+            result,
+            replied,
+            ..
+        }) = self.ops.get_mut(&seq)
+        else {
+            return;
+        };
+        let answered = u8::try_from(acks.len()).unwrap_or(u8::MAX);
+        let mut response = None;
+        if !*replied && answered >= *needed {
+            *replied = true;
+            response = Some(match kind {
+                Kind::Delete => ClientResponse::Delete(Ok(result.clone())),
+                _ => ClientResponse::Put(Ok(result.clone())),
+            });
+        }
+        let done = expired || acks.len() + failed.len() >= targets.len();
+        if done && !*replied {
+            *replied = true;
+            response = Some(kind.error(RequestError::Unavailable {
+                needed: *needed,
+                answered,
+                op: QuorumKind::Write,
+            }));
+        }
+        let reply_to = reply_to.clone();
+        let silent: Vec<NodeId> = targets
+            .iter()
+            .filter(|t| !acks.contains(&t.node) && !failed.contains(&t.node))
+            .map(|t| t.node.clone())
+            .collect();
+        if let Some(r) = response {
+            self.reply(reply_to, r);
+        }
+        if done {
+            self.ops.remove(&seq);
+            if expired {
+                self.mark_down(silent);
+            }
+        }
+    }
+
+    /// Answers a read once it has R replies (or can no longer get them); once every target
+    /// answered (or `expired`), read-repairs and forgets it.
+    fn check_read(&mut self, seq: u64, expired: bool) {
+        let Some(Op::Read {
+            reply_to,
+            mode,
+            needed,
+            targets,
+            replies,
+            failed,
+            replied,
+            ..
+        }) = self.ops.get_mut(&seq)
+        else {
+            return;
+        };
+        let answered = u8::try_from(replies.len()).unwrap_or(u8::MAX);
+        let mut response = None;
+        if !*replied && answered >= *needed {
+            *replied = true;
+            let merged = merge_replies(*mode, replies.values());
+            response = Some(ClientResponse::Get(Ok(ReadResult::from_set(&merged))));
+        }
+        let done = expired || replies.len() + failed.len() >= targets.len();
+        if done && !*replied {
+            *replied = true;
+            response = Some(ClientResponse::Get(Err(RequestError::Unavailable {
+                needed: *needed,
+                answered,
+                op: QuorumKind::Read,
+            })));
+        }
+        let reply_to = reply_to.clone();
+        if let Some(r) = response {
+            self.reply(reply_to, r);
+        }
+        if done && let Some(op) = self.ops.remove(&seq) {
+            self.finish_read(op, expired);
+        }
+    }
+
+    /// Read repair after a read: sends the merge of all replies to every primary replica
+    /// whose record does not descend it.
+    fn finish_read(&mut self, op: Op, expired: bool) {
+        let Op::Read {
+            key,
+            mode,
+            targets,
+            replies,
+            failed,
+            ..
+        } = op
+        else {
+            return;
+        };
+        if expired {
+            let silent = targets
+                .iter()
+                .filter(|t| !replies.contains_key(&t.node) && !failed.contains(&t.node))
+                .map(|t| t.node.clone())
+                .collect();
+            self.mark_down(silent);
+        }
+        let merged = merge_replies(mode, replies.values());
+        if merged.is_empty() {
+            return;
+        }
+        let mut encoded: Option<Bytes> = None;
+        for t in &targets {
+            let Some(theirs) = replies.get(&t.node) else {
+                continue;
+            };
+            let stale = theirs.as_ref().is_none_or(|s| !s.descends(&merged));
+            if !stale {
+                continue;
+            }
+            if t.node == self.config.id {
+                let loc = t.location_here();
+                match self.store.merge_in(&loc, key.at(), &merged, Waiter::Nobody) {
+                    Ok(_) => self.emit(NodeEvent::ReadRepair {
+                        replica: t.node.clone(),
+                        bucket: key.bucket.clone(),
+                        key: key.key.clone(),
+                    }),
+                    Err(e) => self.emit(NodeEvent::StorageFailed(e.to_string())),
+                }
+                continue;
+            }
+            if t.hinted_for.is_some() {
+                // Substitutes keep hints, not data; handoff and anti-entropy cover them.
+                continue;
+            }
+            let record = match &encoded {
+                Some(b) => b.clone(),
+                None => match record::encode(&merged) {
+                    Ok(v) => {
+                        let b = Bytes::from(v);
+                        encoded = Some(b.clone());
+                        b
+                    }
+                    Err(e) => {
+                        self.emit(NodeEvent::StorageFailed(e.to_string()));
+                        return;
+                    }
+                },
+            };
+            self.send(
+                t.node.clone(),
+                PeerMessage::Repair {
+                    bucket: key.bucket.clone(),
+                    key: key.key.clone(),
+                    record,
+                },
+            );
+            self.emit(NodeEvent::ReadRepair {
+                replica: t.node.clone(),
+                bucket: key.bucket.clone(),
+                key: key.key.clone(),
+            });
+        }
+    }
+
+    fn mark_down(&mut self, nodes: Vec<NodeId>) {
+        for n in nodes {
+            if self.view.mark_down(&n) {
+                self.emit(NodeEvent::PeerDown(n));
+            }
+        }
+    }
+
+    /// Tick: group commit, then expiry of operations past their deadline.
+    pub(crate) fn tick(&mut self) {
+        if self.store.has_pending() {
+            let (result, waiters) = self.store.commit();
+            if let Err(e) = &result {
+                self.emit(NodeEvent::StorageFailed(e.clone()));
+            }
+            for w in waiters {
+                match w {
+                    Waiter::Nobody => {}
+                    Waiter::Local(seq) => {
+                        let me = self.config.id.clone();
+                        self.write_ack(seq, &me, result.clone());
+                    }
+                    Waiter::Ack { to, op } => self.send(
+                        to,
+                        PeerMessage::ReplicaPutAck {
+                            op,
+                            result: result.clone(),
+                        },
+                    ),
+                    Waiter::HintAck { to, id } => {
+                        if result.is_ok() {
+                            self.send(to, PeerMessage::HintAck { id });
+                        }
+                    }
+                }
+            }
+        }
+        let expired: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| op.deadline() <= self.now)
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in expired {
+            match self.ops.get(&seq) {
+                Some(Op::Write { .. }) => self.check_write(seq, true),
+                Some(Op::Read { .. }) => self.check_read(seq, true),
+                Some(Op::Forward { .. }) => {
+                    if let Some(Op::Forward {
+                        reply_to,
+                        kind,
+                        to,
+                        needed,
+                        ..
+                    }) = self.ops.remove(&seq)
+                    {
+                        let e = RequestError::Unavailable {
+                            needed,
+                            answered: 0,
+                            op: kind.quorum(),
+                        };
+                        self.reply(reply_to, kind.error(e));
+                        self.mark_down(vec![to]);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Handles a message from a peer.
+    pub(crate) fn peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        if !self.view.members().contains(&from) {
+            self.emit(NodeEvent::BadPeerMessage {
+                from,
+                reason: "sender is not a member".into(),
+            });
+            return;
+        }
+        if self.view.mark_up(&from) {
+            self.emit(NodeEvent::PeerUp(from.clone()));
+        }
+        match message {
+            PeerMessage::Forward { op, request } => {
+                self.client_request(ReplyTo::Peer { to: from, op }, request, true);
+            }
+            PeerMessage::ForwardReply { op, response } => {
+                if op.origin != self.config.id {
+                    return;
+                }
+                let ours =
+                    matches!(self.ops.get(&op.seq), Some(Op::Forward { to, .. }) if *to == from);
+                if ours && let Some(Op::Forward { reply_to, .. }) = self.ops.remove(&op.seq) {
+                    self.reply(reply_to, response);
+                }
+            }
+            PeerMessage::ReplicaGet {
+                op,
+                bucket,
+                key,
+                hinted_for,
+            } => {
+                let loc = self.location_for(hinted_for);
+                let record = self.replica_read(&loc, &bucket, &key);
+                self.send(from, PeerMessage::ReplicaGetReply { op, record });
+            }
+            PeerMessage::ReplicaGetReply { op, record } => {
+                self.replica_get_reply(from, op, record);
+            }
+            PeerMessage::ReplicaPut {
+                op,
+                bucket,
+                key,
+                record,
+                hinted_for,
+            } => {
+                let loc = self.location_for(hinted_for);
+                let waiter = Waiter::Ack {
+                    to: from.clone(),
+                    op: op.clone(),
+                };
+                if let Err(reason) = self.replica_merge(&from, &loc, &bucket, &key, &record, waiter)
+                {
+                    self.send(
+                        from,
+                        PeerMessage::ReplicaPutAck {
+                            op,
+                            result: Err(reason),
+                        },
+                    );
+                }
+            }
+            PeerMessage::ReplicaPutAck { op, result } => {
+                if op.origin == self.config.id {
+                    self.write_ack(op.seq, &from, result);
+                }
+            }
+            PeerMessage::Repair {
+                bucket,
+                key,
+                record,
+            } => {
+                // Errors are already reported as events; a repair has no answer.
+                let _ = self.replica_merge(
+                    &from,
+                    &Location::Data,
+                    &bucket,
+                    &key,
+                    &record,
+                    Waiter::Nobody,
+                );
+            }
+            PeerMessage::HintDeliver {
+                id,
+                bucket,
+                key,
+                record,
+            } => {
+                let waiter = Waiter::HintAck {
+                    to: from.clone(),
+                    id,
+                };
+                // Without an ack the holder keeps the hint and retries.
+                let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
+            }
+            PeerMessage::HintAck { .. } | PeerMessage::Pong { .. } => {}
+            PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
+        }
+    }
+
+    fn location_for(&self, hinted_for: Option<NodeId>) -> Location {
+        match hinted_for {
+            Some(p) if p != self.config.id => Location::Hint(p),
+            _ => Location::Data,
+        }
+    }
+
+    fn key_at<'a>(&self, bucket: &'a [u8], key: &'a [u8]) -> Result<KeyAt<'a>, String> {
+        if key.is_empty() || bucket.len() + key.len() > MAX_CLIENT_KEY_LEN {
+            return Err(format!(
+                "bucket and key of {} bytes are out of bounds",
+                bucket.len() + key.len()
+            ));
+        }
+        Ok(KeyAt {
+            partition: self.ring.partition_of(bucket, key),
+            bucket,
+            key,
+        })
+    }
+
+    /// A replica's read for a coordinator: the stored bytes, `None` when absent or corrupt.
+    fn replica_read(
+        &mut self,
+        loc: &Location,
+        bucket: &Bytes,
+        key: &Bytes,
+    ) -> Result<Option<Bytes>, String> {
+        let at = self.key_at(bucket, key)?;
+        match self.store.read(loc, at) {
+            Ok(stored) => {
+                if let Some(error) = stored.corrupt {
+                    self.emit(NodeEvent::CorruptRecord {
+                        location: loc.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        error,
+                    });
+                    return Ok(None);
+                }
+                Ok(stored.raw)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                Err(msg)
+            }
+        }
+    }
+
+    /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
+    /// commit. Errors are reported as events and returned for an error answer.
+    fn replica_merge(
+        &mut self,
+        from: &NodeId,
+        loc: &Location,
+        bucket: &Bytes,
+        key: &Bytes,
+        record: &Bytes,
+        waiter: Waiter,
+    ) -> Result<(), String> {
+        let bad = |reason: String| NodeEvent::BadPeerMessage {
+            from: from.clone(),
+            reason,
+        };
+        let at = match self.key_at(bucket, key) {
+            Ok(at) => at,
+            Err(reason) => {
+                self.emit(bad(reason.clone()));
+                return Err(reason);
+            }
+        };
+        let set = match record::decode_shared(record) {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = format!("malformed record: {e}");
+                self.emit(bad(reason.clone()));
+                return Err(reason);
+            }
+        };
+        match self.store.merge_in(loc, at, &set, waiter) {
+            Ok((_, corrupt)) => {
+                if let Some(error) = corrupt {
+                    self.emit(NodeEvent::CorruptRecord {
+                        location: loc.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        error,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                Err(msg)
+            }
+        }
+    }
+
+    fn replica_get_reply(&mut self, from: NodeId, op: OpId, record: Result<Option<Bytes>, String>) {
+        if op.origin != self.config.id {
+            return;
+        }
+        let Some(Op::Read { targets, mode, .. }) = self.ops.get(&op.seq) else {
+            return;
+        };
+        if !targets.iter().any(|t| t.node == from) {
+            return;
+        }
+        let mode = *mode;
+        let reply = match record {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => match record::decode_shared(&bytes) {
+                Ok(set) if set.mode() == mode => Ok(Some(set)),
+                Ok(set) => Err(format!(
+                    "record in mode {:?}, bucket is {:?}",
+                    set.mode(),
+                    mode
+                )),
+                Err(e) => Err(format!("malformed record: {e}")),
+            },
+            Err(e) => Err(e),
+        };
+        if let Err(reason) = &reply {
+            self.emit(NodeEvent::BadPeerMessage {
+                from: from.clone(),
+                reason: reason.clone(),
+            });
+        }
+        if let Some(Op::Read {
+            replies, failed, ..
+        }) = self.ops.get_mut(&op.seq)
+        {
+            match reply {
+                Ok(set) => {
+                    replies.insert(from, set);
+                }
+                Err(_) => {
+                    failed.insert(from);
+                }
+            }
+        }
+        self.check_read(op.seq, false);
+    }
+}
+
+/// The merge of read replies, unbounded (the client resolves); replies of another mode are
+/// left out.
+fn merge_replies<'a>(
+    mode: VersioningMode,
+    replies: impl Iterator<Item = &'a Option<SiblingSet>>,
+) -> SiblingSet {
+    let mut merged = SiblingSet::new(mode);
+    for set in replies.flatten() {
+        // A mode mismatch leaves `merged` unchanged: that reply is ignored.
+        let _ = merged.merge_unbounded(set);
+    }
+    merged
+}
+
+/// How a request arrived: forwarded by a peer or not, and its original form (to forward).
+struct Routing {
+    forwarded: bool,
+    original: ClientRequest,
+}
+
+/// The write part of a put or delete.
+#[derive(Debug, Clone)]
+struct Write {
+    context: Context,
+    value: Option<(Bytes, ContentType)>,
+    w: Option<u8>,
+    return_body: bool,
+}

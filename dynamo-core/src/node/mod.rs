@@ -1,0 +1,370 @@
+//! The Dynamo node as a sans-IO state machine: [`Node`] turns inputs (client requests, peer
+//! messages, the passing of time) into outputs (messages to send, replies, events).
+//!
+//! # Driving a node
+//!
+//! ```
+//! use dynamo_core::node::{Input, Node, NodeConfig, Output, KEYSPACES};
+//! use dynamo_core::proto::{ClientId, ClientRequest, ClientResponse};
+//! use dynamo_core::{NodeId, Timestamp};
+//! # use engine_api::{StorageEngine, EngineConfig, Durability};
+//! # fn engine() -> Result<impl StorageEngine, Box<dyn std::error::Error>> {
+//! #     Ok(engine_mem::MemEngine::with_keyspaces(KEYSPACES)?)
+//! # }
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let me = NodeId::new("n1")?;
+//! let mut config = NodeConfig::new(me.clone(), 42, vec![me.clone()]);
+//! config.default_bucket.n = 1;
+//! config.default_bucket.r = 1;
+//! config.default_bucket.w = 1;
+//! let mut node = Node::new(config, engine()?, Timestamp(1_000))?;
+//! node.handle(Timestamp(1_001), Input::Client {
+//!     id: ClientId(7),
+//!     request: ClientRequest::Get { bucket: "b".into(), key: "k".into(), r: None },
+//! });
+//! // After every handle, drain the outputs (a driver sends messages, answers clients, logs
+//! // events), then tick whenever next_deadline() has come.
+//! let mut replies = Vec::new();
+//! loop {
+//!     while let Some(out) = node.poll_output() {
+//!         if let Output::Reply { id, response } = out {
+//!             replies.push((id, response));
+//!         }
+//!     }
+//!     match node.next_deadline() {
+//!         Some(t) if t <= Timestamp(1_001) => node.handle(Timestamp(1_001), Input::Tick),
+//!         _ => break,
+//!     }
+//! }
+//! assert!(matches!(&replies[..], [(ClientId(7), ClientResponse::Get(Ok(r)))] if r.is_absent()));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The rules: after every [`Node::handle`], drain [`Node::poll_output`] until `None` (a driver
+//! may feed several inputs before draining); call `handle(now, Input::Tick)` when
+//! [`Node::next_deadline`] has come. `next_deadline` is `now` while writes wait for their
+//! group commit: a driver feeds every input that is ready, then ticks once, and all the writes
+//! received meanwhile share one engine batch (see [`store`]).
+//!
+//! # Mechanisms
+//!
+//! - [`config`]: configuration and bucket properties;
+//! - [`store`]: local storage, group commit, Merkle trees;
+//! - `coordinator`: get/put/delete coordination — quorums, timeouts, forwarding, read
+//!   repair, sloppy quorum (paper §5, §4.6);
+//! - [`view`]: the static membership and minimal failure view used until gossip membership
+//!   and the failure detector replace it.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use engine_api::StorageEngine;
+
+use crate::antientropy::MerkleTree;
+use crate::ids::{NodeId, Timestamp};
+use crate::proto::{ClientId, ClientRequest, ClientResponse, PeerMessage};
+use crate::record::DecodeError;
+use crate::ring::{MAX_BUCKET_AND_KEY_LEN, PartitionId, Ring, RingError};
+use crate::version::{Actor, EpochState, SiblingSet};
+
+pub mod config;
+mod coordinator;
+pub mod store;
+pub mod view;
+
+pub use config::{BucketProps, ConfigError, NodeConfig, Timing};
+pub use store::{KEYSPACES, Location, StoreError};
+pub use view::StaticView;
+
+use coordinator::Op;
+use store::{KeyAt, Store};
+
+/// Longest bucket and key together that a client may use, in bytes: what a storage key
+/// allows, less the prefix of a hint key (2 bytes and the longest node id), so that any key
+/// can also be kept as a hint.
+pub const MAX_CLIENT_KEY_LEN: usize = MAX_BUCKET_AND_KEY_LEN - 2 - NodeId::MAX_LEN;
+
+/// What a driver feeds a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A request from a client; the answer is an [`Output::Reply`] with the same `id`.
+    Client {
+        /// The driver's handle for the request.
+        id: ClientId,
+        /// The request.
+        request: ClientRequest,
+    },
+    /// A message from another node.
+    Peer {
+        /// The sender.
+        from: NodeId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// Time has passed: commit pending writes, expire timed-out requests.
+    Tick,
+}
+
+/// What a node asks its driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `message` to node `to`.
+    Send {
+        /// The receiver.
+        to: NodeId,
+        /// The message.
+        message: PeerMessage,
+    },
+    /// Answer the client request `id`.
+    Reply {
+        /// The request's handle.
+        id: ClientId,
+        /// The answer.
+        response: ClientResponse,
+    },
+    /// Something worth logging or counting happened.
+    Event(NodeEvent),
+}
+
+/// Notable things that happened inside a node (for logs, metrics, and the simulator's
+/// checkers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// The node started writing as this epoch of its actor.
+    EpochStarted {
+        /// The epoch.
+        epoch: u64,
+    },
+    /// A stored record did not decode; it was treated as absent (read repair and anti-entropy
+    /// restore it from other replicas).
+    CorruptRecord {
+        /// Where it was.
+        location: Location,
+        /// Its bucket.
+        bucket: Bytes,
+        /// Its key.
+        key: Bytes,
+        /// Why it did not decode.
+        error: DecodeError,
+    },
+    /// The stored epoch state did not decode; a fresh epoch was chosen.
+    CorruptEpoch(DecodeError),
+    /// A peer is now considered unreachable (it left a request unanswered).
+    PeerDown(NodeId),
+    /// A peer considered unreachable sent a message.
+    PeerUp(NodeId),
+    /// A peer sent something unusable (malformed record, unknown sender); it was dropped or
+    /// answered with an error.
+    BadPeerMessage {
+        /// The sender.
+        from: NodeId,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A group commit or local write failed; its waiters were answered with the error.
+    StorageFailed(String),
+    /// Read repair sent a newer record to a stale replica (or repaired the local one).
+    ReadRepair {
+        /// The replica repaired.
+        replica: NodeId,
+        /// The bucket.
+        bucket: Bytes,
+        /// The key.
+        key: Bytes,
+    },
+}
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The ring could not be built from the members.
+    #[error("ring: {0}")]
+    Ring(#[from] RingError),
+    /// The storage could not be opened or the epoch persisted.
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// One Dynamo node; see the [module documentation](self).
+#[derive(Debug)]
+pub struct Node<E> {
+    config: NodeConfig,
+    ring: Ring,
+    view: StaticView,
+    store: Store<E>,
+    epoch: EpochState,
+    actor: Actor,
+    buckets: BTreeMap<Bytes, BucketProps>,
+    outputs: VecDeque<Output>,
+    now: Timestamp,
+    next_seq: u64,
+    ops: BTreeMap<u64, Op>,
+}
+
+impl<E: StorageEngine> Node<E> {
+    /// Starts a node over `engine` (opened with at least the [`KEYSPACES`]): checks the
+    /// configuration, derives the ring from the members, rebuilds the Merkle trees, and
+    /// chooses and durably persists a new epoch (so that a node that lost its data never
+    /// reuses version counters).
+    ///
+    /// # Errors
+    /// [`NodeError`] for a bad configuration, a missing keyspace, or a storage failure.
+    pub fn new(config: NodeConfig, engine: E, now: Timestamp) -> Result<Self, NodeError> {
+        config.validate()?;
+        let ring = Ring::new(config.ring, config.members.iter().cloned())?;
+        let mut store = Store::open(engine, config.write_durability)?;
+        let mut outputs = VecDeque::new();
+        let stored = match store.load_epoch()? {
+            Ok(s) => s,
+            Err(e) => {
+                outputs.push_back(Output::Event(NodeEvent::CorruptEpoch(e)));
+                None
+            }
+        };
+        let epoch = EpochState::on_start(stored, now, None);
+        store.persist_epoch(&epoch)?;
+        outputs.push_back(Output::Event(NodeEvent::EpochStarted {
+            epoch: epoch.epoch,
+        }));
+        let actor = epoch.actor(config.id.clone());
+        let view = StaticView::new(config.id.clone(), config.members.clone());
+        Ok(Node {
+            config,
+            ring,
+            view,
+            store,
+            epoch,
+            actor,
+            buckets: BTreeMap::new(),
+            outputs,
+            now,
+            next_seq: 0,
+            ops: BTreeMap::new(),
+        })
+    }
+
+    /// Feeds one input at time `now` (the driver's clock, in ms). Drain
+    /// [`poll_output`](Self::poll_output) afterwards.
+    pub fn handle(&mut self, now: Timestamp, input: Input) {
+        self.now = now;
+        match input {
+            Input::Client { id, request } => {
+                self.client_request(coordinator::ReplyTo::Client(id), request, false);
+            }
+            Input::Peer { from, message } => self.peer_message(from, message),
+            Input::Tick => self.tick(),
+        }
+    }
+
+    /// The next thing to do: a message to send, a reply, an event. `None` when there is
+    /// nothing left until the next input.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When to call `handle(_, Input::Tick)` next: the last `now` seen while writes await
+    /// their group commit, otherwise the earliest request deadline; `None` when idle.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.store.has_pending() {
+            return Some(self.now);
+        }
+        self.ops.values().map(Op::deadline).min()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> &NodeId {
+        &self.config.id
+    }
+
+    /// The actor this node writes versions as (its id and current epoch).
+    pub fn actor(&self) -> &Actor {
+        &self.actor
+    }
+
+    /// The epoch state persisted at start.
+    pub fn epoch(&self) -> EpochState {
+        self.epoch
+    }
+
+    /// The configuration the node runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The ring in force.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The membership and failure view.
+    pub fn view(&self) -> &StaticView {
+        &self.view
+    }
+
+    /// The storage engine (for inspection; writes go through the node).
+    pub fn engine(&self) -> &E {
+        self.store.engine()
+    }
+
+    /// Gives the engine back (to restart a node on it). Pending, uncommitted writes are lost,
+    /// as in a crash; their waiters were never acknowledged.
+    pub fn into_engine(self) -> E {
+        self.store.into_engine()
+    }
+
+    /// Operations this node is coordinating or forwarding.
+    pub fn open_operations(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Writes staged for the next group commit.
+    pub fn pending_writes(&self) -> usize {
+        self.store.pending_writes()
+    }
+
+    /// The Merkle tree of a partition's data here, if any.
+    pub fn merkle(&self, partition: PartitionId) -> Option<&MerkleTree> {
+        self.store.merkle(partition)
+    }
+
+    /// The properties of `bucket` as this node knows them.
+    pub fn bucket_props(&self, bucket: &[u8]) -> BucketProps {
+        self.buckets
+            .get(bucket)
+            .copied()
+            .unwrap_or(self.config.default_bucket)
+    }
+
+    /// The record of (`bucket`, `key`) stored here at `location` (pending writes included), for
+    /// inspection by tests and invariant checkers. `Ok(None)` when absent or corrupt.
+    ///
+    /// # Errors
+    /// [`StoreError`] for an over-long key or an engine failure.
+    pub fn local_record(
+        &self,
+        location: &Location,
+        bucket: &[u8],
+        key: &[u8],
+    ) -> Result<Option<SiblingSet>, StoreError> {
+        let at = KeyAt {
+            partition: self.ring.partition_of(bucket, key),
+            bucket,
+            key,
+        };
+        Ok(self.store.read(location, at)?.set)
+    }
+
+    fn emit(&mut self, event: NodeEvent) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    fn send(&mut self, to: NodeId, message: PeerMessage) {
+        self.outputs.push_back(Output::Send { to, message });
+    }
+}

@@ -1,0 +1,556 @@
+//! What crosses the network: client requests and responses, messages between nodes, and the
+//! typed errors a request can end with.
+//!
+//! Everything here derives serde's `Serialize`/`Deserialize` so that a driver (the server's
+//! peer transport, the simulator) can frame it in any format. Types of [`crate::version`] that
+//! have no serde form travel in their stable encodings:
+//!
+//! - a [`SiblingSet`](crate::version::SiblingSet) as the bytes of [`crate::record::encode`]
+//!   (the receiver decodes and *merges* it, so duplicated or reordered messages are harmless);
+//! - a [`Context`] as its opaque token ([`Context::to_token`]);
+//! - a [`ContentType`] as its string, a [`VersioningMode`] as `"dvv"`, `"vclock"` or `"lww"`.
+//!
+//! Decoding never trusts the bytes: a malformed record, token or content type is an error
+//! reply or a [`NodeEvent`](crate::node::NodeEvent), never a panic.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{NodeId, Timestamp};
+use crate::node::BucketProps;
+use crate::version::{ContentType, Context, SiblingSet};
+
+/// A client request's handle, chosen by the driver and echoed in the
+/// [`Output::Reply`](crate::node::Output::Reply) that answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClientId(pub u64);
+
+/// The identity of one operation a node coordinates or forwards, unique per origin node for
+/// the node's lifetime in memory: replies between nodes name it so the origin finds the
+/// operation they answer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct OpId {
+    /// The node that started the operation.
+    pub origin: NodeId,
+    /// Its sequence number at the origin.
+    pub seq: u64,
+}
+
+/// A request from a client (HTTP, the simulator's workload) to any node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientRequest {
+    /// Read every causally maximal version of `key` in `bucket`.
+    Get {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// Read quorum for this request, overriding the bucket's `r`.
+        r: Option<u8>,
+    },
+    /// Write `value`, replacing the versions `context` has seen (empty context: a blind write,
+    /// which becomes a sibling of whatever is there).
+    Put {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// The context of the client's last read (or write) of this key.
+        #[serde(with = "context_serde")]
+        context: Context,
+        /// The value.
+        #[serde(with = "bytes_serde")]
+        value: Bytes,
+        /// The value's media type.
+        #[serde(with = "content_type_serde")]
+        content_type: ContentType,
+        /// Write quorum for this request, overriding the bucket's `w`.
+        w: Option<u8>,
+        /// Return the key's versions after the write, as a read would.
+        return_body: bool,
+    },
+    /// Delete `key`: write a tombstone replacing what `context` has seen.
+    Delete {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// The context of the client's last read of this key.
+        #[serde(with = "context_serde")]
+        context: Context,
+        /// Write quorum for this request, overriding the bucket's `w`.
+        w: Option<u8>,
+    },
+    /// The properties of a bucket (the defaults when never set).
+    GetBucketProps {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+    },
+    /// Sets the properties of a bucket.
+    SetBucketProps {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The new properties.
+        props: BucketProps,
+    },
+    /// Admin: join the cluster `seed` belongs to.
+    Join {
+        /// A member of the cluster to join.
+        seed: NodeId,
+    },
+    /// Admin: this node leaves the cluster (after handing off its partitions).
+    Leave,
+    /// Admin: membership and health as this node sees them.
+    Status,
+}
+
+/// The answer to a [`ClientRequest`], one variant per kind of request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientResponse {
+    /// Answer to [`ClientRequest::Get`].
+    Get(Result<ReadResult, RequestError>),
+    /// Answer to [`ClientRequest::Put`].
+    Put(Result<WriteResult, RequestError>),
+    /// Answer to [`ClientRequest::Delete`].
+    Delete(Result<WriteResult, RequestError>),
+    /// Answer to [`ClientRequest::GetBucketProps`] and [`ClientRequest::SetBucketProps`].
+    BucketProps(Result<BucketProps, RequestError>),
+    /// Answer to the admin requests.
+    Admin(Result<AdminInfo, RequestError>),
+}
+
+/// One version of a key as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadSibling {
+    /// The value (empty for a tombstone).
+    #[serde(with = "bytes_serde")]
+    pub value: Bytes,
+    /// Its media type.
+    #[serde(with = "content_type_serde")]
+    pub content_type: ContentType,
+    /// When the coordinator of its write accepted it (that node's clock).
+    pub last_modified: Timestamp,
+    /// True for a tombstone: the version is a delete.
+    pub deleted: bool,
+}
+
+/// What a read returns: every causally maximal version and one context covering them all.
+///
+/// No siblings: the key was never written (as far as the replicas that answered know).
+/// Only tombstones: the key was deleted; the context still matters (a write with it
+/// replaces the tombstones instead of becoming their sibling).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadResult {
+    /// The versions, values and tombstones, in a deterministic order.
+    pub siblings: Vec<ReadSibling>,
+    /// The context to send back with the next write: it replaces every sibling returned.
+    #[serde(with = "context_serde")]
+    pub context: Context,
+}
+
+impl ReadResult {
+    /// The result for a sibling set: all its siblings and its [`SiblingSet::context`].
+    pub fn from_set(set: &SiblingSet) -> Self {
+        ReadResult {
+            siblings: set
+                .siblings()
+                .map(|s| ReadSibling {
+                    value: s.bytes().clone(),
+                    content_type: s.content_type().clone(),
+                    last_modified: s.timestamp(),
+                    deleted: s.is_tombstone(),
+                })
+                .collect(),
+            context: set.context(),
+        }
+    }
+
+    /// True when there is no version at all: the key was never written.
+    pub fn is_absent(&self) -> bool {
+        self.siblings.is_empty()
+    }
+
+    /// True when there are versions and all are tombstones: the key reads as deleted.
+    pub fn is_deleted(&self) -> bool {
+        !self.siblings.is_empty() && self.siblings.iter().all(|s| s.deleted)
+    }
+
+    /// True when the read found no value (absent or deleted): HTTP's 404.
+    pub fn is_not_found(&self) -> bool {
+        self.siblings.iter().all(|s| s.deleted)
+    }
+
+    /// The live values, tombstones left out.
+    pub fn values(&self) -> impl Iterator<Item = &Bytes> + '_ {
+        self.siblings
+            .iter()
+            .filter(|s| !s.deleted)
+            .map(|s| &s.value)
+    }
+}
+
+/// What a successful put or delete returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteResult {
+    /// The context of the new version: writing again with it replaces this write (and what
+    /// the request's context had seen), but no version the client never saw.
+    #[serde(with = "context_serde")]
+    pub context: Context,
+    /// The key's versions at the coordinator after the write, when `return_body` was asked.
+    pub body: Option<ReadResult>,
+}
+
+/// What a node reports about itself to an admin request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminInfo {
+    /// The node answering.
+    pub node: NodeId,
+    /// Every member it knows, with whether it currently considers it reachable.
+    pub members: Vec<(NodeId, bool)>,
+    /// Operations it is coordinating or forwarding right now.
+    pub open_operations: usize,
+    /// Writes staged for the next group commit.
+    pub pending_writes: usize,
+}
+
+/// Which quorum a request failed to reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QuorumKind {
+    /// The read quorum R.
+    Read,
+    /// The write quorum W.
+    Write,
+}
+
+impl std::fmt::Display for QuorumKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            QuorumKind::Read => "read",
+            QuorumKind::Write => "write",
+        })
+    }
+}
+
+/// Why a client request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum RequestError {
+    /// Fewer replicas than the quorum answered before the request timed out (or every
+    /// reachable replica answered and there were too few).
+    #[error("{op} quorum not met: needed {needed}, {answered} answered")]
+    Unavailable {
+        /// The quorum (R or W).
+        needed: u8,
+        /// How many replicas answered successfully.
+        answered: u8,
+        /// Read or write.
+        op: QuorumKind,
+    },
+    /// The request itself is wrong: bad N/R/W, key too long, value too large, unsupported.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The write would leave more siblings than the bucket allows: read, resolve, and write
+    /// with the merged context.
+    #[error("too many siblings (limit {limit})")]
+    TooManySiblings {
+        /// The bucket's cap.
+        limit: usize,
+    },
+    /// The coordinator's storage engine failed.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The node refuses work to protect itself (admission control).
+    #[error("overloaded")]
+    Overloaded,
+}
+
+/// A message between nodes.
+///
+/// Records are encoded sibling sets ([`crate::record::encode`]); the receiver merges them into
+/// what it holds. Variants for gossip, transfers and anti-entropy are added by those modules
+/// (hence `non_exhaustive`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PeerMessage {
+    /// A client request handed to a node of the key's preference list, which coordinates it
+    /// and answers with [`PeerMessage::ForwardReply`].
+    Forward {
+        /// The forwarding node's operation.
+        op: OpId,
+        /// The client's request.
+        request: ClientRequest,
+    },
+    /// The coordinator's answer to a [`PeerMessage::Forward`].
+    ForwardReply {
+        /// The forwarding node's operation.
+        op: OpId,
+        /// The answer to relay to the client.
+        response: ClientResponse,
+    },
+    /// A coordinator asks a replica for its record of a key.
+    ReplicaGet {
+        /// The coordinator's operation.
+        op: OpId,
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// `Some(primary)` when the receiver stands in for `primary` (read its hint).
+        hinted_for: Option<NodeId>,
+    },
+    /// A replica's record: `Ok(None)` when it has none (or its copy was unreadable).
+    ReplicaGetReply {
+        /// The coordinator's operation.
+        op: OpId,
+        /// The encoded record, or why the replica could not read it.
+        #[serde(with = "record_result_serde")]
+        record: Result<Option<Bytes>, String>,
+    },
+    /// A coordinator sends a replica the new record of a key, to merge and store durably.
+    ReplicaPut {
+        /// The coordinator's operation.
+        op: OpId,
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// The encoded record.
+        #[serde(with = "bytes_serde")]
+        record: Bytes,
+        /// `Some(primary)` when the receiver stands in for `primary`: it keeps the record as a
+        /// hint for that node, not as its own data.
+        hinted_for: Option<NodeId>,
+    },
+    /// A replica acknowledges a [`PeerMessage::ReplicaPut`] once the record is durable (or
+    /// says why it failed).
+    ReplicaPutAck {
+        /// The coordinator's operation.
+        op: OpId,
+        /// `Ok` once durable.
+        result: Result<(), String>,
+    },
+    /// Read repair (or any push of a newer record): merge it in; no answer expected.
+    Repair {
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// The encoded record.
+        #[serde(with = "bytes_serde")]
+        record: Bytes,
+    },
+    /// A hint handed back to the node it was meant for.
+    HintDeliver {
+        /// The sender's id for the hint, echoed in the ack.
+        id: u64,
+        /// The bucket.
+        #[serde(with = "bytes_serde")]
+        bucket: Bytes,
+        /// The key.
+        #[serde(with = "bytes_serde")]
+        key: Bytes,
+        /// The encoded record.
+        #[serde(with = "bytes_serde")]
+        record: Bytes,
+    },
+    /// The receiver of a [`PeerMessage::HintDeliver`] stored it durably.
+    HintAck {
+        /// The hint's id.
+        id: u64,
+    },
+    /// Liveness probe.
+    Ping {
+        /// Echoed in the pong.
+        nonce: u64,
+    },
+    /// Answer to a ping.
+    Pong {
+        /// The ping's nonce.
+        nonce: u64,
+    },
+}
+
+/// Serde for [`Bytes`] as a byte string (compact in binary formats).
+pub mod bytes_serde {
+    use bytes::Bytes;
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    /// Serializes as bytes.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(b)
+    }
+
+    /// Deserializes from bytes or a sequence of `u8` (as self-describing formats give).
+    ///
+    /// # Errors
+    /// When the input is neither.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Bytes;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Bytes, E> {
+            Ok(Bytes::copy_from_slice(v))
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
+            Ok(Bytes::from(v))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(Bytes::from(out))
+        }
+    }
+}
+
+/// Serde for `Result<Option<Bytes>, String>` with the bytes as a byte string.
+mod record_result_serde {
+    use bytes::Bytes;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Wrapped(#[serde(with = "super::bytes_serde")] Bytes);
+
+    pub fn serialize<S: Serializer>(
+        r: &Result<Option<Bytes>, String>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        let wrapped: Result<Option<Wrapped>, &String> = match r {
+            Ok(b) => Ok(b.clone().map(Wrapped)),
+            Err(e) => Err(e),
+        };
+        wrapped.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Result<Option<Bytes>, String>, D::Error> {
+        let wrapped = Result::<Option<Wrapped>, String>::deserialize(d)?;
+        Ok(wrapped.map(|o| o.map(|w| w.0)))
+    }
+}
+
+/// Serde for [`Context`] as its opaque token ([`Context::to_token`]).
+pub mod context_serde {
+    use serde::de::Error as _;
+    use serde::ser::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::version::Context;
+
+    /// Serializes as the token string.
+    ///
+    /// # Errors
+    /// When the context is too large for a token.
+    pub fn serialize<S: Serializer>(c: &Context, s: S) -> Result<S::Ok, S::Error> {
+        let token = c.to_token().map_err(S::Error::custom)?;
+        s.serialize_str(&token)
+    }
+
+    /// Deserializes from a token string.
+    ///
+    /// # Errors
+    /// When the token is malformed.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Context, D::Error> {
+        let token = String::deserialize(d)?;
+        Context::from_token(&token).map_err(D::Error::custom)
+    }
+}
+
+/// Serde for [`ContentType`] as its string.
+pub mod content_type_serde {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::version::ContentType;
+
+    /// Serializes as the string.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(c: &ContentType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.as_str())
+    }
+
+    /// Deserializes from a string, checking it.
+    ///
+    /// # Errors
+    /// When the string is not a valid content type.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ContentType, D::Error> {
+        let s = String::deserialize(d)?;
+        ContentType::new(s).map_err(D::Error::custom)
+    }
+}
+
+/// Serde for [`VersioningMode`] as `"dvv"`, `"vclock"` or `"lww"`.
+pub mod mode_serde {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::version::VersioningMode;
+
+    /// The name of a mode.
+    pub fn name(mode: VersioningMode) -> &'static str {
+        match mode {
+            VersioningMode::Dvv => "dvv",
+            VersioningMode::VClock => "vclock",
+            VersioningMode::Lww => "lww",
+        }
+    }
+
+    /// The mode of a name (`"dvv"`, `"vclock"`, `"lww"`), if any.
+    pub fn parse(name: &str) -> Option<VersioningMode> {
+        match name {
+            "dvv" => Some(VersioningMode::Dvv),
+            "vclock" => Some(VersioningMode::VClock),
+            "lww" => Some(VersioningMode::Lww),
+            _ => None,
+        }
+    }
+
+    /// Serializes as the name.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(m: &VersioningMode, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(name(*m))
+    }
+
+    /// Deserializes from a name.
+    ///
+    /// # Errors
+    /// For an unknown name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VersioningMode, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).ok_or_else(|| D::Error::custom(format!("unknown versioning mode {s:?}")))
+    }
+}
