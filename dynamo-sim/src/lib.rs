@@ -1,13 +1,95 @@
 //! A deterministic simulator for the Dynamo node.
 //!
 //! Many nodes in one process, virtual time, and a seeded network that delays, loses,
-//! duplicates and reorders messages and can be partitioned (also one way). A run is determined
-//! by its seed: a failure seen once is replayed exactly.
+//! duplicates and reorders messages and can be partitioned (also one way). Nodes crash and
+//! restart with their storage kept, cut back to what was durable, or wiped; their clocks are
+//! skewed. A run is determined by its seed: a failure seen once is replayed exactly, and the
+//! recorded [`History`] of two runs of one seed compares equal.
 //!
-//! Work in progress: the network model is here; the node driver and the scenarios follow with
-//! the node itself.
+//! - [`node`]: the [`SimNode`] trait — the sans-IO contract (`handle`, `poll_output`,
+//!   `next_deadline`, plus `dump` for the checkers) — and its [`Input`]/[`Output`] enums;
+//! - [`sim`]: [`Sim`], the cluster, clock, clients and fault injection;
+//! - [`network`]: the seeded network;
+//! - [`disk`]: [`MemDisk`], an in-memory disk a node's factory keeps across restarts;
+//! - [`history`], [`summary`]: what a run did;
+//! - [`check`]: invariant checkers (the grow-only set workload, convergence);
+//! - [`sweep`]: running a scenario over many seeds and naming the one that fails.
+//!
+//! # Plugging a node in
+//!
+//! Implement [`SimNode`] (and [`check::growset::SetApi`] for the workload) for the node type,
+//! then give the simulator one factory per node. A factory owns the node's [`MemDisk`] and
+//! builds the node for a [`Start`]: the disk's [`MemDisk::open`] turns the [`StartKind`] into
+//! kept, crashed or wiped storage.
+//!
+//! # Many seeds
+//!
+//! Scenario tests run a bounded number of seeds through [`sweep::sweep`] with the range from
+//! [`sweep::seeds_from_env`]. To run thousands and get the seed of any failure:
+//!
+//! ```text
+//! SIM_SEEDS=10000 cargo test -p dynamo-sim --release -- --ignored long_run --nocapture
+//! ```
+//!
+//! and to replay a failing seed with its full history: `SIM_SEED=<seed> cargo test ...`.
+//!
+//! # Example
+//!
+//! ```
+//! use dynamo_core::{NodeId, Timestamp};
+//! use dynamo_sim::{Dump, Input, Output, Sim, SimConfig, SimNode};
+//!
+//! /// Answers every request with the node's clock.
+//! struct Clock(Vec<(u64, u64)>);
+//!
+//! impl SimNode for Clock {
+//!     type Message = ();
+//!     type Request = ();
+//!     type Response = u64;
+//!     type Event = ();
+//!     type Stored = ();
+//!     fn handle(&mut self, now: Timestamp, input: Input<(), ()>) {
+//!         if let Input::Client { id, .. } = input {
+//!             self.0.push((id, now.0));
+//!         }
+//!     }
+//!     fn poll_output(&mut self) -> Option<Output<(), u64, ()>> {
+//!         self.0.pop().map(|(id, response)| Output::Reply { id, response })
+//!     }
+//!     fn next_deadline(&self) -> Option<Timestamp> {
+//!         None
+//!     }
+//!     fn dump(&self) -> Dump<()> {
+//!         Dump::default()
+//!     }
+//! }
+//!
+//! let mut sim = Sim::new(SimConfig::new(1));
+//! let a = sim.add_node(NodeId::new("a").unwrap(), Box::new(|_| Ok(Clock(Vec::new()))));
+//! sim.start_all();
+//! sim.set_skew(a, 250);
+//! sim.submit_at(100, a, ());
+//! sim.run_until(1_000);
+//! let done = sim.take_completions();
+//! assert_eq!(done[0].result, Ok(sim.config().epoch_ms + 100 + 250));
+//! ```
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod check;
+pub mod disk;
+pub mod history;
 pub mod network;
+pub mod node;
+pub mod sim;
+pub mod summary;
+pub mod sweep;
+
+pub use disk::{MemDisk, SharedMemEngine};
+pub use history::{Entry, EntryKind, History};
+pub use network::{Addr, Millis, NetConfig, NetStats};
+pub use node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start, StartKind};
+pub use sim::{ClientError, Completion, Factory, HistoryMode, Sim, SimConfig};
+pub use summary::Summary;
+pub use sweep::{SweepReport, seeds_from_env, sweep};

@@ -1,0 +1,154 @@
+//! The figures of a run or of a sweep over seeds, printable as a table.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::network::{Millis, NetStats};
+
+/// Figures of one run, or of many merged with [`Summary::merge`].
+///
+/// The simulator fills the counters it sees ([`crate::Sim::summary`]); the workload and the
+/// checkers fill the rest (acknowledged and lost writes, siblings, convergence time).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Number of runs merged.
+    pub seeds: u64,
+    /// Simulated time, summed over runs, in milliseconds.
+    pub virtual_ms: Millis,
+    /// Client requests submitted.
+    pub requests: u64,
+    /// Client requests answered by their node (successfully or with an error response).
+    pub answered: u64,
+    /// Client requests that failed because their node was down (as a driver's connection
+    /// error would).
+    pub node_down: u64,
+    /// Client requests not finished when the run ended.
+    pub unfinished: u64,
+    /// Longest latency of an answered request.
+    pub max_latency_ms: Millis,
+    /// Sum of the latencies of answered requests (for the mean).
+    pub total_latency_ms: u64,
+    /// Faults injected, by kind (`crash`, `partition`, `restart_wiped`, ...).
+    pub faults: BTreeMap<String, u64>,
+    /// What the network did.
+    pub net: NetStats,
+    /// Messages dropped because their receiver was down.
+    pub dropped_to_down: u64,
+    /// Entries in the history.
+    pub history_entries: u64,
+    /// Anomalies the simulator noticed (unknown receivers, stray replies, stalls).
+    pub anomalies: u64,
+    /// Writes acknowledged to the workload's clients.
+    pub acknowledged_writes: u64,
+    /// Writes whose outcome is unknown (failed or unanswered: they may or may not be stored).
+    pub indeterminate_writes: u64,
+    /// Acknowledged writes missing from the final reads.
+    pub lost_writes: u64,
+    /// Most siblings seen in one read.
+    pub max_siblings: u64,
+    /// Longest time from heal to convergence, over runs.
+    pub max_time_to_converge_ms: Option<Millis>,
+}
+
+impl Summary {
+    /// Adds the figures of another run (counters summed, maxima kept).
+    pub fn merge(&mut self, other: &Summary) {
+        self.seeds += other.seeds;
+        self.virtual_ms += other.virtual_ms;
+        self.requests += other.requests;
+        self.answered += other.answered;
+        self.node_down += other.node_down;
+        self.unfinished += other.unfinished;
+        self.max_latency_ms = self.max_latency_ms.max(other.max_latency_ms);
+        self.total_latency_ms += other.total_latency_ms;
+        for (k, v) in &other.faults {
+            *self.faults.entry(k.clone()).or_default() += v;
+        }
+        self.net.sent += other.net.sent;
+        self.net.delivered += other.net.delivered;
+        self.net.lost += other.net.lost;
+        self.net.partitioned += other.net.partitioned;
+        self.net.duplicated += other.net.duplicated;
+        self.dropped_to_down += other.dropped_to_down;
+        self.history_entries += other.history_entries;
+        self.anomalies += other.anomalies;
+        self.acknowledged_writes += other.acknowledged_writes;
+        self.indeterminate_writes += other.indeterminate_writes;
+        self.lost_writes += other.lost_writes;
+        self.max_siblings = self.max_siblings.max(other.max_siblings);
+        self.max_time_to_converge_ms =
+            match (self.max_time_to_converge_ms, other.max_time_to_converge_ms) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+    }
+
+    /// Mean latency of answered requests, in milliseconds.
+    pub fn mean_latency_ms(&self) -> f64 {
+        if self.answered == 0 {
+            0.0
+        } else {
+            self.total_latency_ms as f64 / self.answered as f64
+        }
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rows: Vec<(String, String)> = vec![
+            ("seeds".into(), self.seeds.to_string()),
+            (
+                "simulated time (s)".into(),
+                format!("{:.1}", self.virtual_ms as f64 / 1000.0),
+            ),
+            ("client requests".into(), self.requests.to_string()),
+            ("  answered".into(), self.answered.to_string()),
+            ("  failed: node down".into(), self.node_down.to_string()),
+            ("  unfinished".into(), self.unfinished.to_string()),
+            (
+                "latency mean / max (ms)".into(),
+                format!("{:.1} / {}", self.mean_latency_ms(), self.max_latency_ms),
+            ),
+        ];
+        let total_faults: u64 = self.faults.values().sum();
+        rows.push(("faults injected".into(), total_faults.to_string()));
+        for (k, v) in &self.faults {
+            rows.push((format!("  {k}"), v.to_string()));
+        }
+        rows.extend([
+            ("messages sent".into(), self.net.sent.to_string()),
+            ("  delivered".into(), self.net.delivered.to_string()),
+            ("  lost".into(), self.net.lost.to_string()),
+            ("  duplicated".into(), self.net.duplicated.to_string()),
+            (
+                "  cut by partitions".into(),
+                self.net.partitioned.to_string(),
+            ),
+            ("  to a down node".into(), self.dropped_to_down.to_string()),
+            ("history entries".into(), self.history_entries.to_string()),
+            ("anomalies".into(), self.anomalies.to_string()),
+            (
+                "acknowledged writes".into(),
+                self.acknowledged_writes.to_string(),
+            ),
+            (
+                "indeterminate writes".into(),
+                self.indeterminate_writes.to_string(),
+            ),
+            ("lost writes".into(), self.lost_writes.to_string()),
+            ("max siblings".into(), self.max_siblings.to_string()),
+            (
+                "time to converge (ms, max)".into(),
+                self.max_time_to_converge_ms
+                    .map_or("-".into(), |t| t.to_string()),
+            ),
+        ]);
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        writeln!(f, "| {:width$} | {:>12} |", "figure", "value")?;
+        writeln!(f, "|-{}-|-{}-|", "-".repeat(width), "-".repeat(12))?;
+        for (k, v) in rows {
+            writeln!(f, "| {k:width$} | {v:>12} |")?;
+        }
+        Ok(())
+    }
+}
