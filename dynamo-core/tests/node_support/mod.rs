@@ -1,0 +1,304 @@
+//! A tiny in-process harness for node tests: a few `Node`s, a FIFO message queue, virtual
+//! time, and per-node message dropping. (The full simulator lives in dynamo-sim.)
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use dynamo_core::node::{BucketProps, Input, KEYSPACES, Node, NodeConfig, NodeEvent, Output};
+use dynamo_core::proto::{
+    ClientId, ClientRequest, ClientResponse, PeerMessage, ReadResult, RequestError, WriteResult,
+};
+use dynamo_core::version::{ContentType, Context};
+use dynamo_core::{NodeId, Timestamp};
+use engine_api::{Durability, EngineConfig, Keyspace, StorageEngine, WriteBatch};
+use engine_mem::MemEngine;
+
+/// Start of virtual time.
+pub const T0: Timestamp = Timestamp(1_000_000);
+
+pub fn id(s: &str) -> NodeId {
+    NodeId::new(s).unwrap()
+}
+
+pub fn ids(n: usize) -> Vec<NodeId> {
+    (1..=n).map(|i| id(&format!("n{i}"))).collect()
+}
+
+pub fn mem() -> MemEngine {
+    MemEngine::with_keyspaces(KEYSPACES).unwrap()
+}
+
+/// A `MemEngine` that counts engine `write` calls (group commit tests).
+#[derive(Debug)]
+pub struct Counting {
+    pub inner: MemEngine,
+    pub writes: Arc<AtomicUsize>,
+}
+
+impl Counting {
+    pub fn new() -> (Self, Arc<AtomicUsize>) {
+        let writes = Arc::new(AtomicUsize::new(0));
+        (
+            Counting {
+                inner: mem(),
+                writes: writes.clone(),
+            },
+            writes,
+        )
+    }
+}
+
+impl StorageEngine for Counting {
+    type Snapshot<'e>
+        = <MemEngine as StorageEngine>::Snapshot<'e>
+    where
+        Self: 'e;
+    const NAME: &'static str = "counting-mem";
+    const PERSISTENT: bool = false;
+
+    fn open(config: &EngineConfig) -> engine_api::Result<Self> {
+        Ok(Counting {
+            inner: MemEngine::open(config)?,
+            writes: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+    fn keyspace_names(&self) -> &[String] {
+        self.inner.keyspace_names()
+    }
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> engine_api::Result<Option<Bytes>> {
+        self.inner.get(keyspace, key)
+    }
+    fn write(&self, batch: &WriteBatch, durability: Durability) -> engine_api::Result<()> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.write(batch, durability)
+    }
+    fn snapshot(&self) -> engine_api::Result<Self::Snapshot<'_>> {
+        self.inner.snapshot()
+    }
+    fn flush(&self) -> engine_api::Result<()> {
+        self.inner.flush()
+    }
+}
+
+pub fn text() -> ContentType {
+    ContentType::new("text/plain").unwrap()
+}
+
+pub fn put_req(key: &str, value: &str, context: Context) -> ClientRequest {
+    ClientRequest::Put {
+        bucket: Bytes::from_static(b"b"),
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        context,
+        value: Bytes::copy_from_slice(value.as_bytes()),
+        content_type: text(),
+        w: None,
+        return_body: false,
+    }
+}
+
+pub fn get_req(key: &str) -> ClientRequest {
+    ClientRequest::Get {
+        bucket: Bytes::from_static(b"b"),
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        r: None,
+    }
+}
+
+pub fn delete_req(key: &str, context: Context) -> ClientRequest {
+    ClientRequest::Delete {
+        bucket: Bytes::from_static(b"b"),
+        key: Bytes::copy_from_slice(key.as_bytes()),
+        context,
+        w: None,
+    }
+}
+
+/// Live values of a read, sorted, as strings.
+pub fn values(r: &ReadResult) -> Vec<String> {
+    let mut v: Vec<String> = r
+        .values()
+        .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Nodes, a FIFO network and virtual time.
+pub struct Cluster<E> {
+    pub nodes: BTreeMap<NodeId, Node<E>>,
+    pub now: Timestamp,
+    queue: VecDeque<(NodeId, NodeId, PeerMessage)>,
+    /// Nodes cut off: every message from or to them is dropped.
+    pub cut: BTreeSet<NodeId>,
+    pub replies: BTreeMap<u64, ClientResponse>,
+    pub events: Vec<(NodeId, NodeEvent)>,
+    /// Every input and output, in order (for determinism checks).
+    pub history: Vec<String>,
+    pub sent: usize,
+    next_client: u64,
+}
+
+impl Cluster<MemEngine> {
+    /// `n` nodes over `MemEngine` with the given bucket defaults.
+    pub fn mem(n: usize, seed: u64, props: BucketProps) -> Self {
+        Cluster::new(n, seed, props, |_| mem())
+    }
+}
+
+impl<E: StorageEngine> Cluster<E> {
+    pub fn new(
+        n: usize,
+        seed: u64,
+        props: BucketProps,
+        mut engine: impl FnMut(&NodeId) -> E,
+    ) -> Self {
+        let members = ids(n);
+        let mut c = Cluster {
+            nodes: BTreeMap::new(),
+            now: T0,
+            queue: VecDeque::new(),
+            cut: BTreeSet::new(),
+            replies: BTreeMap::new(),
+            events: Vec::new(),
+            history: Vec::new(),
+            sent: 0,
+            next_client: 0,
+        };
+        for (i, m) in members.iter().enumerate() {
+            let mut config = NodeConfig::new(m.clone(), seed + i as u64, members.clone());
+            config.default_bucket = props;
+            let node = Node::new(config, engine(m), T0).unwrap();
+            c.nodes.insert(m.clone(), node);
+            c.drain(m);
+        }
+        c
+    }
+
+    pub fn node(&self, name: &str) -> &Node<E> {
+        &self.nodes[&id(name)]
+    }
+
+    fn drain(&mut self, at: &NodeId) {
+        let node = self.nodes.get_mut(at).unwrap();
+        while let Some(out) = node.poll_output() {
+            self.history.push(format!("{} {at} -> {out:?}", self.now.0));
+            match out {
+                Output::Send { to, message } => self.queue.push_back((at.clone(), to, message)),
+                Output::Reply { id, response } => {
+                    assert!(
+                        self.replies.insert(id.0, response).is_none(),
+                        "two replies to one request"
+                    );
+                }
+                Output::Event(e) => self.events.push((at.clone(), e)),
+            }
+        }
+    }
+
+    fn input(&mut self, at: &NodeId, input: Input) {
+        self.history
+            .push(format!("{} {at} <- {input:?}", self.now.0));
+        let now = self.now;
+        self.nodes.get_mut(at).unwrap().handle(now, input);
+        self.drain(at);
+    }
+
+    /// Sends a client request to `at`; returns its id (the reply lands in `replies`).
+    pub fn submit(&mut self, at: &str, request: ClientRequest) -> u64 {
+        self.next_client += 1;
+        let cid = self.next_client;
+        self.input(
+            &id(at),
+            Input::Client {
+                id: ClientId(cid),
+                request,
+            },
+        );
+        cid
+    }
+
+    /// Delivers messages and fires due ticks until nothing is left to do at this instant.
+    pub fn settle(&mut self) {
+        loop {
+            let mut busy = false;
+            while let Some((from, to, message)) = self.queue.pop_front() {
+                busy = true;
+                if self.cut.contains(&from) || self.cut.contains(&to) {
+                    self.history
+                        .push(format!("{} drop {from}->{to}", self.now.0));
+                    continue;
+                }
+                self.sent += 1;
+                self.input(&to, Input::Peer { from, message });
+            }
+            let due: Vec<NodeId> = self
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.next_deadline().is_some_and(|d| d <= self.now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for n in due {
+                busy = true;
+                self.input(&n, Input::Tick);
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    /// Moves time forward by `ms`, then settles.
+    pub fn advance(&mut self, ms: u64) {
+        self.now = Timestamp(self.now.0 + ms);
+        self.settle();
+    }
+
+    /// Submits and runs until the request is answered (advancing time in 100 ms steps).
+    pub fn call(&mut self, at: &str, request: ClientRequest) -> ClientResponse {
+        let cid = self.submit(at, request);
+        self.settle();
+        for _ in 0..100 {
+            if let Some(r) = self.replies.get(&cid) {
+                return r.clone();
+            }
+            self.advance(100);
+        }
+        panic!("request {cid} never answered");
+    }
+
+    pub fn put(
+        &mut self,
+        at: &str,
+        key: &str,
+        value: &str,
+        ctx: Context,
+    ) -> Result<WriteResult, RequestError> {
+        match self.call(at, put_req(key, value, ctx)) {
+            ClientResponse::Put(r) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn get(&mut self, at: &str, key: &str) -> Result<ReadResult, RequestError> {
+        match self.call(at, get_req(key)) {
+            ClientResponse::Get(r) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    pub fn delete(
+        &mut self,
+        at: &str,
+        key: &str,
+        ctx: Context,
+    ) -> Result<WriteResult, RequestError> {
+        match self.call(at, delete_req(key, ctx)) {
+            ClientResponse::Delete(r) => r,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
