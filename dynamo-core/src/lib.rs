@@ -18,8 +18,6 @@
 pub mod antientropy;
 pub mod failure;
 pub mod ids;
-pub mod node;
-pub mod proto;
 pub mod membership;
 pub mod record;
 pub mod ring;
@@ -27,4 +25,3 @@ pub mod rng;
 pub mod version;
 
 pub use ids::{InvalidNodeId, NodeId, Timestamp};
-pub use node::{Input, Node, NodeConfig, NodeEvent, Output};

@@ -58,14 +58,25 @@
 //! moving the fewest partitions — bumps `ring_version`, and marks the Joining members it
 //! admitted Valid.
 //!
-//! Two claimants can exist while nodes disagree, for instance on both sides of a network
-//! partition (each side's smallest Valid node). Both may then publish a ring with the same
-//! `ring_version`. When the partition heals, merge picks one of them by digest on every node
-//! alike, the member entries merge as usual, and the single claimant of the healed cluster
-//! (the smallest Valid member of the union) sees that the winning ring misses the members
-//! admitted on the other side and rebalances once more, from the winning ring. No change is
-//! lost: a member's status never depends on which ring won. Data that moved under the
-//! losing ring is found again by the transfers and anti-entropy of the node layer.
+//! During a network partition every node still knows the same Valid members — statuses
+//! change only through their owner or the claimant — so every node names the same claimant,
+//! and only the side that holds it changes the ring. On the other side, join and leave
+//! requests wait (Joining, Leaving) and the ring stays as it was; the cluster keeps serving
+//! there (sloppy quorum does not need ring changes). When the partition heals, gossip merges
+//! the requests made on both sides and the claimant handles the ones it had not seen.
+//!
+//! Two claimants can still act at once while views differ — typically when a node's
+//! change of status has reached some nodes and not others, or after states made apart are
+//! merged. Both may then publish a ring with the same `ring_version`. Merge picks one of
+//! them by digest, on every node alike; the member entries merge as usual; and the single
+//! claimant of the merged view sees that the winning ring misses the members the other one
+//! admitted, and rebalances once more, from the winning ring. No request is lost: a
+//! member's status never depends on which ring won. Data that moved under the losing ring is
+//! found again by the node layer's transfers and anti-entropy.
+//!
+//! A claimant that is gone for good blocks ring changes until an operator makes it leave on
+//! its behalf ([`ClusterState::leave`] works for any member): it is then no longer Valid,
+//! and the next smallest Valid node takes over.
 //!
 //! # Encodings
 //!

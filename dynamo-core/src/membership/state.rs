@@ -239,18 +239,19 @@ impl ClusterState {
         Ok(())
     }
 
-    /// This node asks to leave: Joining or Valid becomes Leaving. The claimant then removes it
-    /// from the ring; once its partitions are handed off, call [`ClusterState::finish_leave`].
-    /// Leaving again is a no-op.
+    /// `node` leaves: Joining or Valid becomes Leaving. Normally a node's own request (admin
+    /// `leave`); an operator may also make a node that is gone for good leave on its behalf.
+    /// The claimant then removes it from the ring; once its partitions are handed off, call
+    /// [`ClusterState::finish_leave`]. Leaving again is a no-op.
     ///
     /// # Errors
     /// [`MembershipError::NotAMember`], or [`MembershipError::WrongStatus`] for a node
     /// already Exiting.
-    pub fn leave(&mut self, me: &NodeId) -> Result<(), MembershipError> {
+    pub fn leave(&mut self, node: &NodeId) -> Result<(), MembershipError> {
         let info = self
             .members
-            .get_mut(me)
-            .ok_or_else(|| MembershipError::NotAMember(me.clone()))?;
+            .get_mut(node)
+            .ok_or_else(|| MembershipError::NotAMember(node.clone()))?;
         match info.status {
             MemberStatus::Joining | MemberStatus::Valid => {
                 info.status = MemberStatus::Leaving;
@@ -259,36 +260,37 @@ impl ClusterState {
             }
             MemberStatus::Leaving => Ok(()),
             MemberStatus::Exiting => Err(MembershipError::WrongStatus {
-                node: me.clone(),
+                node: node.clone(),
                 status: MemberStatus::Exiting.name(),
                 why: "it has left already",
             }),
         }
     }
 
-    /// A Leaving node whose partitions all reached their new owners (the node layer knows)
-    /// becomes Exiting. Calling it again is a no-op.
+    /// A Leaving node whose partitions all reached their new owners (the node layer knows;
+    /// for a node gone for good, the operator decides) becomes Exiting. Calling it again is a
+    /// no-op.
     ///
     /// # Errors
     /// [`MembershipError::NotAMember`]; [`MembershipError::WrongStatus`] unless Leaving;
     /// [`MembershipError::StillInRing`] while the ring still lists it (the claimant has not
     /// removed it yet).
-    pub fn finish_leave(&mut self, me: &NodeId) -> Result<(), MembershipError> {
-        let in_ring = self.ring.as_ref().is_some_and(|r| r.contains_node(me));
+    pub fn finish_leave(&mut self, node: &NodeId) -> Result<(), MembershipError> {
+        let in_ring = self.ring.as_ref().is_some_and(|r| r.contains_node(node));
         let info = self
             .members
-            .get_mut(me)
-            .ok_or_else(|| MembershipError::NotAMember(me.clone()))?;
+            .get_mut(node)
+            .ok_or_else(|| MembershipError::NotAMember(node.clone()))?;
         match info.status {
             MemberStatus::Exiting => Ok(()),
-            MemberStatus::Leaving if in_ring => Err(MembershipError::StillInRing(me.clone())),
+            MemberStatus::Leaving if in_ring => Err(MembershipError::StillInRing(node.clone())),
             MemberStatus::Leaving => {
                 info.status = MemberStatus::Exiting;
                 info.version += 1;
                 Ok(())
             }
             s => Err(MembershipError::WrongStatus {
-                node: me.clone(),
+                node: node.clone(),
                 status: s.name(),
                 why: "only a leaving node can exit",
             }),
