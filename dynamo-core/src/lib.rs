@@ -18,6 +18,8 @@
 pub mod antientropy;
 pub mod failure;
 pub mod ids;
+pub mod node;
+pub mod proto;
 pub mod membership;
 pub mod record;
 pub mod ring;
@@ -25,3 +27,4 @@ pub mod rng;
 pub mod version;
 
 pub use ids::{InvalidNodeId, NodeId, Timestamp};
+pub use node::{Input, Node, NodeConfig, NodeEvent, Output};
