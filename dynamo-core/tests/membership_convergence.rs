@@ -35,6 +35,8 @@ struct Sim {
     now: Timestamp,
     config: RingConfig,
     messages: u64,
+    /// Probability (per million) that any message is lost.
+    loss_per_million: u32,
 }
 
 impl Sim {
@@ -54,6 +56,7 @@ impl Sim {
             now: Timestamp(0),
             config,
             messages: 0,
+            loss_per_million: 0,
         };
         for n in founders {
             sim.add(n, state.clone(), None);
@@ -104,8 +107,9 @@ impl Sim {
         self.blocked.clear();
     }
 
-    fn delivers(&self, from: &NodeId, to: &NodeId) -> bool {
+    fn delivers(&mut self, from: &NodeId, to: &NodeId) -> bool {
         !self.blocked.contains(&(from.clone(), to.clone()))
+            && !self.rng.chance(self.loss_per_million)
     }
 
     /// Local upkeep of a node: the claimant's rule, and a leaving node whose partitions are
@@ -385,4 +389,38 @@ fn a_run_replays_exactly_from_its_seed() {
         (rounds, sim.messages, sim.state("a").clone())
     };
     assert_eq!(run(7), run(7));
+}
+
+#[test]
+fn a_larger_cluster_converges_through_heavy_message_loss() {
+    let founders = [
+        "n00", "n01", "n02", "n03", "n04", "n05", "n06", "n07", "n08", "n09", "n10", "n11",
+    ];
+    let mut worst = 0;
+    let mut messages = 0;
+    for seed in 0..SEEDS {
+        let mut sim = Sim::new(seed, &founders);
+        sim.loss_per_million = 300_000;
+        sim.join("n12", "n05");
+        sim.join("n13", "n11");
+        sim.join("n14", "n00");
+        sim.join("m99", "n03");
+        sim.state_mut("n00").leave(&id("n00")).unwrap();
+        sim.state_mut("n07").leave(&id("n07")).unwrap();
+        let rounds = sim.run_until_converged(80, "large lossy", seed);
+        worst = worst.max(rounds);
+        messages = messages.max(sim.messages);
+        let mut owners: Vec<&str> = founders
+            .iter()
+            .copied()
+            .filter(|n| *n != "n00" && *n != "n07")
+            .chain(["n12", "n13", "n14"])
+            .collect();
+        owners.insert(0, "m99");
+        check_ring(&sim, &owners);
+    }
+    println!(
+        "16 nodes, 4 joins and 2 leaves, 30% loss: converged within {worst} rounds \
+         (at most {messages} messages) over {SEEDS} seeds"
+    );
 }

@@ -49,7 +49,7 @@
 //!
 //! # The claimant
 //!
-//! The ring changes only through one node, the *claimant*: the smallest [`NodeId`] among the
+//! The ring changes only through one node, the *claimant*: the smallest [`NodeId`](crate::NodeId) among the
 //! members this node knows as Valid ([`ClusterState::claimant`]). Every node calls
 //! [`ClusterState::claim`] after merging gossip; it does nothing except on the claimant, which
 //! compares the ring's members with the members that should own partitions (Joining and
@@ -78,6 +78,35 @@
 //! its behalf ([`ClusterState::leave`] works for any member): it is then no longer Valid,
 //! and the next smallest Valid node takes over.
 //!
+//! # Example
+//!
+//! ```
+//! use dynamo_core::NodeId;
+//! use dynamo_core::membership::{ClusterState, MemberStatus};
+//! use dynamo_core::ring::RingConfig;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let (a, b, c) = (NodeId::new("a")?, NodeId::new("b")?, NodeId::new("c")?);
+//! // a and b found a cluster; c asks to join through a.
+//! let founders = [(a.clone(), None, "a:7000".to_owned()), (b.clone(), None, "b:7000".to_owned())];
+//! let mut on_a = ClusterState::new_cluster(RingConfig::default(), founders)?;
+//! let mut on_c = ClusterState::joining(c.clone(), None, "c:7000".to_owned())?;
+//!
+//! // c gossips to its seed a: a merges, and a, the claimant, admits c into a new ring.
+//! let out = on_a.merge(&on_c);
+//! assert!(out.changed && out.sender_behind);
+//! let claimed = on_a.claim(&a)?;
+//! assert_eq!(claimed.admitted, vec![c.clone()]);
+//! assert_eq!(on_a.member(&c).map(|m| m.status), Some(MemberStatus::Valid));
+//!
+//! // a answers with its state (push-pull); c now routes with the same ring.
+//! on_c.merge(&on_a);
+//! assert_eq!(on_c, on_a);
+//! assert_eq!(on_c.ring().map(|r| r.digest()), on_a.ring().map(|r| r.digest()));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Encodings
 //!
 //! [`ClusterState`] is serde-serializable for gossip (decoding validates every field), and
@@ -95,4 +124,7 @@ pub use bucket::{BucketEntry, BucketProps, parse_versioning_mode, versioning_mod
 pub use codec::{CLUSTER_FORMAT_VERSION, decode_cluster_state, encode_cluster_state};
 pub use error::MembershipError;
 pub use gossip::{DEFAULT_GOSSIP_INTERVAL, Gossiper};
-pub use state::{ClaimOutcome, ClusterState, MemberInfo, MemberStatus, MergeOutcome};
+pub use state::{
+    ClaimOutcome, ClusterState, MAX_ADDRESS_LEN, MAX_BUCKET_NAME_LEN, MemberInfo, MemberStatus,
+    MergeOutcome,
+};

@@ -1,0 +1,196 @@
+//! The binary encoding of cluster states (format version 1): a committed fixture keeps being
+//! read, and every kind of damage is a typed error.
+//!
+//! Regenerate the fixture (only when deliberately creating a new one, never to "fix" this
+//! test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod membership_support;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use dynamo_core::membership::{
+    BucketProps, CLUSTER_FORMAT_VERSION, ClusterState, MemberStatus, decode_cluster_state,
+    encode_cluster_state,
+};
+use dynamo_core::record::DecodeError;
+use dynamo_core::ring::{RingConfig, Zone};
+use dynamo_core::version::VersioningMode;
+use membership_support::id;
+
+fn fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v1.bin")
+}
+
+/// Three founders in two zones, a fourth node admitted, a fifth that left, a sixth still
+/// joining, two buckets.
+fn sample() -> ClusterState {
+    let z1 = Zone::new("z1").unwrap();
+    let z2 = Zone::new("z2").unwrap();
+    let mut s = ClusterState::new_cluster(
+        RingConfig::new(32).unwrap().with_target_n(3).unwrap(),
+        [
+            (id("n1"), Some(z1.clone()), "10.0.0.1:7000".to_owned()),
+            (id("n2"), Some(z2.clone()), "10.0.0.2:7000".to_owned()),
+            (id("n3"), Some(z1.clone()), "10.0.0.3:7000".to_owned()),
+            (id("n5"), None, "10.0.0.5:7000".to_owned()),
+        ],
+    )
+    .unwrap();
+    s.merge(&ClusterState::joining(id("n4"), Some(z2), "10.0.0.4:7000".into()).unwrap());
+    s.leave(&id("n5")).unwrap();
+    s.claim(&id("n1")).unwrap();
+    s.finish_leave(&id("n5")).unwrap();
+    s.merge(&ClusterState::joining(id("n6"), None, "[::1]:7006".into()).unwrap());
+    s.set_bucket_props(
+        Bytes::from_static(b"users"),
+        BucketProps::new(5, 3, 3, VersioningMode::VClock).unwrap(),
+    )
+    .unwrap();
+    s.set_bucket_props(
+        Bytes::from_static(b"\x00binary\xff"),
+        BucketProps::new(1, 1, 1, VersioningMode::Lww).unwrap(),
+    )
+    .unwrap();
+    s
+}
+
+#[test]
+#[ignore = "writes the fixture"]
+fn write_fixture() {
+    std::fs::write(fixture(), encode_cluster_state(&sample())).unwrap();
+}
+
+#[test]
+fn fixture_v1_still_decodes() {
+    let bytes = std::fs::read(fixture()).unwrap();
+    assert_eq!(bytes[0], 1);
+    let s = decode_cluster_state(&bytes).unwrap();
+    // Field by field, not only against today's encoder.
+    assert_eq!(s.ring_version(), 2);
+    let status: Vec<(String, MemberStatus, u64)> = s
+        .members()
+        .iter()
+        .map(|(n, m)| (n.to_string(), m.status, m.version))
+        .collect();
+    assert_eq!(
+        status,
+        vec![
+            ("n1".into(), MemberStatus::Valid, 1),
+            ("n2".into(), MemberStatus::Valid, 1),
+            ("n3".into(), MemberStatus::Valid, 1),
+            ("n4".into(), MemberStatus::Valid, 2),
+            ("n5".into(), MemberStatus::Exiting, 3),
+            ("n6".into(), MemberStatus::Joining, 1),
+        ]
+    );
+    assert_eq!(s.address(&id("n6")), Some("[::1]:7006"));
+    assert_eq!(
+        s.member(&id("n4")).unwrap().zone,
+        Some(Zone::new("z2").unwrap())
+    );
+    let ring = s.ring().unwrap();
+    assert_eq!(ring.partition_count(), 32);
+    assert_eq!(ring.config().target_n(), 3);
+    let owners: Vec<String> = ring.members().iter().map(|m| m.node.to_string()).collect();
+    assert_eq!(owners, ["n1", "n2", "n3", "n4"]);
+    assert!(ring.ownership_counts().iter().all(|(_, c)| *c == 8));
+    assert_eq!(
+        s.bucket_props(b"users"),
+        Some(&BucketProps::new(5, 3, 3, VersioningMode::VClock).unwrap())
+    );
+    assert_eq!(s.buckets().len(), 2);
+    // And today's encoder writes the same bytes (the encoding is canonical).
+    assert_eq!(s, sample());
+    assert_eq!(encode_cluster_state(&s), bytes);
+}
+
+fn reseal(mut body: Vec<u8>) -> Vec<u8> {
+    let crc = crc32fast::hash(&body);
+    body.extend_from_slice(&crc.to_be_bytes());
+    body
+}
+
+#[test]
+fn damage_is_a_typed_error() {
+    let good = encode_cluster_state(&sample());
+    assert_eq!(CLUSTER_FORMAT_VERSION, 1);
+    assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
+    assert_eq!(
+        decode_cluster_state(&[1, 0, 0]),
+        Err(DecodeError::Truncated)
+    );
+    let mut v2 = good.clone();
+    v2[0] = 2;
+    assert_eq!(
+        decode_cluster_state(&v2),
+        Err(DecodeError::UnknownVersion(2))
+    );
+    let mut flipped = good.clone();
+    flipped[20] ^= 0x10;
+    assert!(matches!(
+        decode_cluster_state(&flipped),
+        Err(DecodeError::Checksum { .. })
+    ));
+    for cut in 0..good.len() {
+        assert!(decode_cluster_state(&good[..cut]).is_err(), "cut at {cut}");
+    }
+    // Checksummed but malformed: trailing bytes, bad ring flag, a count far too large.
+    let body = &good[..good.len() - 4];
+    let mut trailing = body.to_vec();
+    trailing.push(0);
+    assert!(matches!(
+        decode_cluster_state(&reseal(trailing)),
+        Err(DecodeError::Malformed(_))
+    ));
+    let mut flag = body.to_vec();
+    flag[9] = 7;
+    assert!(matches!(
+        decode_cluster_state(&reseal(flag)),
+        Err(DecodeError::Malformed(_))
+    ));
+    // A state without ring whose member count claims billions of entries.
+    let mut huge = vec![1];
+    huge.extend_from_slice(&0u64.to_be_bytes());
+    huge.push(0);
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(
+        decode_cluster_state(&reseal(huge)),
+        Err(DecodeError::Truncated)
+    );
+    // A ring without a ring version breaks the state's invariant.
+    let mut no_version = body.to_vec();
+    no_version[1..9].copy_from_slice(&0u64.to_be_bytes());
+    assert!(matches!(
+        decode_cluster_state(&reseal(no_version)),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn serde_rejects_states_that_break_invariants() {
+    let good = serde_json::to_value(sample()).unwrap();
+    let mut bad = good.clone();
+    bad["ring_version"] = 0.into();
+    assert!(serde_json::from_value::<ClusterState>(bad).is_err());
+    let mut bad = good.clone();
+    bad["members"].as_array_mut().unwrap().remove(0);
+    assert!(
+        serde_json::from_value::<ClusterState>(bad).is_err(),
+        "a ring member missing from the members"
+    );
+    let mut bad = good.clone();
+    let first = bad["members"][0].clone();
+    bad["members"].as_array_mut().unwrap().push(first);
+    assert!(
+        serde_json::from_value::<ClusterState>(bad).is_err(),
+        "duplicate member"
+    );
+    let mut bad = good.clone();
+    bad["buckets"][0]["props"]["r"] = 9.into();
+    assert!(serde_json::from_value::<ClusterState>(bad).is_err());
+    let mut bad = good;
+    bad["members"][0][1]["status"] = "zombie".into();
+    assert!(serde_json::from_value::<ClusterState>(bad).is_err());
+}
