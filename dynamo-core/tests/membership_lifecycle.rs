@@ -368,3 +368,48 @@ fn gossiper_schedules_rounds_and_picks_reachable_peers() {
     };
     assert_eq!(picks(3), picks(3));
 }
+
+#[test]
+fn a_node_that_left_can_come_back_with_a_wiped_disk() {
+    let mut cluster = founders(&["a", "b", "c"]);
+    cluster.leave(&id("c")).unwrap();
+    cluster.claim(&id("a")).unwrap();
+    cluster.finish_leave(&id("c")).unwrap();
+    assert_eq!(cluster.member(&id("c")).unwrap().version, 3);
+
+    // c restarts with nothing and asks to join: its fresh entry loses to the tombstone.
+    let mut fresh = ClusterState::joining(id("c"), None, "c:7000".into()).unwrap();
+    cluster.merge(&fresh);
+    fresh.merge(&cluster);
+    assert_eq!(status(&fresh, "c"), MemberStatus::Exiting);
+    // So it renews its request above the tombstone; the claimant admits it.
+    assert!(fresh.rejoin(&id("c")).unwrap());
+    assert!(!fresh.rejoin(&id("c")).unwrap(), "only from Exiting");
+    cluster.merge(&fresh);
+    assert_eq!(status(&cluster, "c"), MemberStatus::Joining);
+    cluster.claim(&id("a")).unwrap();
+    assert_eq!(status(&cluster, "c"), MemberStatus::Valid);
+    assert!(cluster.ring().unwrap().contains_node(&id("c")));
+    assert_eq!(
+        fresh.rejoin(&id("zz")),
+        Err(MembershipError::NotAMember(id("zz")))
+    );
+}
+
+#[test]
+fn a_restarted_member_with_a_wiped_disk_finds_its_place_again() {
+    let mut cluster = founders(&["a", "b"]);
+    cluster.merge(&ClusterState::joining(id("c"), None, "c:7000".into()).unwrap());
+    cluster.claim(&id("a")).unwrap();
+    // c lost its state and asks to join again through a seed: the cluster's entry (Valid,
+    // version 2) wins over its fresh request, and nothing moves.
+    let mut fresh = ClusterState::joining(id("c"), None, "c:7000".into()).unwrap();
+    let version = cluster.ring_version();
+    cluster.merge(&fresh);
+    fresh.merge(&cluster);
+    assert!(!fresh.rejoin(&id("c")).unwrap());
+    assert_eq!(fresh, cluster);
+    assert_eq!(status(&fresh, "c"), MemberStatus::Valid);
+    assert_eq!(cluster.claim(&id("a")).unwrap(), Default::default());
+    assert_eq!(cluster.ring_version(), version);
+}

@@ -22,6 +22,7 @@
 //! - [`MemberStatus::Exiting`]: out of the cluster, owning nothing: the node may shut down.
 //!   The entry stays as a tombstone (a removed entry would come back with the next gossip
 //!   from a node that still has it); nobody gossips to it.
+//!   A node that comes back after exiting asks again with [`ClusterState::rejoin`].
 //!
 //! A failure does not change anybody's status: Dynamo separates *temporary* failures, which
 //! the local [`failure`](crate::failure) detector handles by routing around the node (sloppy

@@ -239,6 +239,27 @@ impl ClusterState {
         Ok(())
     }
 
+    /// Renews the join request of `me` after merging a seed's answer, when the cluster
+    /// remembers `me` as Exiting: a node that left once and comes back (typically with a
+    /// wiped disk, so that its fresh Joining entry has a lower version than the tombstone)
+    /// asks again, Joining at a version above the tombstone's. Returns true when it changed
+    /// something; a no-op for any other status.
+    ///
+    /// # Errors
+    /// [`MembershipError::NotAMember`] when `me` has no entry here.
+    pub fn rejoin(&mut self, me: &NodeId) -> Result<bool, MembershipError> {
+        let info = self
+            .members
+            .get_mut(me)
+            .ok_or_else(|| MembershipError::NotAMember(me.clone()))?;
+        if info.status != MemberStatus::Exiting {
+            return Ok(false);
+        }
+        info.status = MemberStatus::Joining;
+        info.version += 1;
+        Ok(true)
+    }
+
     /// `node` leaves: Joining or Valid becomes Leaving. Normally a node's own request (admin
     /// `leave`); an operator may also make a node that is gone for good leave on its behalf.
     /// The claimant then removes it from the ring; once its partitions are handed off, call
