@@ -205,6 +205,7 @@ pub struct Node<E> {
     now: Timestamp,
     next_seq: u64,
     ops: BTreeMap<u64, Op>,
+    stopped: bool,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -246,12 +247,17 @@ impl<E: StorageEngine> Node<E> {
             now,
             next_seq: 0,
             ops: BTreeMap::new(),
+            stopped: false,
         })
     }
 
     /// Feeds one input at time `now` (the driver's clock, in ms). Drain
-    /// [`poll_output`](Self::poll_output) afterwards.
+    /// [`poll_output`](Self::poll_output) afterwards. Inputs after
+    /// [`shutdown`](Self::shutdown) are ignored.
     pub fn handle(&mut self, now: Timestamp, input: Input) {
+        if self.stopped {
+            return;
+        }
         self.now = now;
         match input {
             Input::Client { id, request } => {
@@ -271,6 +277,9 @@ impl<E: StorageEngine> Node<E> {
     /// When to call `handle(_, Input::Tick)` next: the last `now` seen while writes await
     /// their group commit, otherwise the earliest request deadline; `None` when idle.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.stopped {
+            return None;
+        }
         if self.store.has_pending() {
             return Some(self.now);
         }
@@ -310,6 +319,25 @@ impl<E: StorageEngine> Node<E> {
     /// The storage engine (for inspection; writes go through the node).
     pub fn engine(&self) -> &E {
         self.store.engine()
+    }
+
+    /// Prepares a clean stop: commits pending writes (their acknowledgements and replies are
+    /// queued: drain them), flushes the engine and persists the epoch as cleanly shut down, so
+    /// that the next start may keep the epoch instead of opening a new one. Requests still in
+    /// flight are abandoned. Call [`into_engine`](Self::into_engine) afterwards.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the flush or the epoch write fails (the next start then opens a new
+    /// epoch, which is always safe).
+    pub fn shutdown(&mut self, now: Timestamp) -> Result<(), StoreError> {
+        self.handle(now, Input::Tick);
+        self.stopped = true;
+        self.ops.clear();
+        self.store.flush()?;
+        let clean = self.epoch.clean_shutdown();
+        self.store.persist_epoch(&clean)?;
+        self.epoch = clean;
+        Ok(())
     }
 
     /// Gives the engine back (to restart a node on it). Pending, uncommitted writes are lost,

@@ -376,6 +376,15 @@ impl<E: StorageEngine> Store<E> {
         }
     }
 
+    /// Flushes the engine (makes every earlier write durable).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when the engine fails.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.engine.flush()?;
+        Ok(())
+    }
+
     /// Engine batches written by group commit since the store was opened.
     pub fn commits(&self) -> u64 {
         self.commits
