@@ -1,0 +1,26 @@
+//! redb through its adapter, beside the raw crate set up the same way.
+//!
+//! `cargo bench -p bench --bench redb` (`BENCH_SIZE=full` for 1M keys); see `BENCHMARKS.engines.md`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use bench::raw::redb::RawRedb;
+use bench::workload::Workloads;
+use bench::{Adapter, BenchSize};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn redb(c: &mut Criterion) {
+    let size = BenchSize::from_env().unwrap();
+    Workloads::new(size).run_pair::<Adapter<engine_redb::RedbEngine>, RawRedb>(
+        c,
+        "redb",
+        ("adapter", "raw"),
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = redb
+}
+criterion_main!(benches);
