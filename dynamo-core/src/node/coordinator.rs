@@ -564,7 +564,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// Records a write acknowledgement (or failure) from `from` for operation `seq`.
-    fn write_ack(&mut self, seq: u64, from: &NodeId, result: Result<(), String>) {
+    pub(super) fn write_ack(&mut self, seq: u64, from: &NodeId, result: Result<(), String>) {
         let Some(Op::Write {
             targets,
             acks,
@@ -770,35 +770,9 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// Tick: group commit, then expiry of operations past their deadline.
-    pub(crate) fn tick(&mut self) {
-        if self.store.has_pending() {
-            let (result, waiters) = self.store.commit();
-            if let Err(e) = &result {
-                self.emit(NodeEvent::StorageFailed(e.clone()));
-            }
-            for w in waiters {
-                match w {
-                    Waiter::Nobody => {}
-                    Waiter::Local(seq) => {
-                        let me = self.config.id.clone();
-                        self.write_ack(seq, &me, result.clone());
-                    }
-                    Waiter::Ack { to, op } => self.send(
-                        to,
-                        PeerMessage::ReplicaPutAck {
-                            op,
-                            result: result.clone(),
-                        },
-                    ),
-                    Waiter::HintAck { to, id } => {
-                        if result.is_ok() {
-                            self.send(to, PeerMessage::HintAck { id });
-                        }
-                    }
-                }
-            }
-        }
+    /// Ends every operation past its deadline: answers those short of their quorum with
+    /// `Unavailable`, read-repairs finished reads, and marks silent targets down.
+    pub(super) fn expire_ops(&mut self) {
         let expired: Vec<u64> = self
             .ops
             .iter()
@@ -832,207 +806,24 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// Handles a message from a peer.
-    pub(crate) fn peer_message(&mut self, from: NodeId, message: PeerMessage) {
-        if !self.view.members().contains(&from) {
-            self.emit(NodeEvent::BadPeerMessage {
-                from,
-                reason: "sender is not a member".into(),
-            });
+    /// Relays a coordinator's answer to a request this node forwarded.
+    pub(super) fn forward_reply(&mut self, from: &NodeId, op: OpId, response: ClientResponse) {
+        if op.origin != self.config.id {
             return;
         }
-        if self.view.mark_up(&from) {
-            self.emit(NodeEvent::PeerUp(from.clone()));
-        }
-        match message {
-            PeerMessage::Forward { op, request } => {
-                self.client_request(ReplyTo::Peer { to: from, op }, request, true);
-            }
-            PeerMessage::ForwardReply { op, response } => {
-                if op.origin != self.config.id {
-                    return;
-                }
-                let ours =
-                    matches!(self.ops.get(&op.seq), Some(Op::Forward { to, .. }) if *to == from);
-                if ours && let Some(Op::Forward { reply_to, .. }) = self.ops.remove(&op.seq) {
-                    self.reply(reply_to, response);
-                }
-            }
-            PeerMessage::ReplicaGet {
-                op,
-                bucket,
-                key,
-                hinted_for,
-            } => {
-                let loc = self.location_for(hinted_for);
-                let record = self.replica_read(&loc, &bucket, &key);
-                self.send(from, PeerMessage::ReplicaGetReply { op, record });
-            }
-            PeerMessage::ReplicaGetReply { op, record } => {
-                self.replica_get_reply(from, op, record);
-            }
-            PeerMessage::ReplicaPut {
-                op,
-                bucket,
-                key,
-                record,
-                hinted_for,
-            } => {
-                let loc = self.location_for(hinted_for);
-                let waiter = Waiter::Ack {
-                    to: from.clone(),
-                    op: op.clone(),
-                };
-                if let Err(reason) = self.replica_merge(&from, &loc, &bucket, &key, &record, waiter)
-                {
-                    self.send(
-                        from,
-                        PeerMessage::ReplicaPutAck {
-                            op,
-                            result: Err(reason),
-                        },
-                    );
-                }
-            }
-            PeerMessage::ReplicaPutAck { op, result } => {
-                if op.origin == self.config.id {
-                    self.write_ack(op.seq, &from, result);
-                }
-            }
-            PeerMessage::Repair {
-                bucket,
-                key,
-                record,
-            } => {
-                // Errors are already reported as events; a repair has no answer.
-                let _ = self.replica_merge(
-                    &from,
-                    &Location::Data,
-                    &bucket,
-                    &key,
-                    &record,
-                    Waiter::Nobody,
-                );
-            }
-            PeerMessage::HintDeliver {
-                id,
-                bucket,
-                key,
-                record,
-            } => {
-                let waiter = Waiter::HintAck {
-                    to: from.clone(),
-                    id,
-                };
-                // Without an ack the holder keeps the hint and retries.
-                let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
-            }
-            PeerMessage::HintAck { .. } | PeerMessage::Pong { .. } => {}
-            PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
+        let ours = matches!(self.ops.get(&op.seq), Some(Op::Forward { to, .. }) if to == from);
+        if ours && let Some(Op::Forward { reply_to, .. }) = self.ops.remove(&op.seq) {
+            self.reply(reply_to, response);
         }
     }
 
-    fn location_for(&self, hinted_for: Option<NodeId>) -> Location {
-        match hinted_for {
-            Some(p) if p != self.config.id => Location::Hint(p),
-            _ => Location::Data,
-        }
-    }
-
-    fn key_at<'a>(&self, bucket: &'a [u8], key: &'a [u8]) -> Result<KeyAt<'a>, String> {
-        if key.is_empty() || bucket.len() + key.len() > MAX_CLIENT_KEY_LEN {
-            return Err(format!(
-                "bucket and key of {} bytes are out of bounds",
-                bucket.len() + key.len()
-            ));
-        }
-        Ok(KeyAt {
-            partition: self.ring.partition_of(bucket, key),
-            bucket,
-            key,
-        })
-    }
-
-    /// A replica's read for a coordinator: the stored bytes, `None` when absent or corrupt.
-    fn replica_read(
+    /// Records a replica's answer to a read this node coordinates.
+    pub(super) fn replica_get_reply(
         &mut self,
-        loc: &Location,
-        bucket: &Bytes,
-        key: &Bytes,
-    ) -> Result<Option<Bytes>, String> {
-        let at = self.key_at(bucket, key)?;
-        match self.store.read(loc, at) {
-            Ok(stored) => {
-                if let Some(error) = stored.corrupt {
-                    self.emit(NodeEvent::CorruptRecord {
-                        location: loc.clone(),
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        error,
-                    });
-                    return Ok(None);
-                }
-                Ok(stored.raw)
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                self.emit(NodeEvent::StorageFailed(msg.clone()));
-                Err(msg)
-            }
-        }
-    }
-
-    /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
-    /// commit. Errors are reported as events and returned for an error answer.
-    fn replica_merge(
-        &mut self,
-        from: &NodeId,
-        loc: &Location,
-        bucket: &Bytes,
-        key: &Bytes,
-        record: &Bytes,
-        waiter: Waiter,
-    ) -> Result<(), String> {
-        let bad = |reason: String| NodeEvent::BadPeerMessage {
-            from: from.clone(),
-            reason,
-        };
-        let at = match self.key_at(bucket, key) {
-            Ok(at) => at,
-            Err(reason) => {
-                self.emit(bad(reason.clone()));
-                return Err(reason);
-            }
-        };
-        let set = match record::decode_shared(record) {
-            Ok(s) => s,
-            Err(e) => {
-                let reason = format!("malformed record: {e}");
-                self.emit(bad(reason.clone()));
-                return Err(reason);
-            }
-        };
-        match self.store.merge_in(loc, at, &set, waiter) {
-            Ok((_, corrupt)) => {
-                if let Some(error) = corrupt {
-                    self.emit(NodeEvent::CorruptRecord {
-                        location: loc.clone(),
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        error,
-                    });
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                self.emit(NodeEvent::StorageFailed(msg.clone()));
-                Err(msg)
-            }
-        }
-    }
-
-    fn replica_get_reply(&mut self, from: NodeId, op: OpId, record: Result<Option<Bytes>, String>) {
+        from: NodeId,
+        op: OpId,
+        record: Result<Option<Bytes>, String>,
+    ) {
         if op.origin != self.config.id {
             return;
         }

@@ -53,6 +53,7 @@
 //! - [`store`]: local storage, group commit, Merkle trees;
 //! - `coordinator`: get/put/delete coordination — quorums, timeouts, forwarding, read
 //!   repair, sloppy quorum (paper §5, §4.6);
+//! - `replica`: the replica side — storing, reading and merging records for coordinators;
 //! - [`view`]: the static membership and minimal failure view used until gossip membership
 //!   and the failure detector replace it.
 
@@ -70,6 +71,7 @@ use crate::version::{Actor, EpochState, SiblingSet};
 
 pub mod config;
 mod coordinator;
+mod replica;
 pub mod store;
 pub mod view;
 
@@ -78,7 +80,7 @@ pub use store::{KEYSPACES, Location, StoreError};
 pub use view::StaticView;
 
 use coordinator::Op;
-use store::{KeyAt, Store};
+use store::{KeyAt, Store, Waiter};
 
 /// Longest bucket and key together that a client may use, in bytes: what a storage key
 /// allows, less the prefix of a hint key (2 bytes and the longest node id), so that any key
@@ -386,6 +388,39 @@ impl<E: StorageEngine> Node<E> {
             key,
         };
         Ok(self.store.read(location, at)?.set)
+    }
+
+    /// Tick: group commit (acknowledgements only after the batch returned), then expiry of
+    /// operations past their deadline.
+    fn tick(&mut self) {
+        if self.store.has_pending() {
+            let (result, waiters) = self.store.commit();
+            if let Err(e) = &result {
+                self.emit(NodeEvent::StorageFailed(e.clone()));
+            }
+            for w in waiters {
+                match w {
+                    Waiter::Nobody => {}
+                    Waiter::Local(seq) => {
+                        let me = self.config.id.clone();
+                        self.write_ack(seq, &me, result.clone());
+                    }
+                    Waiter::Ack { to, op } => self.send(
+                        to,
+                        PeerMessage::ReplicaPutAck {
+                            op,
+                            result: result.clone(),
+                        },
+                    ),
+                    Waiter::HintAck { to, id } => {
+                        if result.is_ok() {
+                            self.send(to, PeerMessage::HintAck { id });
+                        }
+                    }
+                }
+            }
+        }
+        self.expire_ops();
     }
 
     fn emit(&mut self, event: NodeEvent) {

@@ -1,0 +1,213 @@
+//! The replica side of replication: what a node does with messages from peers — store or
+//! read a record for a coordinator, merge a repair or a delivered hint, answer pings — and
+//! the dispatch of replies to the coordinator's operations.
+//!
+//! Every record received is decoded and *merged* into what is stored (read-merge-write,
+//! staged for the next group commit), so duplicated or reordered messages are harmless. A
+//! malformed record or an out-of-bounds key is answered with an error (when the sender waits
+//! for an answer) and reported as [`NodeEvent::BadPeerMessage`]; it never panics.
+
+use bytes::Bytes;
+use engine_api::StorageEngine;
+
+use super::coordinator::ReplyTo;
+use super::store::{KeyAt, Location, Waiter};
+use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent};
+use crate::ids::NodeId;
+use crate::proto::PeerMessage;
+use crate::record;
+
+impl<E: StorageEngine> Node<E> {
+    /// Handles a message from a peer.
+    pub(super) fn peer_message(&mut self, from: NodeId, message: PeerMessage) {
+        if !self.view.members().contains(&from) {
+            self.emit(NodeEvent::BadPeerMessage {
+                from,
+                reason: "sender is not a member".into(),
+            });
+            return;
+        }
+        if self.view.mark_up(&from) {
+            self.emit(NodeEvent::PeerUp(from.clone()));
+        }
+        match message {
+            PeerMessage::Forward { op, request } => {
+                self.client_request(ReplyTo::Peer { to: from, op }, request, true);
+            }
+            PeerMessage::ForwardReply { op, response } => {
+                self.forward_reply(&from, op, response);
+            }
+            PeerMessage::ReplicaGet {
+                op,
+                bucket,
+                key,
+                hinted_for,
+            } => {
+                let loc = self.location_for(hinted_for);
+                let record = self.replica_read(&loc, &bucket, &key);
+                self.send(from, PeerMessage::ReplicaGetReply { op, record });
+            }
+            PeerMessage::ReplicaGetReply { op, record } => {
+                self.replica_get_reply(from, op, record);
+            }
+            PeerMessage::ReplicaPut {
+                op,
+                bucket,
+                key,
+                record,
+                hinted_for,
+            } => {
+                let loc = self.location_for(hinted_for);
+                let waiter = Waiter::Ack {
+                    to: from.clone(),
+                    op: op.clone(),
+                };
+                if let Err(reason) = self.replica_merge(&from, &loc, &bucket, &key, &record, waiter)
+                {
+                    self.send(
+                        from,
+                        PeerMessage::ReplicaPutAck {
+                            op,
+                            result: Err(reason),
+                        },
+                    );
+                }
+            }
+            PeerMessage::ReplicaPutAck { op, result } => {
+                if op.origin == self.config.id {
+                    self.write_ack(op.seq, &from, result);
+                }
+            }
+            PeerMessage::Repair {
+                bucket,
+                key,
+                record,
+            } => {
+                // Errors are already reported as events; a repair has no answer.
+                let _ = self.replica_merge(
+                    &from,
+                    &Location::Data,
+                    &bucket,
+                    &key,
+                    &record,
+                    Waiter::Nobody,
+                );
+            }
+            PeerMessage::HintDeliver {
+                id,
+                bucket,
+                key,
+                record,
+            } => {
+                let waiter = Waiter::HintAck {
+                    to: from.clone(),
+                    id,
+                };
+                // Without an ack the holder keeps the hint and retries.
+                let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
+            }
+            PeerMessage::HintAck { .. } | PeerMessage::Pong { .. } => {}
+            PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
+        }
+    }
+
+    fn location_for(&self, hinted_for: Option<NodeId>) -> Location {
+        match hinted_for {
+            Some(p) if p != self.config.id => Location::Hint(p),
+            _ => Location::Data,
+        }
+    }
+
+    fn key_at<'a>(&self, bucket: &'a [u8], key: &'a [u8]) -> Result<KeyAt<'a>, String> {
+        if key.is_empty() || bucket.len() + key.len() > MAX_CLIENT_KEY_LEN {
+            return Err(format!(
+                "bucket and key of {} bytes are out of bounds",
+                bucket.len() + key.len()
+            ));
+        }
+        Ok(KeyAt {
+            partition: self.ring.partition_of(bucket, key),
+            bucket,
+            key,
+        })
+    }
+
+    /// A replica's read for a coordinator: the stored bytes, `None` when absent or corrupt.
+    fn replica_read(
+        &mut self,
+        loc: &Location,
+        bucket: &Bytes,
+        key: &Bytes,
+    ) -> Result<Option<Bytes>, String> {
+        let at = self.key_at(bucket, key)?;
+        match self.store.read(loc, at) {
+            Ok(stored) => {
+                if let Some(error) = stored.corrupt {
+                    self.emit(NodeEvent::CorruptRecord {
+                        location: loc.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        error,
+                    });
+                    return Ok(None);
+                }
+                Ok(stored.raw)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                Err(msg)
+            }
+        }
+    }
+
+    /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
+    /// commit. Errors are reported as events and returned for an error answer.
+    fn replica_merge(
+        &mut self,
+        from: &NodeId,
+        loc: &Location,
+        bucket: &Bytes,
+        key: &Bytes,
+        record: &Bytes,
+        waiter: Waiter,
+    ) -> Result<(), String> {
+        let bad = |reason: String| NodeEvent::BadPeerMessage {
+            from: from.clone(),
+            reason,
+        };
+        let at = match self.key_at(bucket, key) {
+            Ok(at) => at,
+            Err(reason) => {
+                self.emit(bad(reason.clone()));
+                return Err(reason);
+            }
+        };
+        let set = match record::decode_shared(record) {
+            Ok(s) => s,
+            Err(e) => {
+                let reason = format!("malformed record: {e}");
+                self.emit(bad(reason.clone()));
+                return Err(reason);
+            }
+        };
+        match self.store.merge_in(loc, at, &set, waiter) {
+            Ok((_, corrupt)) => {
+                if let Some(error) = corrupt {
+                    self.emit(NodeEvent::CorruptRecord {
+                        location: loc.clone(),
+                        bucket: bucket.clone(),
+                        key: key.clone(),
+                        error,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                Err(msg)
+            }
+        }
+    }
+}
