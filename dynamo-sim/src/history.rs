@@ -63,6 +63,25 @@ pub struct History {
     count: u64,
 }
 
+/// FNV-1a, fed by bytes or by formatting.
+struct Fnv(u64);
+
+impl Fnv {
+    fn eat(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(FNV_PRIME);
+        }
+    }
+}
+
+impl fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.eat(s.as_bytes());
+        Ok(())
+    }
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
@@ -77,30 +96,35 @@ impl History {
         }
     }
 
-    /// Appends an entry.
-    pub fn push(&mut self, at: Millis, node: Option<Addr>, kind: EntryKind, detail: String) {
-        let mut h = self.digest;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(FNV_PRIME);
-            }
-        };
-        eat(&at.to_le_bytes());
-        eat(&node.map_or(u64::MAX, |n| n as u64).to_le_bytes());
-        eat(&[kind as u8]);
-        eat(detail.as_bytes());
-        eat(&[0xff]);
-        self.digest = h;
-        self.count += 1;
+    /// Appends an entry; `detail` is rendered only when entries are kept, otherwise it is
+    /// streamed into the digest without allocating.
+    pub fn push(
+        &mut self,
+        at: Millis,
+        node: Option<Addr>,
+        kind: EntryKind,
+        detail: fmt::Arguments<'_>,
+    ) {
+        let mut h = Fnv(self.digest);
+        h.eat(&at.to_le_bytes());
+        h.eat(&node.map_or(u64::MAX, |n| n as u64).to_le_bytes());
+        h.eat(&[kind as u8]);
         if self.keep_entries {
+            let detail = fmt::format(detail);
+            h.eat(detail.as_bytes());
             self.entries.push(Entry {
                 at,
                 node,
                 kind,
                 detail,
             });
+        } else {
+            // Writing into the hasher cannot fail.
+            let _ = fmt::write(&mut h, detail);
         }
+        h.eat(&[0xff]);
+        self.digest = h.0;
+        self.count += 1;
     }
 
     /// True when entries are kept (not only the digest).

@@ -11,6 +11,7 @@
 //! - [`sim`]: [`Sim`], the cluster, clock, clients and fault injection;
 //! - [`network`]: the seeded network;
 //! - [`disk`]: [`MemDisk`], an in-memory disk a node's factory keeps across restarts;
+//! - [`fault`]: faults as values, scheduled or drawn at random ([`random_schedule`]);
 //! - [`history`], [`summary`]: what a run did;
 //! - [`check`]: invariant checkers (the grow-only set workload, convergence);
 //! - [`sweep`]: running a scenario over many seeds and naming the one that fails.
@@ -31,7 +32,8 @@
 //! SIM_SEEDS=10000 cargo test -p dynamo-sim --release -- --ignored long_run --nocapture
 //! ```
 //!
-//! and to replay a failing seed with its full history: `SIM_SEED=<seed> cargo test ...`.
+//! and to replay a failing seed with its full history written to a file:
+//! `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt cargo test ...` (same test name).
 //!
 //! # Example
 //!
@@ -79,6 +81,7 @@
 
 pub mod check;
 pub mod disk;
+pub mod fault;
 pub mod history;
 pub mod network;
 pub mod node;
@@ -87,9 +90,12 @@ pub mod summary;
 pub mod sweep;
 
 pub use disk::{MemDisk, SharedMemEngine};
+pub use fault::{Fault, NemesisConfig, random_schedule};
 pub use history::{Entry, EntryKind, History};
 pub use network::{Addr, Millis, NetConfig, NetStats};
 pub use node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start, StartKind};
 pub use sim::{ClientError, Completion, Factory, HistoryMode, Sim, SimConfig};
 pub use summary::Summary;
-pub use sweep::{SweepReport, seeds_from_env, sweep};
+pub use sweep::{
+    SweepReport, history_mode, replay_seed, seeds_from_env, sweep, write_history_if_asked,
+};

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use dynamo_core::rng::Rng;
 use dynamo_core::{NodeId, Timestamp};
 
+use crate::fault::Fault;
 use crate::history::{EntryKind, History};
 use crate::network::{Addr, Envelope, Millis, NetConfig, NetStats, Network};
 use crate::node::{Dump, Input, Output, SimNode, Start, StartKind};
@@ -135,6 +136,9 @@ pub struct Sim<N: SimNode> {
     rng: Rng,
     /// Client requests not yet handed over, by (due time, id).
     scheduled: BTreeSet<(Millis, u64)>,
+    /// Faults to inject, by (due time, sequence).
+    planned: BTreeMap<(Millis, u64), Fault>,
+    next_planned: u64,
     requests: BTreeMap<u64, Request<N::Request>>,
     next_request: u64,
     completions: Vec<Completion<N::Response>>,
@@ -160,6 +164,8 @@ impl<N: SimNode> Sim<N> {
             net,
             rng,
             scheduled: BTreeSet::new(),
+            planned: BTreeMap::new(),
+            next_planned: 0,
             requests: BTreeMap::new(),
             next_request: 0,
             completions: Vec::new(),
@@ -279,6 +285,7 @@ impl<N: SimNode> Sim<N> {
             net: self.net.stats(),
             dropped_to_down: c.dropped_to_down,
             history_entries: self.history.len(),
+            history_digest: self.history.digest(),
             anomalies: c.anomalies,
             ..Summary::default()
         }
@@ -375,7 +382,7 @@ impl<N: SimNode> Sim<N> {
                 if kind != StartKind::Fresh {
                     self.fault(Some(addr), kind.name(), String::new());
                 } else {
-                    self.record(Some(addr), EntryKind::Fault, || "start".into());
+                    self.record(Some(addr), EntryKind::Fault, format_args!("start"));
                 }
                 self.drain(addr);
                 true
@@ -437,6 +444,43 @@ impl<N: SimNode> Sim<N> {
         }
     }
 
+    /// Injects `fault` now.
+    pub fn inject(&mut self, fault: Fault) {
+        match fault {
+            Fault::Partition(a, b) => self.partition(&a, &b),
+            Fault::Block(a, b) => self.block(&a, &b),
+            Fault::Heal => self.heal(),
+            Fault::Crash(a) => self.crash(a),
+            Fault::Restart(a, kind) => {
+                self.restart(a, kind);
+            }
+            Fault::Skew(a, ms) => self.set_skew(a, ms),
+            Fault::Loss(p) => self.set_loss(p),
+            Fault::Duplication(p) => self.set_duplication(p),
+            Fault::Net(c) => self.set_net_config(c),
+        }
+    }
+
+    /// Schedules `fault` for virtual time `at` (now if past). Faults due at an instant are
+    /// injected before anything else happens at that instant, in the order scheduled.
+    pub fn schedule(&mut self, at: Millis, fault: Fault) {
+        let seq = self.next_planned;
+        self.next_planned += 1;
+        self.planned.insert((at.max(self.now), seq), fault);
+    }
+
+    /// Schedules every fault of `plan` (for example a [`crate::fault::random_schedule`]).
+    pub fn schedule_all(&mut self, plan: impl IntoIterator<Item = (Millis, Fault)>) {
+        for (at, fault) in plan {
+            self.schedule(at, fault);
+        }
+    }
+
+    /// Faults scheduled and not injected yet.
+    pub fn faults_pending(&self) -> usize {
+        self.planned.len()
+    }
+
     // ----- clients -----
 
     /// Submits `request` to node `node` now; returns the request's id.
@@ -481,6 +525,9 @@ impl<N: SimNode> Sim<N> {
     pub fn next_event_time(&self) -> Option<Millis> {
         let mut next = self.scheduled.first().map(|&(at, _)| at);
         let mut consider = |t: Millis| next = Some(next.map_or(t, |n: Millis| n.min(t)));
+        if let Some((&(t, _), _)) = self.planned.first_key_value() {
+            consider(t);
+        }
         if let Some(t) = self.net.next_delivery() {
             consider(t);
         }
@@ -500,9 +547,9 @@ impl<N: SimNode> Sim<N> {
         Some(u64::try_from(t.max(i128::from(self.now))).unwrap_or(u64::MAX))
     }
 
-    /// Runs one instant: moves time to the next event if it is at or before `limit`, feeds
-    /// every client request due, then every message due, then ticks every node whose deadline
-    /// has passed. Returns false (with time moved to `limit`) when nothing happens until then.
+    /// Runs one instant: moves time to the next event if it is at or before `limit`, injects
+    /// the faults due, feeds every client request due, then every message due, then ticks
+    /// every node whose deadline has passed. Returns false (with time moved to `limit`) when nothing happens until then.
     pub fn step(&mut self, limit: Millis) -> bool {
         let Some(t) = self.next_event_time().filter(|&t| t <= limit) else {
             self.now = self.now.max(limit);
@@ -520,6 +567,13 @@ impl<N: SimNode> Sim<N> {
             }
         }
         let now = self.now;
+        while let Some(entry) = self.planned.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let fault = entry.remove();
+            self.inject(fault);
+        }
         while let Some(&(at, id)) = self.scheduled.first() {
             if at > now {
                 break;
@@ -605,16 +659,25 @@ impl<N: SimNode> Sim<N> {
     fn feed(&mut self, addr: Addr, input: Input<N::Request, N::Message>) {
         let now = self.local_now(addr);
         if self.history_on() {
-            let (kind, detail) = match &input {
-                Input::Client { id, request } => {
-                    (EntryKind::ClientInput, format!("#{id} {request:?}"))
+            let (at, node) = (self.now, Some(addr));
+            match &input {
+                Input::Client { id, request } => self.history.push(
+                    at,
+                    node,
+                    EntryKind::ClientInput,
+                    format_args!("#{id} {request:?}"),
+                ),
+                Input::Peer { from, message } => self.history.push(
+                    at,
+                    node,
+                    EntryKind::PeerInput,
+                    format_args!("from {from} {message:?}"),
+                ),
+                Input::Tick => {
+                    self.history
+                        .push(at, node, EntryKind::Tick, format_args!("local {}", now.0))
                 }
-                Input::Peer { from, message } => {
-                    (EntryKind::PeerInput, format!("from {from} {message:?}"))
-                }
-                Input::Tick => (EntryKind::Tick, format!("local {}", now.0)),
-            };
-            self.history.push(self.now, Some(addr), kind, detail);
+            }
         }
         let Some(node) = self.slots.get_mut(addr).and_then(|s| s.node.as_mut()) else {
             return;
@@ -635,18 +698,22 @@ impl<N: SimNode> Sim<N> {
             };
             match out {
                 Output::Send { to, message } => {
-                    self.record(Some(addr), EntryKind::Send, || {
-                        format!("to {to} {message:?}")
-                    });
+                    self.record(
+                        Some(addr),
+                        EntryKind::Send,
+                        format_args!("to {to} {message:?}"),
+                    );
                     match self.by_id.get(&to) {
                         Some(&dest) => self.net.send(self.now, addr, dest, message),
                         None => self.anomaly(Some(addr), format!("send to unknown node {to}")),
                     }
                 }
                 Output::Reply { id, response } => {
-                    self.record(Some(addr), EntryKind::Reply, || {
-                        format!("#{id} {response:?}")
-                    });
+                    self.record(
+                        Some(addr),
+                        EntryKind::Reply,
+                        format_args!("#{id} {response:?}"),
+                    );
                     let held = self.slots[addr].pending.remove(&id);
                     match self.requests.remove(&id) {
                         Some(req) if held => {
@@ -673,7 +740,7 @@ impl<N: SimNode> Sim<N> {
                     }
                 }
                 Output::Event(event) => {
-                    self.record(Some(addr), EntryKind::Event, || format!("{event:?}"));
+                    self.record(Some(addr), EntryKind::Event, format_args!("{event:?}"));
                     if self.config.keep_events {
                         self.events.push((self.now, addr, event));
                     }
@@ -697,29 +764,31 @@ impl<N: SimNode> Sim<N> {
     }
 
     fn complete(&mut self, c: Completion<N::Response>) {
-        self.record(Some(c.node), EntryKind::Completion, || {
-            format!("#{} after {} ms: {:?}", c.id, c.latency(), c.result)
-        });
+        self.record(
+            Some(c.node),
+            EntryKind::Completion,
+            format_args!("#{} after {} ms: {:?}", c.id, c.latency(), c.result),
+        );
         self.completions.push(c);
     }
 
     fn fault(&mut self, node: Option<Addr>, kind: &str, detail: String) {
         *self.faults.entry(kind.to_owned()).or_default() += 1;
-        self.record(node, EntryKind::Fault, || format!("{kind} {detail}"));
+        self.record(node, EntryKind::Fault, format_args!("{kind} {detail}"));
     }
 
     fn anomaly(&mut self, node: Option<Addr>, detail: String) {
         self.counters.anomalies += 1;
-        self.record(node, EntryKind::Anomaly, || detail);
+        self.record(node, EntryKind::Anomaly, format_args!("{detail}"));
     }
 
     fn history_on(&self) -> bool {
         self.config.history != HistoryMode::Off
     }
 
-    fn record(&mut self, node: Option<Addr>, kind: EntryKind, detail: impl FnOnce() -> String) {
+    fn record(&mut self, node: Option<Addr>, kind: EntryKind, detail: std::fmt::Arguments<'_>) {
         if self.history_on() {
-            self.history.push(self.now, node, kind, detail());
+            self.history.push(self.now, node, kind, detail);
         }
     }
 }

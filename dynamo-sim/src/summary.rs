@@ -36,6 +36,9 @@ pub struct Summary {
     pub dropped_to_down: u64,
     /// Entries in the history.
     pub history_entries: u64,
+    /// Digest of the history (of each run's digests, for merged summaries): equal for
+    /// replays of the same seeds.
+    pub history_digest: u64,
     /// Anomalies the simulator noticed (unknown receivers, stray replies, stalls).
     pub anomalies: u64,
     /// Writes acknowledged to the workload's clients.
@@ -71,6 +74,7 @@ impl Summary {
         self.net.duplicated += other.net.duplicated;
         self.dropped_to_down += other.dropped_to_down;
         self.history_entries += other.history_entries;
+        self.history_digest = self.history_digest.rotate_left(5) ^ other.history_digest;
         self.anomalies += other.anomalies;
         self.acknowledged_writes += other.acknowledged_writes;
         self.indeterminate_writes += other.indeterminate_writes;
@@ -126,6 +130,10 @@ impl fmt::Display for Summary {
             ),
             ("  to a down node".into(), self.dropped_to_down.to_string()),
             ("history entries".into(), self.history_entries.to_string()),
+            (
+                "history digest".into(),
+                format!("{:016x}", self.history_digest),
+            ),
             ("anomalies".into(), self.anomalies.to_string()),
             (
                 "acknowledged writes".into(),
@@ -144,10 +152,10 @@ impl fmt::Display for Summary {
             ),
         ]);
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        writeln!(f, "| {:width$} | {:>12} |", "figure", "value")?;
-        writeln!(f, "|-{}-|-{}-|", "-".repeat(width), "-".repeat(12))?;
+        writeln!(f, "| {:width$} | {:>16} |", "figure", "value")?;
+        writeln!(f, "|-{}-|-{}-|", "-".repeat(width), "-".repeat(16))?;
         for (k, v) in rows {
-            writeln!(f, "| {k:width$} | {v:>12} |")?;
+            writeln!(f, "| {k:width$} | {v:>16} |")?;
         }
         Ok(())
     }

@@ -7,11 +7,17 @@
 //!
 //! - `SIM_SEED=<seed>`: only that seed (replay a failure);
 //! - `SIM_SEEDS=<count>`: that many seeds (default: the test's own count);
-//! - `SIM_SEED_START=<seed>`: the first seed of the range (default 0).
+//! - `SIM_SEED_START=<seed>`: the first seed of the range (default 0);
+//! - `SIM_DIGEST=1`: record the history's digest in sweeps (see [`history_mode`]);
+//! - `SIM_HISTORY=<file>`: where [`write_history_if_asked`] writes a run's full history
+//!   (use it with `SIM_SEED`: the scenario records everything when [`replay_seed`] is set,
+//!   see [`history_mode`]).
 
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::history::History;
+use crate::sim::HistoryMode;
 use crate::summary::Summary;
 
 /// The outcome of a sweep.
@@ -84,6 +90,41 @@ pub fn seeds_from_env(default_count: u64) -> Range<u64> {
         var("SIM_SEEDS"),
         default_count,
     )
+}
+
+/// The seed given by `SIM_SEED`, when one is: a replay.
+pub fn replay_seed() -> Option<u64> {
+    std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The history a scenario should record: everything when replaying one seed
+/// ([`replay_seed`]); only the digest when `SIM_DIGEST` is set (detects nondeterminism at
+/// about half the speed); nothing otherwise (fastest, for long sweeps).
+pub fn history_mode() -> HistoryMode {
+    if replay_seed().is_some() {
+        HistoryMode::Full
+    } else if std::env::var_os("SIM_DIGEST").is_some() {
+        HistoryMode::Digest
+    } else {
+        HistoryMode::Off
+    }
+}
+
+/// Writes `history` as text to the file named by `SIM_HISTORY`, when it is set and the
+/// history kept its entries; returns the path written.
+///
+/// # Errors
+/// The I/O error of writing the file.
+pub fn write_history_if_asked(history: &History) -> std::io::Result<Option<String>> {
+    match std::env::var("SIM_HISTORY") {
+        Ok(path) if history.keeps_entries() => {
+            std::fs::write(&path, history.render())?;
+            Ok(Some(path))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn seeds_from(

@@ -383,17 +383,3 @@ fn grow_set_loses_nothing_with_siblings_and_catches_lww_losses() {
     let replay = grow_set_scenario(seed, Mode::Lww).expect_err("replays");
     assert_eq!(replay, msg);
 }
-
-/// Thousands of seeds of the grow-set scenario:
-/// `SIM_SEEDS=10000 cargo test -p dynamo-sim --release --test harness -- --ignored long_run --nocapture`
-/// prints the summary, or the failing seed to replay with `SIM_SEED=<seed>`.
-#[test]
-#[ignore = "long: run explicitly with SIM_SEEDS"]
-fn long_run() {
-    let seeds = seeds_from_env(1_000);
-    let report = sweep(seeds.clone(), |s| grow_set_scenario(s, Mode::Merge));
-    match report.into_result() {
-        Ok(summary) => println!("seeds {seeds:?} passed\n{summary}"),
-        Err(e) => panic!("{e}"),
-    }
-}
