@@ -79,6 +79,14 @@
 //! its behalf ([`ClusterState::leave`] works for any member): it is then no longer Valid,
 //! and the next smallest Valid node takes over.
 //!
+//! # In the node
+//!
+//! [`Membership`] bundles one node's state, gossip schedule, seeds and join intent: the
+//! node feeds it received `Gossip` messages and admin commands, asks it whom to gossip with
+//! when [`Membership::next_deadline`] comes, and gets back an [`Update`] saying whether to
+//! persist the state, whether to answer the sender, and what changed ([`MembershipChange`]:
+//! statuses, a new ring, bucket properties) for its events and transfers.
+//!
 //! # Example
 //!
 //! ```
@@ -118,6 +126,7 @@ mod bucket;
 mod codec;
 mod error;
 mod gossip;
+mod local;
 mod serde_bytes;
 mod state;
 
@@ -125,6 +134,7 @@ pub use bucket::{BucketEntry, BucketProps, parse_versioning_mode, versioning_mod
 pub use codec::{CLUSTER_FORMAT_VERSION, decode_cluster_state, encode_cluster_state};
 pub use error::MembershipError;
 pub use gossip::{DEFAULT_GOSSIP_INTERVAL, Gossiper};
+pub use local::{Membership, MembershipChange, Update};
 pub use state::{
     ClaimOutcome, ClusterState, MAX_ADDRESS_LEN, MAX_BUCKET_NAME_LEN, MemberInfo, MemberStatus,
     MergeOutcome,
