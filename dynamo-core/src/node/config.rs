@@ -65,6 +65,8 @@ pub struct Timing {
     /// How long a node that forwarded a request waits for the coordinator's answer; longer
     /// than `request_timeout_ms` so that the coordinator's own timeout answers first.
     pub forward_timeout_ms: u64,
+    /// How often peers believed down are pinged.
+    pub probe_interval_ms: u64,
 }
 
 impl Default for Timing {
@@ -72,6 +74,7 @@ impl Default for Timing {
         Timing {
             request_timeout_ms: 1_000,
             forward_timeout_ms: 2_500,
+            probe_interval_ms: 1_000,
         }
     }
 }
@@ -137,8 +140,9 @@ impl NodeConfig {
             return Err(ConfigError::NotAMember(self.id.clone()));
         }
         self.default_bucket.validate()?;
-        if self.timing.request_timeout_ms == 0 || self.timing.forward_timeout_ms == 0 {
-            return Err(ConfigError::InvalidSetting("timeouts must be positive"));
+        let t = &self.timing;
+        if t.request_timeout_ms == 0 || t.forward_timeout_ms == 0 || t.probe_interval_ms == 0 {
+            return Err(ConfigError::InvalidSetting("timers must be positive"));
         }
         if self.max_value_size == 0 {
             return Err(ConfigError::InvalidSetting(

@@ -763,8 +763,9 @@ impl<E: StorageEngine> Node<E> {
     }
 
     fn mark_down(&mut self, nodes: Vec<NodeId>) {
+        let probe = self.config.timing.probe_interval_ms;
         for n in nodes {
-            if self.view.mark_down(&n) {
+            if self.view.mark_down(&n, self.now, probe) {
                 self.emit(NodeEvent::PeerDown(n));
             }
         }

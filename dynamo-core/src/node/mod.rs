@@ -207,6 +207,7 @@ pub struct Node<E> {
     now: Timestamp,
     next_seq: u64,
     ops: BTreeMap<u64, Op>,
+    next_nonce: u64,
     stopped: bool,
 }
 
@@ -249,6 +250,7 @@ impl<E: StorageEngine> Node<E> {
             now,
             next_seq: 0,
             ops: BTreeMap::new(),
+            next_nonce: 0,
             stopped: false,
         })
     }
@@ -277,7 +279,8 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// When to call `handle(_, Input::Tick)` next: the last `now` seen while writes await
-    /// their group commit, otherwise the earliest request deadline; `None` when idle.
+    /// their group commit, otherwise the earliest request deadline or probe of a down peer;
+    /// `None` when idle.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         if self.stopped {
             return None;
@@ -285,7 +288,11 @@ impl<E: StorageEngine> Node<E> {
         if self.store.has_pending() {
             return Some(self.now);
         }
-        self.ops.values().map(Op::deadline).min()
+        self.ops
+            .values()
+            .map(Op::deadline)
+            .chain(self.view.next_probe())
+            .min()
     }
 
     /// This node's id.
@@ -421,6 +428,12 @@ impl<E: StorageEngine> Node<E> {
             }
         }
         self.expire_ops();
+        let probe = self.config.timing.probe_interval_ms;
+        for peer in self.view.due_probes(self.now, probe) {
+            self.next_nonce += 1;
+            let nonce = self.next_nonce;
+            self.send(peer, PeerMessage::Ping { nonce });
+        }
     }
 
     fn emit(&mut self, event: NodeEvent) {
