@@ -13,6 +13,7 @@
 //! - [`disk`]: [`MemDisk`], an in-memory disk a node's factory keeps across restarts;
 //! - [`fault`]: faults as values, scheduled or drawn at random ([`random_schedule`]);
 //! - [`history`], [`summary`]: what a run did;
+//! - [`dynamo`]: the real node as a [`SimNode`], and a factory for it;
 //! - [`check`]: invariant checkers (the grow-only set workload, convergence);
 //! - [`sweep`]: running a scenario over many seeds and naming the one that fails.
 //!
@@ -81,6 +82,7 @@
 
 pub mod check;
 pub mod disk;
+pub mod dynamo;
 pub mod fault;
 pub mod history;
 pub mod network;

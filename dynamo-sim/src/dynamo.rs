@@ -1,0 +1,136 @@
+//! The real node, [`dynamo_core::Node`], plugged into the simulator.
+//!
+//! The impls are mappings between the node's own `Input`/`Output` and the simulator's generic
+//! ones (client ids are the simulator's request ids), [`SimNode::dump`] reads the node's
+//! `data` and `hints` keyspaces straight from its engine, and [`SetApi`] maps the grow-set
+//! workload onto `Get`/`Put` requests. [`node_factory`] builds nodes over a [`MemDisk`] kept
+//! across restarts.
+
+use bytes::Bytes;
+use dynamo_core::node::{KEYSPACES, Node, NodeConfig};
+use dynamo_core::proto::{ClientId, ClientRequest, ClientResponse, PeerMessage};
+use dynamo_core::version::{ContentType, Context, SiblingSet};
+use dynamo_core::{NodeEvent, Timestamp, record};
+use engine_api::{Direction, KeyRange, Snapshot, StorageEngine};
+
+use crate::check::growset::{ReadResult, SetApi};
+use crate::disk::{MemDisk, SharedMemEngine};
+use crate::node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start};
+use crate::sim::Factory;
+
+impl<E: StorageEngine> SimNode for Node<E> {
+    type Message = PeerMessage;
+    type Request = ClientRequest;
+    type Response = ClientResponse;
+    type Event = NodeEvent;
+    /// The decoded record, or why it did not decode.
+    type Stored = Result<SiblingSet, String>;
+
+    fn handle(&mut self, now: Timestamp, input: InputOf<Self>) {
+        let input = match input {
+            Input::Client { id, request } => dynamo_core::Input::Client {
+                id: ClientId(id),
+                request,
+            },
+            Input::Peer { from, message } => dynamo_core::Input::Peer { from, message },
+            Input::Tick => dynamo_core::Input::Tick,
+        };
+        Node::handle(self, now, input);
+    }
+
+    fn poll_output(&mut self) -> Option<OutputOf<Self>> {
+        Node::poll_output(self).map(|out| match out {
+            dynamo_core::Output::Send { to, message } => Output::Send { to, message },
+            dynamo_core::Output::Reply { id, response } => Output::Reply { id: id.0, response },
+            dynamo_core::Output::Event(e) => Output::Event(e),
+        })
+    }
+
+    fn next_deadline(&self) -> Option<Timestamp> {
+        Node::next_deadline(self)
+    }
+
+    fn dump(&self) -> Dump<Self::Stored> {
+        let mut dump = Dump::default();
+        let engine = self.engine();
+        let (Ok(data), Ok(hints), Ok(snapshot)) = (
+            engine.keyspace(KEYSPACES[0]),
+            engine.keyspace(KEYSPACES[1]),
+            engine.snapshot(),
+        ) else {
+            return dump;
+        };
+        if let Ok(iter) = snapshot.scan(data, KeyRange::all(), Direction::Forward) {
+            for (k, v) in iter.flatten() {
+                let set = record::decode(&v).map_err(|e| e.to_string());
+                dump.data.insert(k.to_vec(), set);
+            }
+        }
+        if let Ok(iter) = snapshot.scan(hints, KeyRange::all(), Direction::Forward) {
+            dump.pending_hints = iter.flatten().count();
+        }
+        dump
+    }
+}
+
+impl<E: StorageEngine> SetApi for Node<E> {
+    type Context = Context;
+
+    fn get_request(bucket: &[u8], key: &[u8]) -> ClientRequest {
+        ClientRequest::Get {
+            bucket: Bytes::copy_from_slice(bucket),
+            key: Bytes::copy_from_slice(key),
+            r: None,
+        }
+    }
+
+    fn put_request(bucket: &[u8], key: &[u8], context: Context, value: Bytes) -> ClientRequest {
+        ClientRequest::Put {
+            bucket: Bytes::copy_from_slice(bucket),
+            key: Bytes::copy_from_slice(key),
+            context,
+            value,
+            content_type: ContentType::octet_stream(),
+            w: None,
+            return_body: false,
+        }
+    }
+
+    fn read_result(response: &ClientResponse) -> ReadResult<Context> {
+        match response {
+            ClientResponse::Get(Ok(r)) => Ok((r.values().cloned().collect(), r.context.clone())),
+            ClientResponse::Get(Err(e)) => Err(e.to_string()),
+            other => Err(format!("not a read answer: {other:?}")),
+        }
+    }
+
+    fn write_result(response: &ClientResponse) -> Result<(), String> {
+        match response {
+            ClientResponse::Put(Ok(_)) => Ok(()),
+            ClientResponse::Put(Err(e)) => Err(e.to_string()),
+            other => Err(format!("not a write answer: {other:?}")),
+        }
+    }
+}
+
+/// A factory of real nodes over an in-memory disk kept across restarts: `configure` makes
+/// each incarnation's configuration from its [`Start`] (use [`default_config`] and adjust).
+///
+/// # Errors
+/// Never in practice: creating the disk fails only for bad keyspace names.
+pub fn node_factory<F>(mut configure: F) -> engine_api::Result<Factory<Node<SharedMemEngine>>>
+where
+    F: FnMut(&Start) -> NodeConfig + 'static,
+{
+    let mut disk = MemDisk::new(KEYSPACES)?;
+    Ok(Box::new(move |start: &Start| {
+        let engine = disk.open(start.kind).map_err(|e| e.to_string())?;
+        Node::new(configure(start), engine, start.now).map_err(|e| e.to_string())
+    }))
+}
+
+/// The default configuration of a node: its name, the seed the simulator derived for it, and
+/// every node of the simulation as members.
+pub fn default_config(start: &Start) -> NodeConfig {
+    NodeConfig::new(start.id.clone(), start.seed, start.cluster.clone())
+}
