@@ -227,6 +227,8 @@ impl Snapshot for AnySnapshot<'_> {
 type IterOf<'e, 's, E> = <<E as StorageEngine>::Snapshot<'e> as Snapshot>::Iter<'s>;
 
 /// A range iterator of an [`AnySnapshot`].
+// One iterator per scan, kept on the stack: its size matters less than an allocation per scan.
+#[allow(clippy::large_enum_variant)]
 #[non_exhaustive]
 pub enum AnyIter<'s> {
     /// Of the memory engine.
