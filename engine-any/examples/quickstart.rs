@@ -11,7 +11,9 @@
 use std::error::Error;
 
 use engine_any::Engine;
-use engine_api::{Direction, Durability, EngineConfig, KeyRange, Snapshot, StorageEngine, WriteBatch};
+use engine_api::{
+    Direction, Durability, EngineConfig, KeyRange, Snapshot, StorageEngine, WriteBatch,
+};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
@@ -38,12 +40,18 @@ fn main() -> Result<(), Box<dyn Error>> {
     // One atomic batch over two keyspaces, fsynced before `write` returns.
     let mut batch = WriteBatch::new();
     for fruit in ["apple", "banana", "cherry"] {
-        batch.put(data, format!("fruit/{fruit}"), format!("{fruit} seen on run {runs}"));
+        batch.put(
+            data,
+            format!("fruit/{fruit}"),
+            format!("{fruit} seen on run {runs}"),
+        );
     }
     batch.put(meta, &b"runs"[..], runs.to_be_bytes().to_vec());
     store.write(&batch, Durability::Sync)?;
 
-    let value = store.get(data, b"fruit/banana")?.ok_or("banana is missing")?;
+    let value = store
+        .get(data, b"fruit/banana")?
+        .ok_or("banana is missing")?;
     println!("get fruit/banana = {}", String::from_utf8_lossy(&value));
 
     let snapshot = store.snapshot()?;
