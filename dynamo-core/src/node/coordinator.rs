@@ -4,7 +4,12 @@
 //! Any node accepts a request. It computes the key's sloppy preference list — the first N
 //! nodes for the key, each unreachable one replaced by the next reachable node round the
 //! ring — and coordinates if it is in the list, or forwards the request to the first node of
-//! the list otherwise.
+//! the list otherwise. Writes are coordinated by a *primary* only (a substitute forwards
+//! them): the dot of a new version is numbered from the coordinator's stored copy, and only a
+//! primary's copy is sure to hold every dot it numbered before; a substitute numbering from
+//! its hint copy could reuse a dot and merge two different writes into one (the chaos test
+//! found exactly that). With no primary reachable a write is `Unavailable`. A forwarded
+//! request is never forwarded again.
 //!
 //! - **put/delete**: read the local record, apply the write with this node's actor, stage it
 //!   locally (group commit) and send the new record to the other targets; a substitute is
@@ -388,8 +393,21 @@ impl<E: StorageEngine> Node<E> {
         forwarded: bool,
         request: ClientRequest,
     ) -> Option<Plan> {
+        // Writes are coordinated by a primary replica only: a new version's dot is numbered
+        // from what the coordinator stores for the key, and only a primary's data holds every
+        // dot it numbered before (a substitute's hint copy may not, and would reuse a dot,
+        // silently merging two different writes into one). Reads may be coordinated by any
+        // node of the list.
+        let may_coordinate = |t: &Target| match kind {
+            Kind::Get => true,
+            Kind::Put | Kind::Delete => t.hinted_for.is_none(),
+        };
         let me = &self.config.id;
-        if plan.targets.iter().any(|t| t.node == *me) {
+        if plan
+            .targets
+            .iter()
+            .any(|t| t.node == *me && may_coordinate(t))
+        {
             return Some(plan);
         }
         let unavailable = RequestError::Unavailable {
@@ -398,7 +416,11 @@ impl<E: StorageEngine> Node<E> {
             op: kind.quorum(),
         };
         // A forwarded request is not forwarded again (views may disagree; no loops).
-        let Some(first) = plan.targets.first().filter(|_| !forwarded) else {
+        let coordinator = plan
+            .targets
+            .iter()
+            .find(|t| t.node != *me && may_coordinate(t));
+        let Some(first) = coordinator.filter(|_| !forwarded) else {
             self.reply(reply_to, kind.error(unavailable));
             return None;
         };

@@ -64,7 +64,7 @@ use engine_api::StorageEngine;
 
 use crate::antientropy::MerkleTree;
 use crate::ids::{NodeId, Timestamp};
-use crate::proto::{ClientId, ClientRequest, ClientResponse, PeerMessage};
+use crate::proto::{ClientId, ClientRequest, ClientResponse, OpId, PeerMessage};
 use crate::record::DecodeError;
 use crate::ring::{MAX_BUCKET_AND_KEY_LEN, PartitionId, Ring, RingError};
 use crate::version::{Actor, EpochState, SiblingSet};
@@ -208,6 +208,8 @@ pub struct Node<E> {
     next_seq: u64,
     ops: BTreeMap<u64, Op>,
     next_nonce: u64,
+    /// Forwarded requests already coordinated, until their sender's timeout.
+    forwards_seen: BTreeMap<OpId, Timestamp>,
     stopped: bool,
 }
 
@@ -251,6 +253,7 @@ impl<E: StorageEngine> Node<E> {
             next_seq: 0,
             ops: BTreeMap::new(),
             next_nonce: 0,
+            forwards_seen: BTreeMap::new(),
             stopped: false,
         })
     }
@@ -428,6 +431,8 @@ impl<E: StorageEngine> Node<E> {
             }
         }
         self.expire_ops();
+        let now = self.now;
+        self.forwards_seen.retain(|_, until| *until > now);
         let probe = self.config.timing.probe_interval_ms;
         for peer in self.view.due_probes(self.now, probe) {
             self.next_nonce += 1;

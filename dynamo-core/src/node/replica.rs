@@ -13,7 +13,7 @@ use engine_api::StorageEngine;
 use super::coordinator::ReplyTo;
 use super::store::{KeyAt, Location, Waiter};
 use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent};
-use crate::ids::NodeId;
+use crate::ids::{NodeId, Timestamp};
 use crate::proto::PeerMessage;
 use crate::record;
 
@@ -32,6 +32,17 @@ impl<E: StorageEngine> Node<E> {
         }
         match message {
             PeerMessage::Forward { op, request } => {
+                // A duplicated forward must not write twice (that would make a sibling of a
+                // write with itself): remember forwards until their sender gave up on them.
+                if self.forwards_seen.contains_key(&op) {
+                    return;
+                }
+                let until = Timestamp(
+                    self.now
+                        .0
+                        .saturating_add(self.config.timing.forward_timeout_ms),
+                );
+                self.forwards_seen.insert(op.clone(), until);
                 self.client_request(ReplyTo::Peer { to: from, op }, request, true);
             }
             PeerMessage::ForwardReply { op, response } => {

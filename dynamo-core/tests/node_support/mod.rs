@@ -12,6 +12,7 @@ use dynamo_core::node::{BucketProps, Input, KEYSPACES, Node, NodeConfig, NodeEve
 use dynamo_core::proto::{
     ClientId, ClientRequest, ClientResponse, PeerMessage, ReadResult, RequestError, WriteResult,
 };
+use dynamo_core::rng::Rng;
 use dynamo_core::version::{ContentType, Context};
 use dynamo_core::{NodeId, Timestamp};
 use engine_api::{Durability, EngineConfig, Keyspace, StorageEngine, WriteBatch};
@@ -131,7 +132,12 @@ pub fn values(r: &ReadResult) -> Vec<String> {
 pub struct Cluster<E> {
     pub nodes: BTreeMap<NodeId, Node<E>>,
     pub now: Timestamp,
-    queue: VecDeque<(NodeId, NodeId, PeerMessage)>,
+    queue: VecDeque<(NodeId, NodeId, PeerMessage, bool)>,
+    /// Chance (per million) that a delivered message is delivered once more, later.
+    pub dup_per_million: u32,
+    /// Deliver queued messages in a random (seeded) order instead of FIFO.
+    pub reorder: bool,
+    pub rng: Rng,
     /// Nodes cut off: every message from or to them is dropped.
     pub cut: BTreeSet<NodeId>,
     pub replies: BTreeMap<u64, ClientResponse>,
@@ -161,6 +167,9 @@ impl<E: StorageEngine> Cluster<E> {
             nodes: BTreeMap::new(),
             now: T0,
             queue: VecDeque::new(),
+            dup_per_million: 0,
+            reorder: false,
+            rng: Rng::seeded(seed),
             cut: BTreeSet::new(),
             replies: BTreeMap::new(),
             events: Vec::new(),
@@ -187,7 +196,9 @@ impl<E: StorageEngine> Cluster<E> {
         while let Some(out) = node.poll_output() {
             self.history.push(format!("{} {at} -> {out:?}", self.now.0));
             match out {
-                Output::Send { to, message } => self.queue.push_back((at.clone(), to, message)),
+                Output::Send { to, message } => {
+                    self.queue.push_back((at.clone(), to, message, false))
+                }
                 Output::Reply { id, response } => {
                     assert!(
                         self.replies.insert(id.0, response).is_none(),
@@ -225,8 +236,18 @@ impl<E: StorageEngine> Cluster<E> {
     pub fn settle(&mut self) {
         loop {
             let mut busy = false;
-            while let Some((from, to, message)) = self.queue.pop_front() {
+            while !self.queue.is_empty() {
+                let i = if self.reorder {
+                    self.rng.below(self.queue.len() as u64) as usize
+                } else {
+                    0
+                };
+                let (from, to, message, copy) = self.queue.remove(i).unwrap();
                 busy = true;
+                if !copy && self.rng.chance(self.dup_per_million) {
+                    self.queue
+                        .push_back((from.clone(), to.clone(), message.clone(), true));
+                }
                 if self.cut.contains(&from) || self.cut.contains(&to) {
                     self.history
                         .push(format!("{} drop {from}->{to}", self.now.0));
