@@ -132,7 +132,11 @@ impl fmt::Display for Summary {
             ("history entries".into(), self.history_entries.to_string()),
             (
                 "history digest".into(),
-                format!("{:016x}", self.history_digest),
+                if self.history_entries == 0 {
+                    "-".into()
+                } else {
+                    format!("{:016x}", self.history_digest)
+                },
             ),
             ("anomalies".into(), self.anomalies.to_string()),
             (

@@ -141,7 +141,12 @@ pub struct GrowSetReport {
     /// Acknowledged elements missing from at least one successful final read of their key:
     /// (key, element).
     pub lost: Vec<(String, u64)>,
+    /// Why operations failed, with counts (the first [`MAX_REASONS`] distinct reasons).
+    pub failure_reasons: BTreeMap<String, u64>,
 }
+
+/// How many distinct failure reasons a [`GrowSetReport`] keeps.
+pub const MAX_REASONS: usize = 20;
 
 impl GrowSetReport {
     /// Adds the workload's figures to a run's summary.
@@ -171,8 +176,8 @@ impl GrowSetReport {
         }
         if self.final_reads == 0 || self.final_reads_failed > 0 {
             return Err(format!(
-                "final reads: {} answered, {} failed",
-                self.final_reads, self.final_reads_failed
+                "final reads: {} answered, {} failed; failures: {:?}",
+                self.final_reads, self.final_reads_failed, self.failure_reasons
             ));
         }
         Ok(())
@@ -275,8 +280,9 @@ impl<N: SetApi> GrowSet<N> {
                             },
                         );
                     }
-                    Err(_) => {
+                    Err(e) => {
                         self.report.failed_reads += 1;
+                        self.reason("read", e);
                         self.next(sim, client);
                     }
                 }
@@ -295,7 +301,10 @@ impl<N: SetApi> GrowSet<N> {
                         self.report.acknowledged += 1;
                         self.acked.entry(key).or_default().insert(element);
                     }
-                    Err(_) => self.report.indeterminate += 1,
+                    Err(e) => {
+                        self.report.indeterminate += 1;
+                        self.reason("write", e);
+                    }
                 }
                 self.next(sim, client);
             }
@@ -309,8 +318,9 @@ impl<N: SetApi> GrowSet<N> {
                         self.report.final_reads += 1;
                         Some(self.union(&siblings))
                     }
-                    Err(_) => {
+                    Err(e) => {
                         self.report.final_reads_failed += 1;
+                        self.reason("final read", e);
                         None
                     }
                 };
@@ -376,6 +386,16 @@ impl<N: SetApi> GrowSet<N> {
         }
         self.report.lost = lost.into_iter().collect();
         self.report.clone()
+    }
+
+    fn reason(&mut self, what: &str, why: String) {
+        let key = format!("{what}: {why}");
+        let reasons = &mut self.report.failure_reasons;
+        if let Some(n) = reasons.get_mut(&key) {
+            *n += 1;
+        } else if reasons.len() < MAX_REASONS {
+            reasons.insert(key, 1);
+        }
     }
 
     fn union(&mut self, siblings: &[Bytes]) -> BTreeSet<u64> {
