@@ -136,7 +136,7 @@ fn acknowledged_blind_writes_survive_duplication_reordering_and_cut_offs() {
         total.1 += failed;
     }
     println!(
-        "acknowledged {} writes, {} unavailable, over 30 seeds",
+        "acknowledged {} writes, {} unavailable, over {SEEDS} seeds",
         total.0, total.1
     );
     assert!(total.0 > 1_000);

@@ -160,3 +160,77 @@ fn a_coordinators_own_write_waits_for_the_commit() {
             .any(|o| matches!(o, Output::Event(NodeEvent::StorageFailed(_))))
     );
 }
+
+#[test]
+fn a_failed_local_write_fails_the_request_and_sends_nothing() {
+    let (engine, _) = Counting::new();
+    let fail = engine.fail.clone();
+    let mut config = NodeConfig::new(id("n1"), 1, vec![id("n1"), id("n2")]);
+    config.default_bucket.n = 2;
+    config.default_bucket.r = 1;
+    config.default_bucket.w = 1;
+    let mut node = Node::new(config, engine, T0).unwrap();
+    drain(&mut node);
+    fail.store(true, Ordering::SeqCst);
+    node.handle(
+        T0,
+        Input::Client {
+            id: ClientId(1),
+            request: put_req("k", "v", Context::new()),
+        },
+    );
+    assert!(
+        drain(&mut node).is_empty(),
+        "nothing sent before the local commit"
+    );
+    node.handle(T0, Input::Tick);
+    let out = drain(&mut node);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            response: ClientResponse::Put(Err(dynamo_core::proto::RequestError::Storage(_))),
+            ..
+        }
+    )));
+    assert!(
+        out.iter()
+            .any(|o| matches!(o, Output::Event(NodeEvent::StorageFailed(_))))
+    );
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::Send { .. })),
+        "{out:?}"
+    );
+    assert!(
+        node.local_record(&Location::Data, b"b", b"k")
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(node.open_operations(), 0);
+
+    // Once the engine works again, the write is sent to the replica after the local commit.
+    fail.store(false, Ordering::SeqCst);
+    node.handle(
+        T0,
+        Input::Client {
+            id: ClientId(2),
+            request: put_req("k", "v", Context::new()),
+        },
+    );
+    assert!(drain(&mut node).is_empty());
+    node.handle(T0, Input::Tick);
+    let out = drain(&mut node);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Send {
+            message: PeerMessage::ReplicaPut { .. },
+            ..
+        }
+    )));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            response: ClientResponse::Put(Ok(_)),
+            ..
+        }
+    )));
+}

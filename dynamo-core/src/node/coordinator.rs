@@ -12,9 +12,11 @@
 //! request is never forwarded again.
 //!
 //! - **put/delete**: read the local record, apply the write with this node's actor, stage it
-//!   locally (group commit) and send the new record to the other targets; a substitute is
-//!   told whom it stands in for and keeps the record as a hint. Answer after W
-//!   acknowledgements (the local durable write counts as one).
+//!   locally (group commit) and, once it is durable, send the new record to the other
+//!   targets (a failed local write fails the request and sends nothing, so a dot never
+//!   escapes that this node could number again); a substitute is told whom it stands in for
+//!   and keeps the record as a hint. Answer after W acknowledgements (the local durable write
+//!   counts as one).
 //! - **get**: read locally and ask the other targets; answer once R replied, with the merge
 //!   of the replies (every causally maximal sibling, one context). Keep collecting until all
 //!   replied or the timeout, then send the merge to every primary whose record does not
@@ -133,6 +135,8 @@ pub(crate) enum Op {
         acks: BTreeSet<NodeId>,
         failed: BTreeSet<NodeId>,
         result: WriteResult,
+        /// The new version, encoded, sent to the other targets once durable here.
+        record: Bytes,
         replied: bool,
         deadline: Timestamp,
     },
@@ -496,20 +500,8 @@ impl<E: StorageEngine> Node<E> {
                 return;
             }
         };
-        let op = self.op_id(seq);
-        let me = self.config.id.clone();
-        for t in plan.targets.iter().filter(|t| t.node != me) {
-            self.send(
-                t.node.clone(),
-                PeerMessage::ReplicaPut {
-                    op: op.clone(),
-                    bucket: plan.key.bucket.clone(),
-                    key: plan.key.key.clone(),
-                    record: encoded.clone(),
-                    hinted_for: t.hinted_for.clone(),
-                },
-            );
-        }
+        // The replicas are sent the new version once it is durable here (the paper's order):
+        // were the local write lost, a dot already sent out would be numbered again.
         let body = write.return_body.then(|| ReadResult::from_set(&set));
         let deadline = self.deadline_in(self.config.timing.request_timeout_ms);
         self.ops.insert(
@@ -523,6 +515,7 @@ impl<E: StorageEngine> Node<E> {
                 acks: BTreeSet::new(),
                 failed: BTreeSet::new(),
                 result: WriteResult { context, body },
+                record: encoded,
                 replied: false,
                 deadline,
             },
@@ -599,6 +592,7 @@ impl<E: StorageEngine> Node<E> {
         if !targets.iter().any(|t| t.node == *from) {
             return;
         }
+        let local = *from == self.config.id;
         match result {
             Ok(()) => {
                 acks.insert(from.clone());
@@ -607,7 +601,58 @@ impl<E: StorageEngine> Node<E> {
                 failed.insert(from.clone());
             }
         }
+        if local {
+            self.local_write_done(seq);
+        }
         self.check_write(seq, false);
+    }
+
+    /// The coordinator's own write of `seq` committed (or failed): send the new version to
+    /// the other targets, or fail the request without sending anything.
+    fn local_write_done(&mut self, seq: u64) {
+        let me = self.config.id.clone();
+        let Some(Op::Write {
+            reply_to,
+            kind,
+            key,
+            targets,
+            acks,
+            record,
+            replied,
+            ..
+        }) = self.ops.get(&seq)
+        else {
+            return;
+        };
+        if !acks.contains(&me) {
+            let (reply_to, kind, replied) = (reply_to.clone(), *kind, *replied);
+            self.ops.remove(&seq);
+            if !replied {
+                let e = RequestError::Storage("the coordinator's local write failed".into());
+                self.reply(reply_to, kind.error(e));
+            }
+            return;
+        }
+        let op = self.op_id(seq);
+        let sends: Vec<(NodeId, PeerMessage)> = targets
+            .iter()
+            .filter(|t| t.node != me)
+            .map(|t| {
+                (
+                    t.node.clone(),
+                    PeerMessage::ReplicaPut {
+                        op: op.clone(),
+                        bucket: key.bucket.clone(),
+                        key: key.key.clone(),
+                        record: record.clone(),
+                        hinted_for: t.hinted_for.clone(),
+                    },
+                )
+            })
+            .collect();
+        for (to, message) in sends {
+            self.send(to, message);
+        }
     }
 
     /// Answers a write once it has its quorum, or can no longer get it; forgets it once every

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use dynamo_core::node::{BucketProps, Input, KEYSPACES, Node, NodeConfig, NodeEvent, Output};
@@ -38,6 +38,8 @@ pub fn mem() -> MemEngine {
 pub struct Counting {
     pub inner: MemEngine,
     pub writes: Arc<AtomicUsize>,
+    /// While set, every write fails.
+    pub fail: Arc<AtomicBool>,
 }
 
 impl Counting {
@@ -47,6 +49,7 @@ impl Counting {
             Counting {
                 inner: mem(),
                 writes: writes.clone(),
+                fail: Arc::new(AtomicBool::new(false)),
             },
             writes,
         )
@@ -65,6 +68,7 @@ impl StorageEngine for Counting {
         Ok(Counting {
             inner: MemEngine::open(config)?,
             writes: Arc::new(AtomicUsize::new(0)),
+            fail: Arc::new(AtomicBool::new(false)),
         })
     }
     fn keyspace_names(&self) -> &[String] {
@@ -75,6 +79,11 @@ impl StorageEngine for Counting {
     }
     fn write(&self, batch: &WriteBatch, durability: Durability) -> engine_api::Result<()> {
         self.writes.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(engine_api::Error::InvalidConfig(
+                "injected write failure".into(),
+            ));
+        }
         self.inner.write(batch, durability)
     }
     fn snapshot(&self) -> engine_api::Result<Self::Snapshot<'_>> {
