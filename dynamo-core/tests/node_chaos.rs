@@ -1,8 +1,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Blind writes under duplication, reordering and a changing cut-off node, over many seeds:
-//! every acknowledged write is stored somewhere, a full read after healing returns every
-//! acknowledged write held by a primary, exactly once, and read repair leaves the primaries
-//! identical.
+//! Writes under duplication, reordering and a changing cut-off node, over many seeds.
+//!
+//! - Blind writes: every acknowledged write is stored somewhere, a full read after healing
+//!   returns every acknowledged write held by a primary, exactly once, and read repair leaves
+//!   the primaries identical.
+//! - Read-modify-write of sets with contexts: no acknowledged element is lost (it is in the
+//!   final full read, or in a hint awaiting handoff).
+//!
+//! Each test runs `SEEDS` seeds; raise it to search harder (a failure names its seed).
 
 mod node_support;
 
@@ -137,6 +142,105 @@ fn acknowledged_blind_writes_survive_duplication_reordering_and_cut_offs() {
     }
     println!(
         "acknowledged {} writes, {} unavailable, over {SEEDS} seeds",
+        total.0, total.1
+    );
+    assert!(total.0 > 1_000);
+}
+
+/// The elements of a set value ("a,b,c").
+fn elements(v: &str) -> BTreeSet<String> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Read-modify-write of sets (union of siblings, add one element, write with the context):
+/// every acknowledged element is in the final full read or in a hint not yet handed off.
+fn run_sets(seed: u64) -> (usize, usize) {
+    let mut c = Cluster::mem(5, seed, BucketProps::default());
+    c.dup_per_million = 100_000;
+    c.reorder = true;
+    let mut rng = Rng::seeded(seed ^ 0x5e75);
+    let mut acked: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut failed = 0;
+    for step in 0..80 {
+        if step % 20 == 0 {
+            c.cut.clear();
+            if rng.chance(600_000) {
+                c.cut.insert(id(&format!("n{}", rng.below(5) + 1)));
+            }
+        }
+        let key = format!("k{}", rng.below(3));
+        let at = format!("n{}", rng.below(5) + 1);
+        if c.cut.contains(&id(&at)) {
+            continue;
+        }
+        let Ok(read) = c.get(&at, &key) else {
+            failed += 1;
+            continue;
+        };
+        let mut set: BTreeSet<String> = BTreeSet::new();
+        for v in values(&read) {
+            set.extend(elements(&v));
+        }
+        let element = format!("e{step}");
+        set.insert(element.clone());
+        let value = set.into_iter().collect::<Vec<_>>().join(",");
+        match c.put(&at, &key, &value, read.context) {
+            Ok(_) => {
+                acked.entry(key).or_default().insert(element);
+            }
+            Err(RequestError::Unavailable { .. }) => failed += 1,
+            Err(e) => panic!("seed {seed}: {e}"),
+        }
+    }
+    c.cut.clear();
+    for _ in 0..50 {
+        c.advance(100);
+    }
+    let members: Vec<_> = c.nodes.keys().cloned().collect();
+    for (key, written) in &acked {
+        let req = ClientRequest::Get {
+            bucket: "b".into(),
+            key: key.clone().into(),
+            r: Some(3),
+        };
+        let read = match c.call("n1", req) {
+            ClientResponse::Get(Ok(r)) => r,
+            other => panic!("seed {seed} {key}: {other:?}"),
+        };
+        let mut found = BTreeSet::new();
+        for v in values(&read) {
+            found.extend(elements(&v));
+        }
+        for n in &members {
+            for m in &members {
+                let hint = c.nodes[n]
+                    .local_record(&Location::Hint(m.clone()), b"b", key.as_bytes())
+                    .unwrap();
+                for v in hint.iter().flat_map(live_values) {
+                    found.extend(elements(&v));
+                }
+            }
+        }
+        let missing: Vec<_> = written.difference(&found).collect();
+        assert!(missing.is_empty(), "seed {seed} {key}: lost {missing:?}");
+    }
+    (acked.values().map(BTreeSet::len).sum(), failed)
+}
+
+#[test]
+fn read_modify_write_sets_lose_no_acknowledged_element() {
+    const SEEDS: u64 = 30;
+    let mut total = (0, 0);
+    for seed in 0..SEEDS {
+        let (ok, failed) = run_sets(seed);
+        total.0 += ok;
+        total.1 += failed;
+    }
+    println!(
+        "acknowledged {} elements, {} requests failed, over {SEEDS} seeds",
         total.0, total.1
     );
     assert!(total.0 > 1_000);
