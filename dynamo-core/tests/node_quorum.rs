@@ -212,3 +212,66 @@ fn return_body_gives_the_versions_after_the_write() {
         other => panic!("{other:?}"),
     }
 }
+
+fn with_mode(mode: dynamo_core::version::VersioningMode) -> Cluster<engine_mem::MemEngine> {
+    let mut c = three();
+    let props = BucketProps {
+        mode,
+        ..BucketProps::default()
+    };
+    for n in ["n1", "n2", "n3"] {
+        let req = dynamo_core::proto::ClientRequest::SetBucketProps {
+            bucket: "b".into(),
+            props,
+        };
+        assert_eq!(
+            c.call(n, req),
+            dynamo_core::proto::ClientResponse::BucketProps(Ok(props))
+        );
+    }
+    c
+}
+
+#[test]
+fn an_lww_bucket_keeps_only_the_last_write() {
+    let mut c = with_mode(dynamo_core::version::VersioningMode::Lww);
+    c.put("n1", "k", "a", Context::new()).unwrap();
+    c.advance(10);
+    c.put("n2", "k", "b", Context::new()).unwrap();
+    let r = c.get("n3", "k").unwrap();
+    assert_eq!(values(&r), ["b"]);
+}
+
+#[test]
+fn a_vclock_bucket_keeps_concurrent_writes_and_resolves_them() {
+    let mut c = with_mode(dynamo_core::version::VersioningMode::VClock);
+    c.put("n1", "k", "a", Context::new()).unwrap();
+    c.put("n2", "k", "b", Context::new()).unwrap();
+    let r = c.get("n3", "k").unwrap();
+    assert_eq!(values(&r), ["a", "b"]);
+    c.put("n3", "k", "ab", r.context).unwrap();
+    assert_eq!(values(&c.get("n1", "k").unwrap()), ["ab"]);
+}
+
+#[test]
+fn bucket_props_are_validated() {
+    let mut c = three();
+    let req = dynamo_core::proto::ClientRequest::SetBucketProps {
+        bucket: "b".into(),
+        props: BucketProps {
+            n: 3,
+            r: 4,
+            w: 2,
+            mode: dynamo_core::version::VersioningMode::Dvv,
+        },
+    };
+    assert!(matches!(
+        c.call("n1", req),
+        dynamo_core::proto::ClientResponse::BucketProps(Err(RequestError::InvalidRequest(_)))
+    ));
+    let req = dynamo_core::proto::ClientRequest::GetBucketProps { bucket: "b".into() };
+    assert_eq!(
+        c.call("n1", req),
+        dynamo_core::proto::ClientResponse::BucketProps(Ok(BucketProps::default()))
+    );
+}
