@@ -619,6 +619,27 @@ impl<N: SimNode> Sim<N> {
         }
     }
 
+    /// Submits `request` to `node` now and runs until it finishes (at most `timeout` ms):
+    /// a blocking call, for admin steps and checks. Other requests finishing meanwhile stay
+    /// in [`Sim::take_completions`]. `None` when it did not finish in time.
+    pub fn call(
+        &mut self,
+        node: Addr,
+        request: N::Request,
+        timeout: Millis,
+    ) -> Option<Completion<N::Response>> {
+        let id = self.submit(node, request);
+        let deadline = self.now.saturating_add(timeout);
+        loop {
+            if let Some(i) = self.completions.iter().position(|c| c.id == id) {
+                return Some(self.completions.remove(i));
+            }
+            if !self.step(deadline) {
+                return None;
+            }
+        }
+    }
+
     // ----- internals -----
 
     fn deliver_client(&mut self, id: u64) {

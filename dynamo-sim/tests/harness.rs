@@ -365,6 +365,50 @@ fn grow_set_scenario(seed: u64, mode: Mode) -> Result<Summary, String> {
 }
 
 #[test]
+fn a_write_with_the_merged_context_resolves_siblings() {
+    let mut quiet = SimConfig::new(9);
+    quiet.history = HistoryMode::Off;
+    let mut sim = cluster_with(quiet.clone(), 3, &ToyConfig::default());
+    let mut grow = GrowSet::new(
+        GrowSetConfig {
+            clients: 4,
+            keys: 2,
+            think_max: 10,
+            stop_at: 500,
+            ..GrowSetConfig::default()
+        },
+        &mut sim,
+    );
+    grow.start(&mut sim);
+    grow.run(&mut sim, 500);
+    grow.final_check(&mut sim, 2_000).check().unwrap();
+    let most = grow.check_resolves(&mut sim, 2, 1_000).unwrap();
+    assert!(most >= 2, "concurrent clients made siblings: {most}");
+
+    // A node that keeps the siblings a write should have replaced is caught.
+    let buggy = ToyConfig {
+        ignore_context: true,
+        ..ToyConfig::default()
+    };
+    let mut sim = cluster_with(quiet, 3, &buggy);
+    let mut grow = GrowSet::new(
+        GrowSetConfig {
+            clients: 4,
+            keys: 2,
+            think_max: 10,
+            stop_at: 500,
+            ..GrowSetConfig::default()
+        },
+        &mut sim,
+    );
+    grow.start(&mut sim);
+    grow.run(&mut sim, 500);
+    grow.final_check(&mut sim, 2_000).check().unwrap();
+    let e = grow.check_resolves(&mut sim, 2, 1_000).unwrap_err();
+    assert!(e.contains("a write with the merged context"), "{e}");
+}
+
+#[test]
 fn grow_set_loses_nothing_with_siblings_and_catches_lww_losses() {
     let report = sweep(seeds_from_env(20), |s| grow_set_scenario(s, Mode::Merge));
     let summary = report.into_result().unwrap_or_else(|e| panic!("{e}"));

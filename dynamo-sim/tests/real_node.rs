@@ -116,6 +116,8 @@ fn grow_set(seed: u64) -> Result<Summary, String> {
     let mut summary = sim.summary();
     report.fill(&mut summary);
     report.check()?;
+    // Siblings only from concurrency: a write with the merged context resolves them.
+    grow.check_resolves(&mut sim, 1, 2_000)?;
     Ok(summary)
 }
 

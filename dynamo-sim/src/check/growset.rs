@@ -388,6 +388,55 @@ impl<N: SetApi> GrowSet<N> {
         self.report.clone()
     }
 
+    /// Checks that siblings come only from concurrency: once the workload has stopped, for
+    /// each key, reads it at `node`, writes the union of its siblings back with the read's
+    /// context, and reads it again, which must show exactly one sibling holding the union.
+    /// Run it after [`GrowSet::final_check`], on a healed and quiet cluster. Returns the
+    /// most siblings the first reads showed.
+    ///
+    /// # Errors
+    /// The first key where a request failed or the write did not resolve the siblings.
+    pub fn check_resolves(
+        &mut self,
+        sim: &mut Sim<N>,
+        node: Addr,
+        timeout: Millis,
+    ) -> Result<u64, String> {
+        self.finishing = true;
+        let mut most = 0;
+        let bucket = self.config.bucket.clone();
+        for key in 0..self.config.keys {
+            let name = Self::key_name(key);
+            let read = |sim: &mut Sim<N>| {
+                let request = N::get_request(&bucket, name.as_bytes());
+                let c = sim
+                    .call(node, request, timeout)
+                    .ok_or_else(|| format!("{name}: read unanswered"))?;
+                let response = c.result.map_err(|e| format!("{name}: read {e:?}"))?;
+                N::read_result(&response).map_err(|e| format!("{name}: read {e}"))
+            };
+            let (siblings, context) = read(sim)?;
+            most = most.max(siblings.len() as u64);
+            let union = self.union(&siblings);
+            let request = N::put_request(&bucket, name.as_bytes(), context, encode_set(&union));
+            let c = sim
+                .call(node, request, timeout)
+                .ok_or_else(|| format!("{name}: write unanswered"))?;
+            let response = c.result.map_err(|e| format!("{name}: write {e:?}"))?;
+            N::write_result(&response).map_err(|e| format!("{name}: write {e}"))?;
+            let (after, _) = read(sim)?;
+            let values: Vec<Option<BTreeSet<u64>>> = after.iter().map(|v| decode_set(v)).collect();
+            if values != [Some(union.clone())] {
+                return Err(format!(
+                    "{name}: a write with the merged context of {} siblings left {} siblings",
+                    siblings.len(),
+                    after.len()
+                ));
+            }
+        }
+        Ok(most)
+    }
+
     fn reason(&mut self, what: &str, why: String) {
         let key = format!("{what}: {why}");
         let reasons = &mut self.report.failure_reasons;

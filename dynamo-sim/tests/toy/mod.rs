@@ -32,6 +32,8 @@ pub struct ToyConfig {
     pub durability: Durability,
     pub gossip_every: u64,
     pub timeout: u64,
+    /// A planted bug: puts ignore their context (every write becomes a sibling).
+    pub ignore_context: bool,
 }
 
 impl Default for ToyConfig {
@@ -42,6 +44,7 @@ impl Default for ToyConfig {
             durability: Durability::Sync,
             gossip_every: 500,
             timeout: 200,
+            ignore_context: false,
         }
     }
 }
@@ -198,6 +201,11 @@ impl Toy {
         let e = self.data.entry(key.clone()).or_default();
         match self.config.mode {
             Mode::Merge => {
+                let remove = if self.config.ignore_context {
+                    &[]
+                } else {
+                    remove
+                };
                 for r in remove {
                     e.siblings.remove(r);
                 }
