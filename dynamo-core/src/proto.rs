@@ -5,10 +5,10 @@
 //! peer transport, the simulator) can frame it in any format. Types of [`crate::version`] that
 //! have no serde form travel in their stable encodings:
 //!
-//! - a [`SiblingSet`](crate::version::SiblingSet) as the bytes of [`crate::record::encode`]
+//! - a [`SiblingSet`] as the bytes of [`crate::record::encode`]
 //!   (the receiver decodes and *merges* it, so duplicated or reordered messages are harmless);
 //! - a [`Context`] as its opaque token ([`Context::to_token`]);
-//! - a [`ContentType`] as its string, a [`VersioningMode`] as `"dvv"`, `"vclock"` or `"lww"`.
+//! - a [`ContentType`] as its string, a [`VersioningMode`](crate::version::VersioningMode) as `"dvv"`, `"vclock"` or `"lww"`.
 //!
 //! Decoding never trusts the bytes: a malformed record, token or content type is an error
 //! reply or a [`NodeEvent`](crate::node::NodeEvent), never a panic.
@@ -511,7 +511,7 @@ pub mod content_type_serde {
     }
 }
 
-/// Serde for [`VersioningMode`] as `"dvv"`, `"vclock"` or `"lww"`.
+/// Serde for [`VersioningMode`](crate::version::VersioningMode) as `"dvv"`, `"vclock"` or `"lww"`.
 pub mod mode_serde {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serializer};
