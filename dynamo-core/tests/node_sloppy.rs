@@ -120,6 +120,7 @@ fn with_a_primary_down_a_substitute_keeps_a_hint() {
         .unwrap()
         .unwrap();
     assert_eq!(hint.live().count(), 1);
+    assert_eq!(c.nodes[s].hints_stored().unwrap(), 1);
     // Reads use the substitute too, and see the latest value.
     let r = c.get(&coord, &key).unwrap();
     assert_eq!(values(&r), ["v2"]);

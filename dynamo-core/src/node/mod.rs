@@ -368,6 +368,15 @@ impl<E: StorageEngine> Node<E> {
         self.store.pending_writes()
     }
 
+    /// Hints this node keeps for other nodes (committed), for status and the simulator's
+    /// "hints drain" check.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the engine fails.
+    pub fn hints_stored(&self) -> Result<usize, StoreError> {
+        self.store.count_hints()
+    }
+
     /// The Merkle tree of a partition's data here, if any.
     pub fn merkle(&self, partition: PartitionId) -> Option<&MerkleTree> {
         self.store.merkle(partition)

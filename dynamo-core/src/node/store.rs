@@ -17,7 +17,8 @@
 //! (a replica acknowledgement, the coordinator's own write) is queued as a [`Waiter`].
 //! [`Store::commit`] applies the whole batch with the configured durability — one engine write,
 //! one fsync — and only then hands back the waiters, so that no acknowledgement precedes
-//! durability.
+//! durability. Reads see staged writes (the node reads its own writes); should the batch
+//! fail, those writes vanish from reads too, and their waiters are told of the failure.
 //!
 //! # Merkle trees
 //!
@@ -388,6 +389,20 @@ impl<E: StorageEngine> Store<E> {
     /// Engine batches written by group commit since the store was opened.
     pub fn commits(&self) -> u64 {
         self.commits
+    }
+
+    /// Number of hints stored (committed ones; staged writes are not counted).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when the scan fails.
+    pub fn count_hints(&self) -> Result<usize, StoreError> {
+        let snap = self.engine.snapshot()?;
+        let mut n = 0;
+        for item in snap.scan(self.hints, KeyRange::all(), Direction::Forward)? {
+            item?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// The Merkle tree of `partition`, if this node holds data of it.
