@@ -561,9 +561,13 @@ impl<N: SimNode> Sim<N> {
         } else {
             self.steps_at_now += 1;
             if self.steps_at_now > self.config.max_steps_per_instant {
+                self.steps_at_now = 0;
+                if self.now >= limit {
+                    self.anomaly(None, "stall: stopped at the limit".into());
+                    return false;
+                }
                 self.anomaly(None, "stall: time moved on by 1 ms".into());
                 self.now += 1;
-                self.steps_at_now = 0;
             }
         }
         let now = self.now;

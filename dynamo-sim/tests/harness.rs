@@ -427,3 +427,46 @@ fn grow_set_loses_nothing_with_siblings_and_catches_lww_losses() {
     let replay = grow_set_scenario(seed, Mode::Lww).expect_err("replays");
     assert_eq!(replay, msg);
 }
+
+/// A node whose deadline stays in the past after every tick.
+struct Stuck(u64);
+
+impl dynamo_sim::SimNode for Stuck {
+    type Message = ();
+    type Request = ();
+    type Response = ();
+    type Event = ();
+    type Stored = ();
+    fn handle(&mut self, _now: dynamo_core::Timestamp, _input: dynamo_sim::Input<(), ()>) {
+        self.0 += 1;
+    }
+    fn poll_output(&mut self) -> Option<dynamo_sim::Output<(), (), ()>> {
+        None
+    }
+    fn next_deadline(&self) -> Option<dynamo_core::Timestamp> {
+        Some(dynamo_core::Timestamp(0))
+    }
+    fn dump(&self) -> dynamo_sim::Dump<()> {
+        dynamo_sim::Dump::default()
+    }
+}
+
+#[test]
+fn a_node_stuck_in_the_past_is_reported_and_time_moves_on() {
+    let mut config = SimConfig::new(1);
+    config.max_steps_per_instant = 10;
+    let mut sim = dynamo_sim::Sim::new(config);
+    let id = dynamo_core::NodeId::new("stuck").unwrap();
+    sim.add_node(id, Box::new(|_| Ok(Stuck(0))));
+    sim.start_all();
+    sim.run_until(5);
+    assert_eq!(sim.now(), 5);
+    assert!(sim.summary().anomalies >= 5, "{}", sim.summary());
+    assert!(sim.node(0).unwrap().0 > 50);
+    assert!(
+        sim.history()
+            .entries()
+            .iter()
+            .any(|e| e.kind == EntryKind::Anomaly && e.detail.starts_with("stall"))
+    );
+}
