@@ -18,9 +18,9 @@
 pub mod antientropy;
 pub mod failure;
 pub mod ids;
+pub mod membership;
 pub mod node;
 pub mod proto;
-pub mod membership;
 pub mod record;
 pub mod ring;
 pub mod rng;
