@@ -17,6 +17,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeId, Timestamp};
+use crate::membership::{ClusterState, MemberStatus};
 use crate::node::BucketProps;
 use crate::version::{ContentType, Context, SiblingSet};
 
@@ -208,17 +209,50 @@ pub struct WriteResult {
     pub body: Option<ReadResult>,
 }
 
-/// What a node reports about itself to an admin request.
+/// What a node reports about itself to an admin request (`Join`, `Leave`, `Status`: each
+/// answers with the state after it acted).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminInfo {
     /// The node answering.
     pub node: NodeId,
-    /// Every member it knows, with whether it currently considers it reachable.
-    pub members: Vec<(NodeId, bool)>,
+    /// Its own membership status (`None` only if it is missing from its own state).
+    pub status: Option<MemberStatus>,
+    /// Every member it knows, by node id.
+    pub members: Vec<MemberSummary>,
+    /// The version of the ring it routes with (0: no ring yet, e.g. while joining).
+    pub ring_version: u64,
+    /// The digest of that ring ([`Ring::digest`](crate::ring::Ring::digest)), if any: nodes
+    /// agree on the ring when they report equal digests.
+    pub ring_digest: Option<u64>,
+    /// The member that decides ring changes, as this node sees it.
+    pub claimant: Option<NodeId>,
+    /// Hints this node keeps for other nodes (committed).
+    pub hints_pending: usize,
+    /// Partition transfers still to do before this node's leave can complete, when known.
+    /// Placeholder: `None` until partition transfers land.
+    pub transfers_pending: Option<usize>,
     /// Operations it is coordinating or forwarding right now.
     pub open_operations: usize,
     /// Writes staged for the next group commit.
     pub pending_writes: usize,
+}
+
+/// One member in an [`AdminInfo`]: its status in the cluster state and its health as this
+/// node's failure detector sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberSummary {
+    /// The member.
+    pub node: NodeId,
+    /// Its life-cycle status.
+    pub status: MemberStatus,
+    /// Its address (opaque, for drivers).
+    pub address: String,
+    /// True unless this node's failure detector considers it down.
+    pub up: bool,
+    /// Consecutive unanswered requests or pings.
+    pub consecutive_timeouts: u32,
+    /// When a message from it last arrived here.
+    pub last_heard: Option<Timestamp>,
 }
 
 /// Which quorum a request failed to reach.
@@ -380,6 +414,14 @@ pub enum PeerMessage {
     Pong {
         /// The ping's nonce.
         nonce: u64,
+    },
+    /// The sender's cluster state (membership, ring, bucket properties), sent to a random
+    /// peer every gossip interval and merged by the receiver, which answers with its own
+    /// state when the sender lacks something (push-pull). Accepted from unknown nodes: this
+    /// is how a joining node reaches its seed.
+    Gossip {
+        /// The state.
+        state: ClusterState,
     },
 }
 

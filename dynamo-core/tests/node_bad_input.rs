@@ -161,7 +161,7 @@ fn a_corrupt_stored_record_is_reported_treated_as_absent_and_repaired() {
     c.put("n1", "k", "v", Context::new()).unwrap();
     // Corrupt n1's copy on disk.
     let n1 = &c.nodes[&id("n1")];
-    let p = n1.ring().partition_of(b"b", b"k");
+    let p = n1.ring().unwrap().partition_of(b"b", b"k");
     let engine = n1.engine();
     let data = engine.keyspace(KEYSPACES[0]).unwrap();
     let mut batch = WriteBatch::new();

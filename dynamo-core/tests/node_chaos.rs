@@ -80,6 +80,7 @@ fn run(seed: u64) -> (usize, usize) {
         let primaries: Vec<_> = c
             .node("n1")
             .ring()
+            .unwrap()
             .preference_list_for_key(b"b", key.as_bytes(), 3)
             .into_iter()
             .cloned()

@@ -24,9 +24,9 @@ fn a_silent_peer_is_marked_down_probed_and_marked_up_when_it_answers() {
     let mut c = Cluster::mem(3, 2, BucketProps::default());
     c.cut.insert(id("n3"));
     c.put("n1", "k", "v", Context::new()).unwrap();
-    assert!(c.node("n1").view().is_up(&id("n3")));
+    assert!(c.node("n1").failure_detector().is_up(&id("n3")));
     c.advance(1_000);
-    assert!(!c.node("n1").view().is_up(&id("n3")));
+    assert!(!c.node("n1").failure_detector().is_up(&id("n3")));
     assert!(
         c.events
             .contains(&(id("n1"), NodeEvent::PeerDown(id("n3"))))
@@ -44,12 +44,12 @@ fn a_silent_peer_is_marked_down_probed_and_marked_up_when_it_answers() {
     for _ in 0..10 {
         c.advance(100);
     }
-    assert!(c.node("n1").view().is_up(&id("n3")));
+    assert!(c.node("n1").failure_detector().is_up(&id("n3")));
     assert!(c.events.contains(&(id("n1"), NodeEvent::PeerUp(id("n3")))));
     assert_eq!(
-        c.node("n1").next_deadline(),
+        c.node("n1").failure_detector().next_deadline(),
         None,
-        "idle once everyone is up"
+        "no probe pending once everyone is up"
     );
     let before = pings_to(&c, "n1", "n3");
     c.advance(5_000);

@@ -100,7 +100,11 @@ fn replica_puts_before_one_tick_make_one_engine_write() {
         acks.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
         [0, 1, 2, 3, 4]
     );
-    assert_eq!(node.next_deadline(), None);
+    assert_eq!(
+        node.next_deadline(),
+        Some(node.membership().next_deadline()),
+        "nothing left but the next gossip round"
+    );
 
     // Both concurrent writes to "a" survived the shared batch: two siblings.
     let a = node

@@ -24,7 +24,7 @@ fn a_node_reopened_from_disk_keeps_acknowledged_writes() {
     let node = c.nodes.remove(&id("n2")).unwrap();
     let config = node.config().clone();
     let epoch = node.epoch().epoch;
-    let p = node.ring().partition_of(b"b", b"k3");
+    let p = node.ring().unwrap().partition_of(b"b", b"k3");
     let root = node.merkle(p).unwrap().root();
     drop(node); // closes the engine, as a crash of the process would
 

@@ -116,7 +116,7 @@ fn one_replica_cut_off_writes_succeed_and_a_get_read_repairs_it() {
     assert_eq!(repaired, reference);
     assert!(repaired.is_some());
     // And the replicas' Merkle trees agree again.
-    let p = c.node("n1").ring().partition_of(b"b", b"k");
+    let p = c.node("n1").ring().unwrap().partition_of(b"b", b"k");
     let roots: Vec<u64> = ["n1", "n2", "n3"]
         .iter()
         .map(|n| c.node(n).merkle(p).unwrap().root())
@@ -140,7 +140,7 @@ fn two_replicas_cut_off_fail_with_unavailable() {
         }
     );
     // The silent replicas are now marked down; a read fails at once (only n1 is left).
-    assert!(!c.node("n1").view().is_up(&id("n2")));
+    assert!(!c.node("n1").failure_detector().is_up(&id("n2")));
     let e = c.get("n1", "k").unwrap_err();
     assert_eq!(
         e,

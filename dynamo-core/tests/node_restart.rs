@@ -29,8 +29,8 @@ fn restart(c: &mut Cluster<MemEngine>, name: &str, clean: bool) -> (u64, u64) {
 }
 
 fn roots(node: &Node<MemEngine>) -> Vec<(PartitionId, u64, u64)> {
-    node.ring()
-        .config()
+    node.config()
+        .ring
         .partition_ids()
         .filter_map(|p| node.merkle(p).map(|t| (p, t.root(), t.keys())))
         .collect()

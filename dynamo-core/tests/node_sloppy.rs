@@ -16,7 +16,7 @@ fn five() -> Cluster<MemEngine> {
 
 /// A key whose preference list (N=3) leaves out `outsider`, and that list.
 fn key_outside(c: &Cluster<MemEngine>, outsider: &str) -> (String, Vec<NodeId>) {
-    let ring = c.node("n1").ring();
+    let ring = c.node("n1").ring().unwrap();
     (0..1000)
         .map(|i| format!("key{i}"))
         .find_map(|k| {
@@ -77,7 +77,7 @@ fn a_forward_to_a_silent_coordinator_times_out() {
         }
     );
     assert!(c.now.0 - start.0 >= 2_500, "waited for the forward timeout");
-    assert!(!c.node("n1").view().is_up(&pl[0]));
+    assert!(!c.node("n1").failure_detector().is_up(&pl[0]));
     // The next request routes round the silent node.
     c.put("n1", &key, "v", Context::new()).unwrap();
 }
@@ -92,7 +92,7 @@ fn with_a_primary_down_a_substitute_keeps_a_hint() {
     // The first write succeeds with two primaries; its timeout marks the third down.
     let w = c.put(&coord, &key, "v1", Context::new()).unwrap();
     c.advance(2_000);
-    assert!(!c.nodes[&pl[0]].view().is_up(&down));
+    assert!(!c.nodes[&pl[0]].failure_detector().is_up(&down));
     // The second write goes to a substitute, as a hint for the down primary.
     c.put(&coord, &key, "v2", w.context).unwrap();
     let substitutes: Vec<&NodeId> = c
@@ -130,5 +130,5 @@ fn with_a_primary_down_a_substitute_keeps_a_hint() {
         ClientResponse::Get(Ok(_)) => {}
         other => panic!("{other:?}"),
     }
-    assert!(c.nodes[&pl[0]].view().is_up(&down));
+    assert!(c.nodes[&pl[0]].failure_detector().is_up(&down));
 }

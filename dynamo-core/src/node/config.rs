@@ -1,60 +1,17 @@
 //! The node's configuration: who it is, whom it starts with, and the defaults of buckets and
 //! timers. Checked once by [`NodeConfig::validate`] (called by [`Node::new`](super::Node::new)).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use engine_api::Durability;
-use serde::{Deserialize, Serialize};
 
+use crate::failure::FailureConfig;
 use crate::ids::NodeId;
-use crate::ring::RingConfig;
-use crate::version::VersioningMode;
+use crate::ring::{RingConfig, Zone};
 
-/// Replication and versioning of one bucket: how many replicas (`n`), how many must answer a
-/// read (`r`) or acknowledge a write (`w`), and how concurrent writes are versioned.
-///
-/// `r + w > n` gives read-your-writes when no failure intervenes; the defaults (3, 2, 2) are
-/// the paper's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct BucketProps {
-    /// Replicas per key.
-    pub n: u8,
-    /// Read quorum.
-    pub r: u8,
-    /// Write quorum.
-    pub w: u8,
-    /// How versions are tracked and reconciled.
-    #[serde(with = "crate::proto::mode_serde")]
-    pub mode: VersioningMode,
-}
-
-impl Default for BucketProps {
-    fn default() -> Self {
-        BucketProps {
-            n: 3,
-            r: 2,
-            w: 2,
-            mode: VersioningMode::Dvv,
-        }
-    }
-}
-
-impl BucketProps {
-    /// Checks `1 <= r, w <= n`.
-    ///
-    /// # Errors
-    /// [`ConfigError::InvalidQuorum`] otherwise.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.n == 0 || self.r == 0 || self.w == 0 || self.r > self.n || self.w > self.n {
-            return Err(ConfigError::InvalidQuorum {
-                n: self.n,
-                r: self.r,
-                w: self.w,
-            });
-        }
-        Ok(())
-    }
-}
+/// Replication and versioning of one bucket: membership's [`BucketProps`](crate::membership::BucketProps)
+/// (bucket properties are part of the gossiped cluster state).
+pub use crate::membership::BucketProps;
 
 /// Timers, in milliseconds of the driver's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,6 +24,24 @@ pub struct Timing {
     pub forward_timeout_ms: u64,
     /// How often peers believed down are pinged.
     pub probe_interval_ms: u64,
+    /// How long a ping may stay unanswered before it counts as a timeout.
+    pub ping_timeout_ms: u64,
+    /// Consecutive timeouts (unanswered requests or pings) after which a peer is considered
+    /// down. Default 2: one lost message is not a failure.
+    pub failure_threshold: u32,
+    /// How often the cluster state is gossiped to a random reachable peer (paper: 1 s).
+    pub gossip_interval_ms: u64,
+}
+
+impl Timing {
+    /// The failure detector's configuration from these timers.
+    pub fn failure_config(&self) -> FailureConfig {
+        FailureConfig {
+            threshold: self.failure_threshold,
+            probe_interval: std::time::Duration::from_millis(self.probe_interval_ms),
+            ping_timeout: std::time::Duration::from_millis(self.ping_timeout_ms),
+        }
+    }
 }
 
 impl Default for Timing {
@@ -75,6 +50,9 @@ impl Default for Timing {
             request_timeout_ms: 1_000,
             forward_timeout_ms: 2_500,
             probe_interval_ms: 1_000,
+            ping_timeout_ms: 500,
+            failure_threshold: 2,
+            gossip_interval_ms: 1_000,
         }
     }
 }
@@ -87,9 +65,21 @@ pub struct NodeConfig {
     /// Seed of the node's only randomness (jitter, gossip peers): the same seed and inputs give
     /// the same outputs.
     pub seed: u64,
-    /// The cluster's members, this node included (the static view until membership gossip
-    /// replaces it). The ring is derived from them.
+    /// The founders of a fresh cluster, this node included: every founder computes the same
+    /// first cluster state (all Valid, the first ring) from this list, so a static initial
+    /// cluster needs no join. Empty for a node that joins an existing cluster through
+    /// `seeds` (or later through an admin `Join`). Ignored when the node restarts on an
+    /// engine holding a persisted cluster state.
     pub members: Vec<NodeId>,
+    /// Nodes to gossip with until this node is in a ring: how a joining node finds the
+    /// cluster.
+    pub seeds: Vec<NodeId>,
+    /// Address book for the driver (opaque to the core): this node's own address (gossiped to
+    /// the others), the founders' and the seeds'. Missing entries are empty strings.
+    /// [`Node::peer_address`](super::Node::peer_address) answers from the cluster state first.
+    pub addresses: BTreeMap<NodeId, String>,
+    /// Failure zones of this node and of the founders, for zone-aware placement.
+    pub zones: BTreeMap<NodeId, Zone>,
     /// Partition count of the ring.
     pub ring: RingConfig,
     /// Properties of every bucket not configured otherwise.
@@ -108,12 +98,16 @@ impl NodeConfig {
     pub const DEFAULT_MAX_VALUE_SIZE: usize = 16 << 20;
 
     /// A configuration with the defaults: buckets n=3 r=2 w=2 in DVV mode, 1 s request
-    /// timeout, `Sync` replica writes, 256 partitions.
+    /// timeout, 1 s gossip, `Sync` replica writes, 256 partitions, `members` as founders, no
+    /// seeds, no addresses.
     pub fn new(id: NodeId, seed: u64, members: Vec<NodeId>) -> Self {
         NodeConfig {
             id,
             seed,
             members,
+            seeds: Vec::new(),
+            addresses: BTreeMap::new(),
+            zones: BTreeMap::new(),
             ring: RingConfig::default(),
             default_bucket: BucketProps::default(),
             timing: Timing::default(),
@@ -127,21 +121,31 @@ impl NodeConfig {
     /// # Errors
     /// [`ConfigError`] naming the first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.members.is_empty() {
-            return Err(ConfigError::NoMembers);
-        }
         let mut seen = BTreeSet::new();
         for m in &self.members {
             if !seen.insert(m) {
                 return Err(ConfigError::DuplicateMember(m.clone()));
             }
         }
-        if !seen.contains(&self.id) {
+        if !seen.is_empty() && !seen.contains(&self.id) {
             return Err(ConfigError::NotAMember(self.id.clone()));
         }
-        self.default_bucket.validate()?;
+        let b = self.default_bucket;
+        if b.validate().is_err() {
+            return Err(ConfigError::InvalidQuorum {
+                n: b.n,
+                r: b.r,
+                w: b.w,
+            });
+        }
         let t = &self.timing;
-        if t.request_timeout_ms == 0 || t.forward_timeout_ms == 0 || t.probe_interval_ms == 0 {
+        if t.request_timeout_ms == 0
+            || t.forward_timeout_ms == 0
+            || t.probe_interval_ms == 0
+            || t.ping_timeout_ms == 0
+            || t.gossip_interval_ms == 0
+            || t.failure_threshold == 0
+        {
             return Err(ConfigError::InvalidSetting("timers must be positive"));
         }
         if self.max_value_size == 0 {
@@ -157,7 +161,8 @@ impl NodeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No member listed.
+    /// No member listed (no longer returned: an empty founder list means "join through the
+    /// seeds").
     #[error("the member list is empty")]
     NoMembers,
     /// A member is listed twice.
@@ -167,7 +172,7 @@ pub enum ConfigError {
     #[error("node {0} is not in its own member list")]
     NotAMember(NodeId),
     /// Quorums out of range.
-    #[error("invalid quorum n={n} r={r} w={w}: need 1 <= r, w <= n")]
+    #[error("invalid quorum n={n} r={r} w={w}: need 1 <= r, w <= n <= 64")]
     InvalidQuorum {
         /// Replicas.
         n: u8,

@@ -23,7 +23,7 @@
 //!   descend it (read repair).
 //! - **timeouts**: a request short of its quorum at its deadline fails with
 //!   [`RequestError::Unavailable`] saying how many were needed and how many answered; the
-//!   targets that never answered are marked down in the view.
+//!   targets that never answered count as timeouts for the failure detector.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -34,8 +34,8 @@ use super::store::{KeyAt, Location, Store, Waiter};
 use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent, Output};
 use crate::ids::{NodeId, Timestamp};
 use crate::proto::{
-    AdminInfo, ClientRequest, ClientResponse, OpId, PeerMessage, QuorumKind, ReadResult,
-    RequestError, WriteResult,
+    ClientRequest, ClientResponse, OpId, PeerMessage, QuorumKind, ReadResult, RequestError,
+    WriteResult,
 };
 use crate::record;
 use crate::ring::PartitionId;
@@ -278,34 +278,19 @@ impl<E: StorageEngine> Node<E> {
                 self.reply(reply_to, ClientResponse::BucketProps(Ok(props)));
             }
             ClientRequest::SetBucketProps { bucket, props } => {
-                let response = match props.validate() {
-                    Ok(()) => {
-                        self.buckets.insert(bucket, props);
-                        Ok(props)
-                    }
-                    Err(e) => Err(RequestError::InvalidRequest(e.to_string())),
-                };
+                let response = self.admin_set_bucket_props(bucket, props);
                 self.reply(reply_to, ClientResponse::BucketProps(response));
             }
-            ClientRequest::Join { .. } | ClientRequest::Leave => {
-                let e = RequestError::InvalidRequest(
-                    "join and leave need gossip membership; this node has a static view".into(),
-                );
-                self.reply(reply_to, ClientResponse::Admin(Err(e)));
+            ClientRequest::Join { seed } => {
+                let response = self.admin_join(seed);
+                self.reply(reply_to, ClientResponse::Admin(response));
+            }
+            ClientRequest::Leave => {
+                let response = self.admin_leave();
+                self.reply(reply_to, ClientResponse::Admin(response));
             }
             ClientRequest::Status => {
-                let members = self
-                    .view
-                    .members()
-                    .iter()
-                    .map(|m| (m.clone(), self.view.is_up(m)))
-                    .collect();
-                let info = AdminInfo {
-                    node: self.config.id.clone(),
-                    members,
-                    open_operations: self.ops.len(),
-                    pending_writes: self.store.pending_writes(),
-                };
+                let info = self.admin_info();
                 self.reply(reply_to, ClientResponse::Admin(Ok(info)));
             }
         }
@@ -364,11 +349,18 @@ impl<E: StorageEngine> Node<E> {
                 props.n
             )));
         }
-        let partition = self.ring.partition_of(&bucket, &key);
-        let view = &self.view;
-        let targets = self
-            .ring
-            .sloppy_preference_list(partition, usize::from(props.n), |n| view.is_up(n))
+        let partition = self.config.ring.partition_of(&bucket, &key);
+        // No ring yet (a joining node before its seed answered): nobody to route to.
+        let Some(ring) = self.membership.state().ring() else {
+            return Err(RequestError::Unavailable {
+                needed,
+                answered: 0,
+                op: kind.quorum(),
+            });
+        };
+        let failure = &self.failure;
+        let targets = ring
+            .sloppy_preference_list(partition, usize::from(props.n), |n| failure.is_up(n))
             .into_iter()
             .map(|r| Target {
                 node: r.node.clone(),
@@ -829,13 +821,9 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
+    /// Reports targets that left a request unanswered to the failure detector.
     fn mark_down(&mut self, nodes: Vec<NodeId>) {
-        let probe = self.config.timing.probe_interval_ms;
-        for n in nodes {
-            if self.view.mark_down(&n, self.now, probe) {
-                self.emit(NodeEvent::PeerDown(n));
-            }
-        }
+        self.peers_timed_out(nodes);
     }
 
     /// Ends every operation past its deadline: answers those short of their quorum with

@@ -54,8 +54,9 @@
 //! - `coordinator`: get/put/delete coordination — quorums, timeouts, forwarding, read
 //!   repair, sloppy quorum (paper §5, §4.6);
 //! - `replica`: the replica side — storing, reading and merging records for coordinators;
-//! - [`view`]: the static membership and minimal failure view used until gossip membership
-//!   and the failure detector replace it.
+//! - `membership` (this directory's `membership.rs`): the cluster state — gossip, join,
+//!   leave, bucket properties — over [`crate::membership::Membership`], and the failure
+//!   detector ([`crate::failure`]) that marks peers down and probes them.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -63,21 +64,23 @@ use bytes::Bytes;
 use engine_api::StorageEngine;
 
 use crate::antientropy::MerkleTree;
+use crate::failure::FailureDetector;
 use crate::ids::{NodeId, Timestamp};
+use crate::membership::{Membership, MembershipChange, MembershipError};
 use crate::proto::{ClientId, ClientRequest, ClientResponse, OpId, PeerMessage};
 use crate::record::DecodeError;
 use crate::ring::{MAX_BUCKET_AND_KEY_LEN, PartitionId, Ring, RingError};
+use crate::rng::Rng;
 use crate::version::{Actor, EpochState, SiblingSet};
 
 pub mod config;
 mod coordinator;
+mod membership;
 mod replica;
 pub mod store;
-pub mod view;
 
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing};
 pub use store::{KEYSPACES, Location, StoreError};
-pub use view::StaticView;
 
 use coordinator::Op;
 use store::{KeyAt, Store, Waiter};
@@ -153,7 +156,8 @@ pub enum NodeEvent {
     },
     /// The stored epoch state did not decode; a fresh epoch was chosen.
     CorruptEpoch(DecodeError),
-    /// A peer is now considered unreachable (it left a request unanswered).
+    /// A peer is now considered unreachable (it left `failure_threshold` requests or pings
+    /// unanswered in a row).
     PeerDown(NodeId),
     /// A peer considered unreachable sent a message.
     PeerUp(NodeId),
@@ -167,6 +171,11 @@ pub enum NodeEvent {
     },
     /// A group commit or local write failed; its waiters were answered with the error.
     StorageFailed(String),
+    /// The cluster state changed: a member's status, the ring, a bucket's properties.
+    Membership(MembershipChange),
+    /// The persisted cluster state did not decode (or was not this node's); the node started
+    /// from its configuration instead and relearns the cluster by gossip.
+    CorruptClusterState(String),
     /// Read repair sent a newer record to a stale replica (or repaired the local one).
     ReadRepair {
         /// The replica repaired.
@@ -191,23 +200,25 @@ pub enum NodeError {
     /// The storage could not be opened or the epoch persisted.
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    /// The initial cluster state could not be built (e.g. an address too long).
+    #[error("membership: {0}")]
+    Membership(#[from] MembershipError),
 }
 
 /// One Dynamo node; see the [module documentation](self).
 #[derive(Debug)]
 pub struct Node<E> {
     config: NodeConfig,
-    ring: Ring,
-    view: StaticView,
+    membership: Membership,
+    failure: FailureDetector,
+    rng: Rng,
     store: Store<E>,
     epoch: EpochState,
     actor: Actor,
-    buckets: BTreeMap<Bytes, BucketProps>,
     outputs: VecDeque<Output>,
     now: Timestamp,
     next_seq: u64,
     ops: BTreeMap<u64, Op>,
-    next_nonce: u64,
     /// Forwarded requests already coordinated, until their sender's timeout.
     forwards_seen: BTreeMap<OpId, Timestamp>,
     stopped: bool,
@@ -215,7 +226,8 @@ pub struct Node<E> {
 
 impl<E: StorageEngine> Node<E> {
     /// Starts a node over `engine` (opened with at least the [`KEYSPACES`]): checks the
-    /// configuration, derives the ring from the members, rebuilds the Merkle trees, and
+    /// configuration, loads the persisted cluster state (or builds the founders' first one,
+    /// or a Joining state when there are no founders), rebuilds the Merkle trees, and
     /// chooses and durably persists a new epoch (so that a node that lost its data never
     /// reuses version counters).
     ///
@@ -223,9 +235,9 @@ impl<E: StorageEngine> Node<E> {
     /// [`NodeError`] for a bad configuration, a missing keyspace, or a storage failure.
     pub fn new(config: NodeConfig, engine: E, now: Timestamp) -> Result<Self, NodeError> {
         config.validate()?;
-        let ring = Ring::new(config.ring, config.members.iter().cloned())?;
         let mut store = Store::open(engine, config.write_durability)?;
         let mut outputs = VecDeque::new();
+        let membership = membership::start(&config, &mut store, now, &mut outputs)?;
         let stored = match store.load_epoch()? {
             Ok(s) => s,
             Err(e) => {
@@ -239,20 +251,20 @@ impl<E: StorageEngine> Node<E> {
             epoch: epoch.epoch,
         }));
         let actor = epoch.actor(config.id.clone());
-        let view = StaticView::new(config.id.clone(), config.members.clone());
+        let failure = FailureDetector::new(config.timing.failure_config());
+        let rng = Rng::seeded(config.seed);
         Ok(Node {
             config,
-            ring,
-            view,
+            membership,
+            failure,
+            rng,
             store,
             epoch,
             actor,
-            buckets: BTreeMap::new(),
             outputs,
             now,
             next_seq: 0,
             ops: BTreeMap::new(),
-            next_nonce: 0,
             forwards_seen: BTreeMap::new(),
             stopped: false,
         })
@@ -282,8 +294,8 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// When to call `handle(_, Input::Tick)` next: the last `now` seen while writes await
-    /// their group commit, otherwise the earliest request deadline or probe of a down peer;
-    /// `None` when idle.
+    /// their group commit, otherwise the earliest request deadline, probe or ping timeout of
+    /// the failure detector, or gossip round. `None` only after shutdown.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         if self.stopped {
             return None;
@@ -294,7 +306,8 @@ impl<E: StorageEngine> Node<E> {
         self.ops
             .values()
             .map(Op::deadline)
-            .chain(self.view.next_probe())
+            .chain(self.failure.next_deadline())
+            .chain(Some(self.membership.next_deadline()))
             .min()
     }
 
@@ -318,14 +331,32 @@ impl<E: StorageEngine> Node<E> {
         &self.config
     }
 
-    /// The ring in force.
-    pub fn ring(&self) -> &Ring {
-        &self.ring
+    /// The ring in force, from the cluster state: `None` while this node has none (a
+    /// joining node before its seed answered); client requests are then `Unavailable`.
+    pub fn ring(&self) -> Option<&Ring> {
+        self.membership.state().ring()
     }
 
-    /// The membership and failure view.
-    pub fn view(&self) -> &StaticView {
-        &self.view
+    /// This node's membership: the cluster state, its status, the gossip schedule.
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
+    /// The local failure detector: which peers this node considers down, and their health.
+    pub fn failure_detector(&self) -> &FailureDetector {
+        &self.failure
+    }
+
+    /// How the driver reaches `node`: its address in the cluster state, else the one given
+    /// in [`NodeConfig::addresses`] (seeds before this node joined). `None` when unknown or
+    /// empty.
+    pub fn peer_address(&self, node: &NodeId) -> Option<&str> {
+        self.membership
+            .state()
+            .address(node)
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.config.addresses.get(node).map(String::as_str))
+            .filter(|a| !a.is_empty())
     }
 
     /// The storage engine (for inspection; writes go through the node).
@@ -382,10 +413,12 @@ impl<E: StorageEngine> Node<E> {
         self.store.merkle(partition)
     }
 
-    /// The properties of `bucket` as this node knows them.
+    /// The properties of `bucket` as this node knows them (set through the cluster state,
+    /// else the configured default).
     pub fn bucket_props(&self, bucket: &[u8]) -> BucketProps {
-        self.buckets
-            .get(bucket)
+        self.membership
+            .state()
+            .bucket_props(bucket)
             .copied()
             .unwrap_or(self.config.default_bucket)
     }
@@ -402,7 +435,7 @@ impl<E: StorageEngine> Node<E> {
         key: &[u8],
     ) -> Result<Option<SiblingSet>, StoreError> {
         let at = KeyAt {
-            partition: self.ring.partition_of(bucket, key),
+            partition: self.config.ring.partition_of(bucket, key),
             bucket,
             key,
         };
@@ -410,7 +443,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// Tick: group commit (acknowledgements only after the batch returned), then expiry of
-    /// operations past their deadline.
+    /// operations past their deadline, failure detection (probes, ping timeouts) and gossip.
     fn tick(&mut self) {
         if self.store.has_pending() {
             let (result, waiters) = self.store.commit();
@@ -442,12 +475,8 @@ impl<E: StorageEngine> Node<E> {
         self.expire_ops();
         let now = self.now;
         self.forwards_seen.retain(|_, until| *until > now);
-        let probe = self.config.timing.probe_interval_ms;
-        for peer in self.view.due_probes(self.now, probe) {
-            self.next_nonce += 1;
-            let nonce = self.next_nonce;
-            self.send(peer, PeerMessage::Ping { nonce });
-        }
+        self.poll_failure();
+        self.poll_gossip();
     }
 
     fn emit(&mut self, event: NodeEvent) {
@@ -455,6 +484,15 @@ impl<E: StorageEngine> Node<E> {
     }
 
     fn send(&mut self, to: NodeId, message: PeerMessage) {
+        if matches!(
+            message,
+            PeerMessage::Forward { .. }
+                | PeerMessage::ReplicaGet { .. }
+                | PeerMessage::ReplicaPut { .. }
+        ) {
+            // Their timeouts are the coordinator's (it reports them to the detector).
+            self.failure.request_sent(&to, self.now);
+        }
         self.outputs.push_back(Output::Send { to, message });
     }
 }

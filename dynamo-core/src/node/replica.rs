@@ -20,16 +20,14 @@ use crate::record;
 impl<E: StorageEngine> Node<E> {
     /// Handles a message from a peer.
     pub(super) fn peer_message(&mut self, from: NodeId, message: PeerMessage) {
-        if !self.view.members().contains(&from) {
+        if !self.accepts_from(&from, &message) {
             self.emit(NodeEvent::BadPeerMessage {
                 from,
                 reason: "sender is not a member".into(),
             });
             return;
         }
-        if self.view.mark_up(&from) {
-            self.emit(NodeEvent::PeerUp(from.clone()));
-        }
+        self.heard_from(&from);
         match message {
             PeerMessage::Forward { op, request } => {
                 // A duplicated forward must not write twice (that would make a sibling of a
@@ -117,8 +115,10 @@ impl<E: StorageEngine> Node<E> {
                 // Without an ack the holder keeps the hint and retries.
                 let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
             }
-            PeerMessage::HintAck { .. } | PeerMessage::Pong { .. } => {}
+            PeerMessage::HintAck { .. } => {}
+            PeerMessage::Pong { nonce } => self.pong_received(&from, nonce),
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
+            PeerMessage::Gossip { state } => self.gossip_received(from, state),
         }
     }
 
@@ -137,7 +137,7 @@ impl<E: StorageEngine> Node<E> {
             ));
         }
         Ok(KeyAt {
-            partition: self.ring.partition_of(bucket, key),
+            partition: self.config.ring.partition_of(bucket, key),
             bucket,
             key,
         })

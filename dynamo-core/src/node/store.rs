@@ -45,6 +45,10 @@ pub const KEYSPACES: [&str; 3] = ["data", "hints", "meta"];
 /// The `meta` key of the persisted [`EpochState`].
 pub const META_EPOCH: &[u8] = b"epoch";
 
+/// The `meta` key of the persisted cluster state
+/// ([`encode_cluster_state`](crate::membership::encode_cluster_state)).
+pub const META_CLUSTER: &[u8] = b"cluster";
+
 /// The digest of a stored record for the Merkle trees: SipHash-2-4 of the encoded bytes under
 /// the ring's published key with a fixed domain prefix, so that every node computes the same
 /// digest for the same record.
@@ -224,6 +228,26 @@ impl<E: StorageEngine> Store<E> {
             record::encode_epoch_state(state),
         );
         self.engine.write(&b, Durability::Sync)?;
+        Ok(())
+    }
+
+    /// The `meta` entry `key`, if any (committed state only).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] on a read failure.
+    pub fn load_meta(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.engine.get(self.meta, key)?)
+    }
+
+    /// Writes the `meta` entry `key` at once, outside group commit, with the configured
+    /// durability (used for the cluster state, which changes rarely).
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when the write fails.
+    pub fn persist_meta(&mut self, key: &'static [u8], value: Bytes) -> Result<(), StoreError> {
+        let mut b = WriteBatch::new();
+        b.put(self.meta, Bytes::from_static(key), value);
+        self.engine.write(&b, self.durability)?;
         Ok(())
     }
 

@@ -189,6 +189,9 @@ impl<E: StorageEngine> Cluster<E> {
         for (i, m) in members.iter().enumerate() {
             let mut config = NodeConfig::new(m.clone(), seed + i as u64, members.clone());
             config.default_bucket = props;
+            // These clusters keep the behaviour the first node tests were written for: a
+            // peer is down after one unanswered request (the node's default is 2).
+            config.timing.failure_threshold = 1;
             let node = Node::new(config, engine(m), T0).unwrap();
             c.nodes.insert(m.clone(), node);
             c.drain(m);

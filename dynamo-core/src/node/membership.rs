@@ -1,0 +1,308 @@
+//! The node's side of membership and failure detection: it owns a
+//! [`Membership`](crate::membership::Membership) (cluster state, gossip schedule, join and
+//! leave) and a [`FailureDetector`](crate::failure::FailureDetector), routes `Gossip`, `Ping`
+//! and `Pong` messages to them, persists the cluster state when it changes, and answers the
+//! admin requests `Join`, `Leave` and `Status`.
+//!
+//! - Start: the cluster state is read back from the `meta` keyspace, so a restarted node
+//!   comes back with its membership; a node without one starts from its configuration — as a
+//!   founder ([`ClusterState::new_cluster`]) or, with no founders, as a Joining node that
+//!   gossips to its seeds.
+//! - Gossip: every gossip interval, the state goes to one random member the failure detector
+//!   considers up (the seeds too, until this node is in a ring). A received state is merged,
+//!   persisted when it changed, and answered when the sender lacked something (push-pull), so
+//!   updates flow even against a one-way link. Answers are never answered twice over: a
+//!   reply only goes out when the states differ, and merging makes them equal.
+//! - Failure detection: the coordinator reports requests that timed out; any message from a
+//!   peer marks it up; down peers are pinged every probe interval.
+//! - Leave: `Leave` makes this node Leaving; the claimant rebalances the ring without it; once
+//!   it is out of the ring **and** its partitions reached their new owners
+//!   ([`Node::transfers_done`]), it finishes the leave (Exiting).
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::Bytes;
+use engine_api::StorageEngine;
+
+use super::store::{META_CLUSTER, Store};
+use super::{Node, NodeConfig, NodeError, NodeEvent, Output};
+use crate::failure::FailureEvent;
+use crate::ids::{NodeId, Timestamp};
+use crate::membership::{
+    BucketProps, ClusterState, MemberStatus, Membership, MembershipChange, Update,
+    decode_cluster_state, encode_cluster_state,
+};
+use crate::proto::{AdminInfo, MemberSummary, PeerMessage, RequestError};
+
+/// Builds the node's membership at start: the persisted cluster state if there is a usable
+/// one, else the founders' first state, else a Joining state.
+pub(super) fn start<E: StorageEngine>(
+    config: &NodeConfig,
+    store: &mut Store<E>,
+    now: Timestamp,
+    outputs: &mut VecDeque<Output>,
+) -> Result<Membership, NodeError> {
+    let me = &config.id;
+    let stored = match store.load_meta(META_CLUSTER)? {
+        None => None,
+        Some(bytes) => match decode_cluster_state(&bytes) {
+            Ok(s) if s.member(me).is_none() => {
+                let why = format!("the stored cluster state has no entry for {me}");
+                outputs.push_back(Output::Event(NodeEvent::CorruptClusterState(why)));
+                None
+            }
+            Ok(s) if s.ring().is_some_and(|r| r.config() != config.ring) => {
+                let why = "the stored ring has another partition count".to_owned();
+                outputs.push_back(Output::Event(NodeEvent::CorruptClusterState(why)));
+                None
+            }
+            Ok(s) => Some(s),
+            Err(e) => {
+                let why = e.to_string();
+                outputs.push_back(Output::Event(NodeEvent::CorruptClusterState(why)));
+                None
+            }
+        },
+    };
+    // A fresh state is not persisted: the configuration rebuilds it identically. It is
+    // persisted from its first change on (see `apply_membership`).
+    let state = match stored {
+        Some(s) => s,
+        None if config.members.is_empty() => ClusterState::joining(
+            me.clone(),
+            config.zones.get(me).cloned(),
+            address_of(config, me),
+        )?,
+        None => ClusterState::new_cluster(
+            config.ring,
+            config.members.iter().map(|m| {
+                (
+                    m.clone(),
+                    config.zones.get(m).cloned(),
+                    address_of(config, m),
+                )
+            }),
+        )?,
+    };
+    let interval = config.timing.gossip_interval_ms;
+    // A member of a ring gossips one interval from now (no burst at start); a joining node
+    // right away.
+    let first = if state.ring().is_some_and(|r| r.contains_node(me)) {
+        Timestamp(now.0.saturating_add(interval))
+    } else {
+        now
+    };
+    Ok(Membership::new(
+        me.clone(),
+        state,
+        config.seeds.clone(),
+        Duration::from_millis(interval),
+        first,
+    )?)
+}
+
+fn address_of(config: &NodeConfig, node: &NodeId) -> String {
+    config.addresses.get(node).cloned().unwrap_or_default()
+}
+
+impl<E: StorageEngine> Node<E> {
+    /// Whether every partition this node handed off (on leaving, or after a ring change)
+    /// reached its new owner, so that it may finish its leave.
+    ///
+    /// TODO(transfers): partition transfers (`transfer.rs`) are not written yet; this always
+    /// says `true`, so a Leaving node exits as soon as the claimant took it out of the ring
+    /// and the data it held is left to anti-entropy and read repair. When transfers land,
+    /// this must return `true` only once every outbound transfer was acknowledged by its new
+    /// owner: it gates [`Membership::finish_leave`] in [`Node::check_leave`].
+    pub fn transfers_done(&self) -> bool {
+        true
+    }
+
+    /// A `Gossip { state }` from `from`: merge, persist, answer if the sender lacks
+    /// something. A state routing with another partition count is refused (the storage
+    /// layout depends on it).
+    pub(super) fn gossip_received(&mut self, from: NodeId, state: ClusterState) {
+        if state.ring().is_some_and(|r| r.config() != self.config.ring) {
+            self.emit(NodeEvent::BadPeerMessage {
+                from,
+                reason: "gossip with a ring of another partition count".into(),
+            });
+            return;
+        }
+        let update = self.membership.handle_gossip(&state);
+        self.apply_membership(update, Some(from));
+    }
+
+    /// Persists, answers and reports what a membership operation did; then sees whether a
+    /// pending leave can finish.
+    pub(super) fn apply_membership(&mut self, update: Update, from: Option<NodeId>) {
+        if update.persist {
+            let bytes = Bytes::from(encode_cluster_state(self.membership.state()));
+            if let Err(e) = self.store.persist_meta(META_CLUSTER, bytes) {
+                self.emit(NodeEvent::StorageFailed(e.to_string()));
+            }
+        }
+        if update.reply
+            && let Some(to) = from
+        {
+            let state = self.membership.state().clone();
+            self.send(to, PeerMessage::Gossip { state });
+        }
+        for change in update.changes {
+            if let MembershipChange::Status {
+                node,
+                to: MemberStatus::Exiting,
+                ..
+            } = &change
+            {
+                self.failure.forget(node);
+            }
+            self.emit(NodeEvent::Membership(change));
+        }
+        self.check_leave();
+    }
+
+    /// A Leaving node that is out of the ring and whose transfers are done becomes Exiting.
+    fn check_leave(&mut self) {
+        if self.membership.status() == Some(MemberStatus::Leaving)
+            && self.membership.state().ring().is_some()
+            && !self.membership.in_ring()
+            && self.transfers_done()
+            && let Ok(update) = self.membership.finish_leave(self.now)
+        {
+            self.apply_membership(update, None);
+        }
+    }
+
+    /// On tick: sends the gossip round if due.
+    pub(super) fn poll_gossip(&mut self) {
+        let failure = &self.failure;
+        let to = self
+            .membership
+            .poll_gossip(self.now, |p| failure.is_up(p), &mut self.rng);
+        if let Some(to) = to {
+            let state = self.membership.state().clone();
+            self.send(to, PeerMessage::Gossip { state });
+        }
+    }
+
+    /// On tick: times out pings and sends the probes due.
+    pub(super) fn poll_failure(&mut self) {
+        let poll = self.failure.poll(self.now);
+        for event in poll.events {
+            self.failure_event(event);
+        }
+        for ping in poll.pings {
+            self.send(ping.to, PeerMessage::Ping { nonce: ping.nonce });
+        }
+    }
+
+    /// Reports a change of a peer's health.
+    pub(super) fn failure_event(&mut self, event: FailureEvent) {
+        match event {
+            FailureEvent::Down(n) => self.emit(NodeEvent::PeerDown(n)),
+            FailureEvent::Up(n) => self.emit(NodeEvent::PeerUp(n)),
+        }
+    }
+
+    /// Requests to `nodes` got no answer in time.
+    pub(super) fn peers_timed_out(&mut self, nodes: Vec<NodeId>) {
+        for n in nodes {
+            if let Some(event) = self.failure.timed_out(&n, self.now) {
+                self.failure_event(event);
+            }
+        }
+    }
+
+    /// Whether messages from `from` are accepted: from members (whatever their status),
+    /// and gossip from anybody (a joining node reaching its seed).
+    pub(super) fn accepts_from(&self, from: &NodeId, message: &PeerMessage) -> bool {
+        matches!(message, PeerMessage::Gossip { .. })
+            || self.membership.state().member(from).is_some()
+    }
+
+    /// A message arrived from `from`: it is up.
+    pub(super) fn heard_from(&mut self, from: &NodeId) {
+        if let Some(event) = self.failure.message_received(from, self.now) {
+            self.failure_event(event);
+        }
+    }
+
+    /// A `Pong { nonce }` from `from`.
+    pub(super) fn pong_received(&mut self, from: &NodeId, nonce: u64) {
+        if let Some(event) = self.failure.pong_received(from, nonce, self.now) {
+            self.failure_event(event);
+        }
+    }
+
+    /// Admin `SetBucketProps`: through the cluster state, so it is gossiped.
+    pub(super) fn admin_set_bucket_props(
+        &mut self,
+        bucket: Bytes,
+        props: BucketProps,
+    ) -> Result<BucketProps, RequestError> {
+        let update = self
+            .membership
+            .set_bucket_props(bucket, props, self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        Ok(props)
+    }
+
+    /// Admin `Join { seed }`: join the cluster `seed` belongs to.
+    pub(super) fn admin_join(&mut self, seed: NodeId) -> Result<AdminInfo, RequestError> {
+        let update = self
+            .membership
+            .join(seed, self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        // Gossip to the seed at once rather than at the next tick.
+        self.poll_gossip();
+        Ok(self.admin_info())
+    }
+
+    /// Admin `Leave`: this node becomes Leaving.
+    pub(super) fn admin_leave(&mut self) -> Result<AdminInfo, RequestError> {
+        let update = self
+            .membership
+            .leave(self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        self.poll_gossip();
+        Ok(self.admin_info())
+    }
+
+    /// What `Status` (and `Join`, `Leave`) answer.
+    pub(super) fn admin_info(&self) -> AdminInfo {
+        let state = self.membership.state();
+        let members = state
+            .members()
+            .iter()
+            .map(|(node, info)| {
+                let health = self.failure.health(node);
+                MemberSummary {
+                    node: node.clone(),
+                    status: info.status,
+                    address: info.address.clone(),
+                    up: self.failure.is_up(node),
+                    consecutive_timeouts: health.map_or(0, |h| h.consecutive_timeouts),
+                    last_heard: health.and_then(|h| h.last_heard),
+                }
+            })
+            .collect();
+        AdminInfo {
+            node: self.config.id.clone(),
+            status: self.membership.status(),
+            members,
+            ring_version: state.ring_version(),
+            ring_digest: state.ring().map(|r| r.digest()),
+            claimant: state.claimant().cloned(),
+            // A count that fails to read is reported as none rather than failing the status.
+            hints_pending: self.store.count_hints().unwrap_or(0),
+            transfers_pending: None,
+            open_operations: self.ops.len(),
+            pending_writes: self.store.pending_writes(),
+        }
+    }
+}
