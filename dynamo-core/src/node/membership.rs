@@ -252,6 +252,18 @@ impl<E: StorageEngine> Node<E> {
 
     /// Admin `Join { seed }`: join the cluster `seed` belongs to.
     pub(super) fn admin_join(&mut self, seed: NodeId) -> Result<AdminInfo, RequestError> {
+        // Joining forgets the cluster known so far: refused to a member of a ring shared
+        // with others (it would drop its partitions without handing them off).
+        let shared = self
+            .membership
+            .state()
+            .ring()
+            .is_some_and(|r| r.contains_node(&self.config.id) && r.members().len() > 1);
+        if shared && self.membership.status() != Some(MemberStatus::Exiting) {
+            return Err(RequestError::InvalidRequest(
+                "this node is already a member of a cluster; leave it first".into(),
+            ));
+        }
         let update = self
             .membership
             .join(seed, self.now)

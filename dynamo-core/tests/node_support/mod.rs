@@ -149,6 +149,8 @@ pub struct Cluster<E> {
     pub rng: Rng,
     /// Nodes cut off: every message from or to them is dropped.
     pub cut: BTreeSet<NodeId>,
+    /// One-way cuts: every message from `.0` to `.1` is dropped (the other way still works).
+    pub blocked: BTreeSet<(NodeId, NodeId)>,
     pub replies: BTreeMap<u64, ClientResponse>,
     pub events: Vec<(NodeId, NodeEvent)>,
     /// Every input and output, in order (for determinism checks).
@@ -180,6 +182,7 @@ impl<E: StorageEngine> Cluster<E> {
             reorder: false,
             rng: Rng::seeded(seed),
             cut: BTreeSet::new(),
+            blocked: BTreeSet::new(),
             replies: BTreeMap::new(),
             events: Vec::new(),
             history: Vec::new(),
@@ -260,7 +263,10 @@ impl<E: StorageEngine> Cluster<E> {
                     self.queue
                         .push_back((from.clone(), to.clone(), message.clone(), true));
                 }
-                if self.cut.contains(&from) || self.cut.contains(&to) {
+                if self.cut.contains(&from)
+                    || self.cut.contains(&to)
+                    || self.blocked.contains(&(from.clone(), to.clone()))
+                {
                     self.history
                         .push(format!("{} drop {from}->{to}", self.now.0));
                     continue;
