@@ -415,6 +415,9 @@ pub enum PeerMessage {
         /// The ping's nonce.
         nonce: u64,
     },
+    /// A Merkle exchange between replicas of a partition (anti-entropy, paper §4.7); the
+    /// protocol is in [`crate::antientropy::exchange`].
+    AntiEntropy(crate::antientropy::AeMessage),
     /// The sender's cluster state (membership, ring, bucket properties), sent to a random
     /// peer every gossip interval and merged by the receiver, which answers with its own
     /// state when the sender lacks something (push-pull). Accepted from unknown nodes: this

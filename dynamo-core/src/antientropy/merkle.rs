@@ -21,7 +21,9 @@
 
 /// Position of a node in the tree: `level` 0 is the root, the deepest level holds the leaves
 /// (buckets); `index` counts from the left within the level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeIndex {
     /// Depth: 0 for the root.
     pub level: u8,

@@ -31,6 +31,9 @@ pub struct Timing {
     pub failure_threshold: u32,
     /// How often the cluster state is gossiped to a random reachable peer (paper: 1 s).
     pub gossip_interval_ms: u64,
+    /// How often a node starts an anti-entropy exchange (one partition with one other replica
+    /// per exchange, round-robin; paper §4.7); 0 turns anti-entropy off.
+    pub anti_entropy_interval_ms: u64,
 }
 
 impl Timing {
@@ -53,6 +56,7 @@ impl Default for Timing {
             ping_timeout_ms: 500,
             failure_threshold: 2,
             gossip_interval_ms: 1_000,
+            anti_entropy_interval_ms: 0,
         }
     }
 }
@@ -91,6 +95,8 @@ pub struct NodeConfig {
     pub write_durability: Durability,
     /// Largest value accepted in a put, in bytes.
     pub max_value_size: usize,
+    /// Limits of anti-entropy exchanges (the interval is in [`Timing`]).
+    pub anti_entropy: crate::antientropy::AntiEntropyConfig,
 }
 
 impl NodeConfig {
@@ -113,6 +119,7 @@ impl NodeConfig {
             timing: Timing::default(),
             write_durability: Durability::Sync,
             max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
+            anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
         }
     }
 

@@ -73,6 +73,7 @@ use crate::ring::{MAX_BUCKET_AND_KEY_LEN, PartitionId, Ring, RingError};
 use crate::rng::Rng;
 use crate::version::{Actor, EpochState, SiblingSet};
 
+mod anti_entropy;
 pub mod config;
 mod coordinator;
 mod membership;
@@ -185,6 +186,9 @@ pub enum NodeEvent {
         /// The key.
         key: Bytes,
     },
+    /// An anti-entropy exchange this node initiated ended (paper §4.7): partition, peer,
+    /// outcome, keys repaired, messages and hashes exchanged.
+    AntiEntropy(crate::antientropy::AeReport),
 }
 
 /// Why a node could not start.
@@ -222,6 +226,8 @@ pub struct Node<E> {
     /// Forwarded requests already coordinated, until their sender's timeout.
     forwards_seen: BTreeMap<OpId, Timestamp>,
     stopped: bool,
+    /// Anti-entropy: timer, round-robin cursors, the exchange in flight.
+    ae: crate::antientropy::AntiEntropy,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -253,6 +259,11 @@ impl<E: StorageEngine> Node<E> {
         let actor = epoch.actor(config.id.clone());
         let failure = FailureDetector::new(config.timing.failure_config());
         let rng = Rng::seeded(config.seed);
+        let ae = crate::antientropy::AntiEntropy::new(
+            now,
+            config.timing.anti_entropy_interval_ms,
+            config.seed,
+        );
         Ok(Node {
             config,
             membership,
@@ -267,6 +278,7 @@ impl<E: StorageEngine> Node<E> {
             ops: BTreeMap::new(),
             forwards_seen: BTreeMap::new(),
             stopped: false,
+            ae,
         })
     }
 
@@ -308,6 +320,7 @@ impl<E: StorageEngine> Node<E> {
             .map(Op::deadline)
             .chain(self.failure.next_deadline())
             .chain(Some(self.membership.next_deadline()))
+            .chain(self.ae.next_deadline())
             .min()
     }
 
@@ -477,6 +490,7 @@ impl<E: StorageEngine> Node<E> {
         self.forwards_seen.retain(|_, until| *until > now);
         self.poll_failure();
         self.poll_gossip();
+        self.ae_tick();
     }
 
     fn emit(&mut self, event: NodeEvent) {

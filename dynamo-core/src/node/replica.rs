@@ -119,6 +119,7 @@ impl<E: StorageEngine> Node<E> {
             PeerMessage::Pong { nonce } => self.pong_received(&from, nonce),
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
             PeerMessage::Gossip { state } => self.gossip_received(from, state),
+            PeerMessage::AntiEntropy(message) => self.ae_message(from, message),
         }
     }
 
@@ -174,7 +175,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
     /// commit. Errors are reported as events and returned for an error answer.
-    fn replica_merge(
+    pub(super) fn replica_merge(
         &mut self,
         from: &NodeId,
         loc: &Location,

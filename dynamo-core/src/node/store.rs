@@ -23,7 +23,7 @@
 //! # Merkle trees
 //!
 //! One [`MerkleTree`] per partition with data here, key hash [`key_hash`], digest
-//! [`record_digest`] of the stored bytes. Updates are applied when their batch commits (the old
+//! [`entry_digest`] of the key and the stored bytes. Updates are applied when their batch commits (the old
 //! digest is known, every write being a read-merge-write), so a failed batch leaves the trees
 //! matching the engine. Trees are rebuilt by one scan at start.
 
@@ -54,6 +54,17 @@ pub const META_CLUSTER: &[u8] = b"cluster";
 /// digest for the same record.
 pub fn record_digest(encoded: &[u8]) -> u64 {
     key_hash(b"dynamo-core/merkle-digest/v1", encoded)
+}
+
+/// What a key contributes to its Merkle bucket: a digest of its key hash and its record's
+/// [`record_digest`]. The key must be in it: two keys holding byte-identical records (same
+/// value, writer and time) would otherwise cancel out in the bucket's XOR, and swapping two
+/// keys' records would go unnoticed.
+pub fn entry_digest(key_hash_of_key: u64, encoded: &[u8]) -> u64 {
+    let mut both = [0u8; 16];
+    both[..8].copy_from_slice(&key_hash_of_key.to_be_bytes());
+    both[8..].copy_from_slice(&record_digest(encoded).to_be_bytes());
+    key_hash(b"dynamo-core/merkle-entry/v1", &both)
 }
 
 /// Where a record lives: the node's own data, or a hint kept for another node.
@@ -172,10 +183,11 @@ impl<E: StorageEngine> Store<E> {
             for item in snap.scan(data, KeyRange::all(), Direction::Forward)? {
                 let (k, v) = item?;
                 if let Ok(sk) = decode_storage_key(&k) {
+                    let kh = key_hash(sk.bucket, sk.key);
                     trees
                         .entry(sk.partition)
                         .or_default()
-                        .insert(key_hash(sk.bucket, sk.key), record_digest(&v));
+                        .insert(kh, entry_digest(kh, &v));
                 }
             }
         }
@@ -316,11 +328,12 @@ impl<E: StorageEngine> Store<E> {
         let (ks, k) = self.engine_key(loc, at)?;
         let encoded = Bytes::from(record::encode(set)?);
         if *loc == Location::Data {
+            let kh = key_hash(at.bucket, at.key);
             self.tree_updates.push((
                 at.partition,
-                key_hash(at.bucket, at.key),
-                old.raw.as_deref().map(record_digest),
-                Some(record_digest(&encoded)),
+                kh,
+                old.raw.as_deref().map(|r| entry_digest(kh, r)),
+                Some(entry_digest(kh, &encoded)),
             ));
         }
         self.batch.put(ks, k.clone(), encoded.clone());

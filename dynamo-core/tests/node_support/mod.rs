@@ -341,3 +341,90 @@ impl<E: StorageEngine> Cluster<E> {
         }
     }
 }
+
+/// Helpers of the anti-entropy tests (node_antientropy*.rs).
+impl Cluster<MemEngine> {
+    /// Like [`Cluster::mem`], with each node's configuration adjusted by `configure` before
+    /// it starts (e.g. to turn anti-entropy on).
+    pub fn mem_with(
+        n: usize,
+        seed: u64,
+        props: BucketProps,
+        mut configure: impl FnMut(&mut NodeConfig),
+    ) -> Self {
+        let mut c = Cluster::mem(n, seed, props);
+        let names: Vec<NodeId> = c.nodes.keys().cloned().collect();
+        for m in names {
+            let old = c.nodes.remove(&m).unwrap();
+            let mut config = old.config().clone();
+            configure(&mut config);
+            let node = Node::new(config, old.into_engine(), c.now).unwrap();
+            c.nodes.insert(m.clone(), node);
+            c.drain(&m);
+        }
+        c
+    }
+
+    /// Replaces node `name` by a fresh node with the same configuration over an empty engine
+    /// (its disk was wiped).
+    pub fn restart_wiped(&mut self, name: &str) {
+        let m = id(name);
+        let old = self.nodes.remove(&m).unwrap();
+        let node = Node::new(old.config().clone(), mem(), self.now).unwrap();
+        self.nodes.insert(m.clone(), node);
+        self.drain(&m);
+    }
+}
+
+impl<E: StorageEngine> Cluster<E> {
+    /// Like [`Cluster::settle`], but each message is lost with the given chance (per
+    /// million), drawn from the cluster's seeded rng.
+    pub fn settle_lossy(&mut self, loss_per_million: u32) {
+        loop {
+            let mut busy = false;
+            while let Some((from, to, message, _)) = self.queue.pop_front() {
+                busy = true;
+                if self.cut.contains(&from)
+                    || self.cut.contains(&to)
+                    || self.rng.chance(loss_per_million)
+                {
+                    self.history
+                        .push(format!("{} drop {from}->{to}", self.now.0));
+                    continue;
+                }
+                self.sent += 1;
+                self.input(&to, Input::Peer { from, message });
+            }
+            let due: Vec<NodeId> = self
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.next_deadline().is_some_and(|d| d <= self.now))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for n in due {
+                busy = true;
+                self.input(&n, Input::Tick);
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    /// Moves time forward by `ms`, then settles with message loss.
+    pub fn advance_lossy(&mut self, ms: u64, loss_per_million: u32) {
+        self.now = Timestamp(self.now.0 + ms);
+        self.settle_lossy(loss_per_million);
+    }
+
+    /// Every `AntiEntropy` report emitted so far, with the node that emitted it.
+    pub fn ae_reports(&self) -> Vec<(NodeId, dynamo_core::antientropy::AeReport)> {
+        self.events
+            .iter()
+            .filter_map(|(n, e)| match e {
+                NodeEvent::AntiEntropy(r) => Some((n.clone(), r.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
