@@ -68,7 +68,25 @@ pub(super) fn start<E: StorageEngine>(
     // A fresh state is not persisted: the configuration rebuilds it identically. It is
     // persisted from its first change on (see `apply_membership`).
     let state = match stored {
-        Some(s) => s,
+        Some(mut s) => {
+            // Restarted with another address or zone: announce them (a newer entry).
+            let (zone, address) = match s.member(me) {
+                Some(info) => (
+                    config.zones.get(me).cloned().or_else(|| info.zone.clone()),
+                    config
+                        .addresses
+                        .get(me)
+                        .filter(|a| !a.is_empty())
+                        .cloned()
+                        .unwrap_or_else(|| info.address.clone()),
+                ),
+                None => (None, String::new()),
+            };
+            if s.update_self(me, zone, address)? {
+                store.persist_meta(META_CLUSTER, Bytes::from(encode_cluster_state(&s)))?;
+            }
+            s
+        }
         None if config.members.is_empty() => ClusterState::joining(
             me.clone(),
             config.zones.get(me).cloned(),
@@ -166,7 +184,6 @@ impl<E: StorageEngine> Node<E> {
     /// A Leaving node that is out of the ring and whose transfers are done becomes Exiting.
     fn check_leave(&mut self) {
         if self.membership.status() == Some(MemberStatus::Leaving)
-            && self.membership.state().ring().is_some()
             && !self.membership.in_ring()
             && self.transfers_done()
             && let Ok(update) = self.membership.finish_leave(self.now)
