@@ -94,7 +94,8 @@ pub enum ClientRequest {
         #[serde(with = "bytes_serde")]
         bucket: Bytes,
     },
-    /// Sets the properties of a bucket.
+    /// Sets the properties of a bucket, in the cluster state: the change spreads to every
+    /// node by gossip (a node that has not heard of it yet still uses the old properties).
     SetBucketProps {
         /// The bucket.
         #[serde(with = "bytes_serde")]
@@ -102,14 +103,19 @@ pub enum ClientRequest {
         /// The new properties.
         props: BucketProps,
     },
-    /// Admin: join the cluster `seed` belongs to.
+    /// Admin: join the cluster `seed` belongs to. The node forgets the cluster it knew (a
+    /// fresh node, or a cluster of one) and gossips to `seed` as Joining; the claimant
+    /// admits it into the ring. Refused to a member of a ring shared with other nodes
+    /// (leave first). Answered at once with the node's status (Joining).
     Join {
         /// A member of the cluster to join.
         seed: NodeId,
     },
-    /// Admin: this node leaves the cluster (after handing off its partitions).
+    /// Admin: this node leaves the cluster: it becomes Leaving, the claimant takes it out
+    /// of the ring, and once its partitions are handed off it becomes Exiting. Answered at
+    /// once with the node's status (Leaving).
     Leave,
-    /// Admin: membership and health as this node sees them.
+    /// Admin: membership, health, ring and hints as this node sees them ([`AdminInfo`]).
     Status,
 }
 

@@ -149,11 +149,22 @@ fn a_node_joining_through_its_configured_seeds_needs_no_admin_command() {
 
 #[test]
 fn a_leaving_node_drops_out_of_every_ring() {
+    leave_scenario("n3");
+}
+
+#[test]
+fn the_claimant_leaving_hands_over_to_the_next_one() {
+    leave_scenario("n1");
+}
+
+fn leave_scenario(leaver: &str) {
     let mut c = Cluster::mem(4, 13, BucketProps::default());
+    let stayer = if leaver == "n2" { "n1" } else { "n2" };
     for i in 0..20 {
-        c.put("n1", &format!("k{i}"), "v", Context::new()).unwrap();
+        c.put(stayer, &format!("k{i}"), "v", Context::new())
+            .unwrap();
     }
-    let info = match c.call("n3", ClientRequest::Leave) {
+    let info = match c.call(leaver, ClientRequest::Leave) {
         ClientResponse::Admin(Ok(info)) => info,
         other => panic!("unexpected {other:?}"),
     };
@@ -161,28 +172,34 @@ fn a_leaving_node_drops_out_of_every_ring() {
     let took = run_until(&mut c, 30_000, |c| {
         agreed_digest(c).is_some()
             && c.nodes.values().all(|n| {
-                !n.ring().unwrap().contains_node(&id("n3"))
-                    && member_status(n, "n3") == Some(MemberStatus::Exiting)
+                !n.ring().unwrap().contains_node(&id(leaver))
+                    && member_status(n, leaver) == Some(MemberStatus::Exiting)
             })
     });
-    println!("n3 out of every ring {took} ms after leave");
+    println!("{leaver} out of every ring {took} ms after leave");
     assert!(
-        c.events.iter().any(|(n, e)| *n == id("n3")
+        c.events.iter().any(|(n, e)| *n == id(leaver)
             && *e
                 == NodeEvent::Membership(MembershipChange::Status {
-                    node: id("n3"),
+                    node: id(leaver),
                     from: Some(MemberStatus::Leaving),
                     to: MemberStatus::Exiting,
                 })),
         "the leaving node finished its leave itself"
     );
-    // The remaining three serve every key (n3 is not asked any more).
-    c.cut.insert(id("n3"));
-    for i in 0..20 {
-        c.put("n2", &format!("k{i}"), "w", Context::new()).unwrap();
+    let claimant = if leaver == "n1" { "n2" } else { "n1" };
+    for n in c.nodes.values() {
+        assert_eq!(n.membership().state().claimant(), Some(&id(claimant)));
+        assert_eq!(n.ring().unwrap().members().len(), 3);
     }
-    // Leaving twice is refused once exited; the others stop gossiping to it.
-    match c.call("n3", ClientRequest::Leave) {
+    // The remaining three serve every key (the leaver is not asked any more).
+    c.cut.insert(id(leaver));
+    for i in 0..20 {
+        c.put(stayer, &format!("k{i}"), "w", Context::new())
+            .unwrap();
+    }
+    // Leaving again is refused once exited.
+    match c.call(leaver, ClientRequest::Leave) {
         ClientResponse::Admin(Err(RequestError::InvalidRequest(_))) => {}
         other => panic!("unexpected {other:?}"),
     }

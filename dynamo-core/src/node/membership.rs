@@ -226,6 +226,9 @@ impl<E: StorageEngine> Node<E> {
     /// Requests to `nodes` got no answer in time.
     pub(super) fn peers_timed_out(&mut self, nodes: Vec<NodeId>) {
         for n in nodes {
+            if n == self.config.id {
+                continue;
+            }
             if let Some(event) = self.failure.timed_out(&n, self.now) {
                 self.failure_event(event);
             }
