@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-bench}"
+# valgrind cannot map LMDB's default 1 TiB map: give every store a 4 GiB limit instead.
+export BENCH_MAX_SIZE_BYTES="${BENCH_MAX_SIZE_BYTES:-4294967296}"
 cargo build -q --profile bench -p bench --bin engine-ops
 ops="$CARGO_TARGET_DIR/release/engine-ops"
 

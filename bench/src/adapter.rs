@@ -15,8 +15,8 @@ use crate::{BenchResult, BenchStore, KEYSPACE, Pair};
 /// (`WriteBatch` + `write(.., Durability::Sync)`, `snapshot()` + `Snapshot::get`/`scan`), as
 /// the Dynamo node will use it.
 ///
-/// The engine is opened with [`EngineConfig::new`] defaults (no size limit, no cache setting)
-/// and the one keyspace [`KEYSPACE`].
+/// The engine is opened with [`EngineConfig::new`] defaults (no cache setting; no size limit
+/// unless [`crate::max_size_bytes`] gives one) and the one keyspace [`KEYSPACE`].
 #[derive(Debug)]
 pub struct Adapter<S: StorageEngine> {
     engine: S,
@@ -47,7 +47,9 @@ impl<S: StorageEngine> Adapter<S> {
 
 impl<S: StorageEngine> BenchStore for Adapter<S> {
     fn create(dir: &Path) -> BenchResult<Self> {
-        let engine = S::open(&EngineConfig::new(dir, [KEYSPACE]))?;
+        let mut config = EngineConfig::new(dir, [KEYSPACE]);
+        config.max_size_bytes = crate::max_size_bytes();
+        let engine = S::open(&config)?;
         let keyspace = engine.keyspace(KEYSPACE)?;
         Ok(Self { engine, keyspace })
     }

@@ -4,16 +4,23 @@
 //! The workloads follow redb's published `lmdb_benchmark` (24-byte random keys, 150-byte
 //! values, a fixed seed): bulk load, individual `Sync` writes, batches of 1,000 `Sync` writes,
 //! random point reads and 10-key range scans through a read snapshot, removals in batches; and
-//! point reads and writes with 1 KiB values. [`workload::register`] runs each of them on every
-//! [`BenchStore`] of an engine: [`Adapter`] — the one generic implementation over any
-//! `StorageEngine` — and the raw crate in [`raw`], set up exactly as the adapter sets it up.
+//! point reads and writes with 1 KiB values ([`workload`]). They run on any [`BenchStore`]:
+//! [`Adapter`] — the one generic implementation over every `StorageEngine` — and the raw crates
+//! in [`raw`], set up exactly as their adapters set them up.
 //!
-//! This crate is not the measurement itself: the criterion targets in `benches/` are (one per
-//! engine), and the `bench-report` binary turns criterion's output into the markdown table of
-//! `BENCHMARKS.engines.md`. The number of keys comes from [`BenchSize::from_env`]
-//! (`BENCH_SIZE=quick|full|<keys>`).
+//! Three ways to run them, for three questions:
 //!
-//! ```no_run
+//! * the criterion targets in `benches/` (one per engine; `cargo bench -p bench`), and the
+//!   `bench-report` binary that tables criterion's results ([`report`]): absolute figures;
+//! * the `engine-compare` binary ([`paired`]): adapter ÷ raw, measured in alternating rounds so
+//!   that a machine shared with other work does not skew the ratio;
+//! * the `engine-ops` binary and `callgrind-ops.sh`: one workload alone, for profilers, and the
+//!   instructions each store spends per operation.
+//!
+//! The number of keys comes from [`BenchSize::from_env`] (`BENCH_SIZE=quick|full|<keys>`).
+//! Results and commands are in `BENCHMARKS.engines.md` at the workspace root.
+//!
+//! ```
 //! use bench::{Adapter, BenchStore, Dataset};
 //! use engine_mem::MemEngine;
 //!
@@ -33,6 +40,7 @@
 
 mod adapter;
 mod data;
+pub mod paired;
 pub mod raw;
 pub mod report;
 mod size;
@@ -42,4 +50,4 @@ pub mod workload;
 pub use adapter::Adapter;
 pub use data::{Dataset, KEY_LEN, LARGE_VALUE_LEN, Pair, SMALL_VALUE_LEN};
 pub use size::BenchSize;
-pub use store::{BenchResult, BenchStore, KEYSPACE, scratch_dir};
+pub use store::{BenchResult, BenchStore, KEYSPACE, max_size_bytes, scratch_dir};

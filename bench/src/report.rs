@@ -13,7 +13,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::BenchResult;
-use crate::workload::WORKLOADS;
+use crate::workload::Workload;
 
 /// The slowest an adapter may be: its speed at least this fraction of its raw crate's.
 pub const ADAPTER_TARGET: f64 = 0.9;
@@ -55,13 +55,13 @@ pub fn parse_estimates(text: &str) -> BenchResult<Median> {
 }
 
 /// Every `<workload>/<engine>/<variant>/new/estimates.json` under `criterion_dir` whose
-/// workload is one of [`WORKLOADS`].
+/// workload is one of [`Workload::ALL`].
 ///
 /// # Errors
 /// When a directory cannot be read or an estimates file cannot be parsed.
 pub fn collect(criterion_dir: &Path) -> BenchResult<Results> {
     let mut results = Results::new();
-    for workload in WORKLOADS {
+    for workload in Workload::ALL.map(Workload::name) {
         let dir = criterion_dir.join(workload);
         if !dir.is_dir() {
             continue;
@@ -122,21 +122,6 @@ pub fn format_ns(ns: f64) -> String {
     format!("{value:.decimals$} {unit}")
 }
 
-/// What one iteration of each workload is, for the table's legend.
-fn iteration(workload: &str) -> &'static str {
-    match workload {
-        "bulk_load" => "all N keys in one transaction",
-        "individual_writes" => "1 key, own transaction, Sync",
-        "batch_writes" => "1,000 keys, one transaction, Sync",
-        "random_reads" => "1 read via snapshot",
-        "range_scans" => "1 scan of 10 entries",
-        "removals" => "all N keys, 1,000 per Sync txn",
-        "random_reads_1k" => "1 read via snapshot, 1 KiB value",
-        "individual_writes_1k" => "1 key of 1 KiB, own txn, Sync",
-        _ => "",
-    }
-}
-
 /// The markdown tables for `results`: one row per workload and engine with the medians of
 /// adapter and raw crate, the adapter's speed relative to its raw crate, and the speed of the
 /// engine's adapter and raw crate relative to LMDB's; then a compact table of the adapters
@@ -160,7 +145,9 @@ pub fn render(results: &Results) -> String {
          |---|---|---:|---:|---:|---:|---:|\n",
     );
     let mut misses = Vec::new();
-    for workload in WORKLOADS {
+    for workload in Workload::ALL {
+        let iteration = workload.iteration();
+        let workload = workload.name();
         let mut first = true;
         for engine in ENGINES {
             let (adapter, raw) = (
@@ -179,7 +166,7 @@ pub fn render(results: &Results) -> String {
                 _ => "",
             };
             let label = if first {
-                format!("{workload} ({})", iteration(workload))
+                format!("{workload} ({iteration})")
             } else {
                 String::new()
             };
@@ -208,7 +195,11 @@ pub fn render(results: &Results) -> String {
     out.push_str("\nAdapters only, median time per iteration:\n\n| workload |");
     let present: Vec<&str> = ENGINES
         .into_iter()
-        .filter(|e| WORKLOADS.iter().any(|w| get(w, e, "adapter").is_some()))
+        .filter(|e| {
+            Workload::ALL
+                .iter()
+                .any(|w| get(w.name(), e, "adapter").is_some())
+        })
         .collect();
     for engine in &present {
         let _ = write!(out, " {engine} |");
@@ -218,7 +209,7 @@ pub fn render(results: &Results) -> String {
         out.push_str("---:|");
     }
     out.push('\n');
-    for workload in WORKLOADS {
+    for workload in Workload::ALL.map(Workload::name) {
         let _ = write!(out, "| {workload} |");
         for engine in &present {
             let _ = write!(out, " {} |", cell(get(workload, engine, "adapter")));

@@ -80,3 +80,14 @@ pub fn scratch_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(std::env::temp_dir)
 }
+
+/// The size limit the stores are opened with: `$BENCH_MAX_SIZE_BYTES` when set, else none (each
+/// engine's default; LMDB then reserves a 1 TiB map, which valgrind cannot map, so
+/// `callgrind-ops.sh` sets a smaller one). Given to the adapters as
+/// `EngineConfig::max_size_bytes` and to raw LMDB as its map size, rounded up as the LMDB
+/// adapter rounds it.
+pub fn max_size_bytes() -> Option<u64> {
+    std::env::var("BENCH_MAX_SIZE_BYTES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+}

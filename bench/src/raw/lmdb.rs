@@ -53,7 +53,10 @@ impl<const FORCE_SYNC: bool> std::fmt::Debug for RawLmdbWith<FORCE_SYNC> {
 /// Opens the environment with the adapter's options.
 #[allow(unsafe_code)]
 fn open_env(dir: &Path) -> heed::Result<Env<WithoutTls>> {
-    let map_size = usize::try_from(engine_lmdb::DEFAULT_MAP_SIZE).unwrap_or(usize::MAX);
+    let map_size = crate::max_size_bytes().map_or(engine_lmdb::DEFAULT_MAP_SIZE, |n| {
+        n.next_multiple_of(64 * 1024)
+    });
+    let map_size = usize::try_from(map_size).unwrap_or(usize::MAX);
     let mut options = EnvOpenOptions::new().read_txn_without_tls();
     options
         .map_size(map_size)
