@@ -17,6 +17,7 @@
 
 pub mod antientropy;
 pub mod failure;
+pub mod handoff;
 pub mod ids;
 pub mod membership;
 pub mod node;

@@ -34,6 +34,9 @@ pub struct Timing {
     /// How often a node starts an anti-entropy exchange (one partition with one other replica
     /// per exchange, round-robin; paper §4.7); 0 turns anti-entropy off.
     pub anti_entropy_interval_ms: u64,
+    /// How often hinted handoff looks for hints to deliver to reachable nodes (0 is taken
+    /// as 1).
+    pub handoff_interval_ms: u64,
 }
 
 impl Timing {
@@ -57,6 +60,7 @@ impl Default for Timing {
             failure_threshold: 2,
             gossip_interval_ms: 1_000,
             anti_entropy_interval_ms: 0,
+            handoff_interval_ms: 1_000,
         }
     }
 }
@@ -97,6 +101,9 @@ pub struct NodeConfig {
     pub max_value_size: usize,
     /// Limits of anti-entropy exchanges (the interval is in [`Timing`]).
     pub anti_entropy: crate::antientropy::AntiEntropyConfig,
+    /// Hint deliveries awaiting acknowledgement per target node (0 is taken as 1): throttles
+    /// hinted handoff so that a node coming back is not flooded.
+    pub handoff_max_in_flight: usize,
 }
 
 impl NodeConfig {
@@ -120,6 +127,7 @@ impl NodeConfig {
             write_durability: Durability::Sync,
             max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
             anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
+            handoff_max_in_flight: crate::handoff::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 

@@ -65,6 +65,7 @@ use engine_api::StorageEngine;
 
 use crate::antientropy::MerkleTree;
 use crate::failure::FailureDetector;
+use crate::handoff::{Handoff, HandoffConfig};
 use crate::ids::{NodeId, Timestamp};
 use crate::membership::{Membership, MembershipChange, MembershipError};
 use crate::proto::{ClientId, ClientRequest, ClientResponse, OpId, PeerMessage};
@@ -177,6 +178,14 @@ pub enum NodeEvent {
     /// The persisted cluster state did not decode (or was not this node's); the node started
     /// from its configuration instead and relearns the cluster by gossip.
     CorruptClusterState(String),
+    /// Hinted handoff: `count` hints kept for `to` were acknowledged by it and deleted here
+    /// (the deletions are durable).
+    HintsDelivered {
+        /// The node the hints were kept for.
+        to: NodeId,
+        /// How many were deleted in this group commit.
+        count: usize,
+    },
     /// Read repair sent a newer record to a stale replica (or repaired the local one).
     ReadRepair {
         /// The replica repaired.
@@ -225,6 +234,8 @@ pub struct Node<E> {
     ops: BTreeMap<u64, Op>,
     /// Forwarded requests already coordinated, until their sender's timeout.
     forwards_seen: BTreeMap<OpId, Timestamp>,
+    /// Hinted handoff: delivery of the hints kept here.
+    handoff: Handoff,
     stopped: bool,
     /// Anti-entropy: timer, round-robin cursors, the exchange in flight.
     ae: crate::antientropy::AntiEntropy,
@@ -264,6 +275,14 @@ impl<E: StorageEngine> Node<E> {
             config.timing.anti_entropy_interval_ms,
             config.seed,
         );
+        let handoff = Handoff::new(
+            HandoffConfig {
+                interval_ms: config.timing.handoff_interval_ms,
+                max_in_flight: config.handoff_max_in_flight,
+                timeout_ms: config.timing.request_timeout_ms,
+            },
+            now,
+        );
         Ok(Node {
             config,
             membership,
@@ -277,6 +296,7 @@ impl<E: StorageEngine> Node<E> {
             next_seq: 0,
             ops: BTreeMap::new(),
             forwards_seen: BTreeMap::new(),
+            handoff,
             stopped: false,
             ae,
         })
@@ -321,6 +341,7 @@ impl<E: StorageEngine> Node<E> {
             .chain(self.failure.next_deadline())
             .chain(Some(self.membership.next_deadline()))
             .chain(self.ae.next_deadline())
+            .chain(self.handoff.next_deadline())
             .min()
     }
 
@@ -421,6 +442,19 @@ impl<E: StorageEngine> Node<E> {
         self.store.count_hints()
     }
 
+    /// Hints this node keeps, per node they are kept for (committed), for admin status.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the engine fails.
+    pub fn hints_pending(&self) -> Result<BTreeMap<NodeId, usize>, StoreError> {
+        crate::handoff::pending(&self.store)
+    }
+
+    /// The hinted-handoff state (deliveries in flight), for status and tests.
+    pub fn handoff(&self) -> &Handoff {
+        &self.handoff
+    }
+
     /// The Merkle tree of a partition's data here, if any.
     pub fn merkle(&self, partition: PartitionId) -> Option<&MerkleTree> {
         self.store.merkle(partition)
@@ -484,6 +518,8 @@ impl<E: StorageEngine> Node<E> {
                     }
                 }
             }
+            let delivered = self.handoff.committed(result.is_ok());
+            self.outputs.extend(delivered);
         }
         self.expire_ops();
         let now = self.now;
@@ -491,6 +527,13 @@ impl<E: StorageEngine> Node<E> {
         self.poll_failure();
         self.poll_gossip();
         self.ae_tick();
+        // Hinted handoff, after the commit so that its scan sees the latest hints; the one
+        // place it asks the failure view.
+        let failure = &self.failure;
+        let handoff = self
+            .handoff
+            .poll(self.now, &mut self.store, |n| failure.is_up(n));
+        self.outputs.extend(handoff);
     }
 
     fn emit(&mut self, event: NodeEvent) {

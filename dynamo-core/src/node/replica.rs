@@ -115,7 +115,10 @@ impl<E: StorageEngine> Node<E> {
                 // Without an ack the holder keeps the hint and retries.
                 let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
             }
-            PeerMessage::HintAck { .. } => {}
+            PeerMessage::HintAck { id } => {
+                let outputs = self.handoff.acked(self.now, &from, id, &mut self.store);
+                self.outputs.extend(outputs);
+            }
             PeerMessage::Pong { nonce } => self.pong_received(&from, nonce),
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
             PeerMessage::Gossip { state } => self.gossip_received(from, state),

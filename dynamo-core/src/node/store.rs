@@ -67,6 +67,17 @@ pub fn entry_digest(key_hash_of_key: u64, encoded: &[u8]) -> u64 {
     key_hash(b"dynamo-core/merkle-entry/v1", &both)
 }
 
+/// The prefix of every `hints` key kept for `target`: `be16(len(target)) ++ target`. A range
+/// scan of this prefix lists the hints for one node, in storage-key order.
+pub fn hint_prefix(target: &NodeId) -> Vec<u8> {
+    let t = target.as_str().as_bytes();
+    let mut k = Vec::with_capacity(2 + t.len() + 64);
+    // Node ids are at most 64 bytes.
+    k.extend_from_slice(&(t.len() as u16).to_be_bytes());
+    k.extend_from_slice(t);
+    k
+}
+
 /// Where a record lives: the node's own data, or a hint kept for another node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Location {
@@ -160,11 +171,13 @@ pub struct Store<E> {
     meta: Keyspace,
     durability: Durability,
     batch: WriteBatch,
-    overlay: BTreeMap<(Keyspace, Bytes), Bytes>,
+    /// Staged writes as later reads see them: `None` for a staged delete.
+    overlay: BTreeMap<(Keyspace, Bytes), Option<Bytes>>,
     tree_updates: Vec<(PartitionId, u64, Option<u64>, Option<u64>)>,
     waiters: Vec<Waiter>,
     trees: BTreeMap<PartitionId, MerkleTree>,
     commits: u64,
+    hint_writes: u64,
 }
 
 impl<E: StorageEngine> Store<E> {
@@ -203,6 +216,7 @@ impl<E: StorageEngine> Store<E> {
             waiters: Vec::new(),
             trees,
             commits: 0,
+            hint_writes: 0,
         })
     }
 
@@ -268,15 +282,11 @@ impl<E: StorageEngine> Store<E> {
         match loc {
             Location::Data => Ok((self.data, Bytes::from(dk))),
             Location::Hint(target) => {
-                let t = target.as_str().as_bytes();
-                let len = 2 + t.len() + dk.len();
+                let mut k = hint_prefix(target);
+                let len = k.len() + dk.len();
                 if len > engine_api::MAX_KEY_LEN {
                     return Err(StoreError::HintKeyTooLong(len));
                 }
-                let mut k = Vec::with_capacity(len);
-                // Node ids are at most 64 bytes.
-                k.extend_from_slice(&(t.len() as u16).to_be_bytes());
-                k.extend_from_slice(t);
                 k.extend_from_slice(&dk);
                 Ok((self.hints, Bytes::from(k)))
             }
@@ -291,7 +301,7 @@ impl<E: StorageEngine> Store<E> {
     pub fn read(&self, loc: &Location, at: KeyAt<'_>) -> Result<Stored, StoreError> {
         let (ks, k) = self.engine_key(loc, at)?;
         let raw = match self.overlay.get(&(ks, k.clone())) {
-            Some(v) => Some(v.clone()),
+            Some(staged) => staged.clone(),
             None => self.engine.get(ks, &k)?,
         };
         let Some(raw) = raw else {
@@ -335,11 +345,42 @@ impl<E: StorageEngine> Store<E> {
                 old.raw.as_deref().map(|r| entry_digest(kh, r)),
                 Some(entry_digest(kh, &encoded)),
             ));
+        } else {
+            self.hint_writes += 1;
         }
         self.batch.put(ks, k.clone(), encoded.clone());
-        self.overlay.insert((ks, k), encoded.clone());
+        self.overlay.insert((ks, k), Some(encoded.clone()));
         self.waiters.push(waiter);
         Ok(encoded)
+    }
+
+    /// Stages the deletion of the record of (`bucket`, `key`) at `loc`, replacing `old` (as
+    /// returned by [`read`](Self::read)), with `waiter` waiting for its commit. Later reads see
+    /// it absent. Used by hinted handoff to drop a delivered hint.
+    ///
+    /// # Errors
+    /// [`StoreError::Key`] for an over-long key; nothing is staged then.
+    pub fn stage_delete(
+        &mut self,
+        loc: &Location,
+        at: KeyAt<'_>,
+        old: &Stored,
+        waiter: Waiter,
+    ) -> Result<(), StoreError> {
+        let (ks, k) = self.engine_key(loc, at)?;
+        if *loc == Location::Data {
+            let kh = key_hash(at.bucket, at.key);
+            self.tree_updates.push((
+                at.partition,
+                kh,
+                old.raw.as_deref().map(|r| entry_digest(kh, r)),
+                None,
+            ));
+        }
+        self.batch.delete(ks, k.clone());
+        self.overlay.insert((ks, k), None);
+        self.waiters.push(waiter);
+        Ok(())
     }
 
     /// Merges `incoming` into the record at `loc` (read-merge-write) and stages the result;
@@ -440,6 +481,34 @@ impl<E: StorageEngine> Store<E> {
             n += 1;
         }
         Ok(n)
+    }
+
+    /// Visits the committed `hints` entries (engine key, stored bytes) in `range`, in key
+    /// order, until `visit` returns false. Staged writes are not seen: read an entry again
+    /// with [`read`](Self::read) for its current state. Hinted handoff pages through hints
+    /// with it.
+    ///
+    /// # Errors
+    /// [`StoreError::Engine`] when the scan fails.
+    pub fn visit_hints(
+        &self,
+        range: KeyRange,
+        mut visit: impl FnMut(Bytes, Bytes) -> bool,
+    ) -> Result<(), StoreError> {
+        let snap = self.engine.snapshot()?;
+        for item in snap.scan(self.hints, range, Direction::Forward)? {
+            let (k, v) = item?;
+            if !visit(k, v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes staged to the `hints` keyspace since the store was opened (hinted handoff
+    /// watches it to know when to look for hints again).
+    pub fn hint_writes(&self) -> u64 {
+        self.hint_writes
     }
 
     /// The Merkle tree of `partition`, if this node holds data of it.

@@ -137,6 +137,20 @@ pub fn values(r: &ReadResult) -> Vec<String> {
     v
 }
 
+/// What a [`Cluster::filter`] does with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Deliver it as usual.
+    Deliver,
+    /// Drop it.
+    Drop,
+    /// Keep it aside in `held` until [`Cluster::release_held`].
+    Hold,
+}
+
+/// Decides the fate of each message (from, to, message) before delivery.
+pub type Filter = Box<dyn FnMut(&NodeId, &NodeId, &PeerMessage) -> Fate>;
+
 /// Nodes, a FIFO network and virtual time.
 pub struct Cluster<E> {
     pub nodes: BTreeMap<NodeId, Node<E>>,
@@ -157,6 +171,14 @@ pub struct Cluster<E> {
     pub history: Vec<String>,
     pub sent: usize,
     next_client: u64,
+    /// Chance (per million) that a message is lost (no draw when 0).
+    pub loss_per_million: u32,
+    /// Consulted for every message about to be delivered (after `cut`).
+    pub filter: Option<Filter>,
+    /// Messages a filter held: (from, to, message).
+    pub held: Vec<(NodeId, NodeId, PeerMessage)>,
+    /// Every node's configuration, for restarts.
+    pub configs: BTreeMap<NodeId, NodeConfig>,
 }
 
 impl Cluster<MemEngine> {
@@ -188,6 +210,10 @@ impl<E: StorageEngine> Cluster<E> {
             history: Vec::new(),
             sent: 0,
             next_client: 0,
+            loss_per_million: 0,
+            filter: None,
+            held: Vec::new(),
+            configs: BTreeMap::new(),
         };
         for (i, m) in members.iter().enumerate() {
             let mut config = NodeConfig::new(m.clone(), seed + i as u64, members.clone());
@@ -195,6 +221,7 @@ impl<E: StorageEngine> Cluster<E> {
             // These clusters keep the behaviour the first node tests were written for: a
             // peer is down after one unanswered request (the node's default is 2).
             config.timing.failure_threshold = 1;
+            c.configs.insert(m.clone(), config.clone());
             let node = Node::new(config, engine(m), T0).unwrap();
             c.nodes.insert(m.clone(), node);
             c.drain(m);
@@ -271,6 +298,25 @@ impl<E: StorageEngine> Cluster<E> {
                         .push(format!("{} drop {from}->{to}", self.now.0));
                     continue;
                 }
+                if self.loss_per_million > 0 && self.rng.chance(self.loss_per_million) {
+                    self.history
+                        .push(format!("{} lost {from}->{to}", self.now.0));
+                    continue;
+                }
+                if let Some(f) = self.filter.as_mut() {
+                    match f(&from, &to, &message) {
+                        Fate::Deliver => {}
+                        Fate::Drop => {
+                            self.history
+                                .push(format!("{} filtered {from}->{to}", self.now.0));
+                            continue;
+                        }
+                        Fate::Hold => {
+                            self.held.push((from, to, message));
+                            continue;
+                        }
+                    }
+                }
                 self.sent += 1;
                 self.input(&to, Input::Peer { from, message });
             }
@@ -288,6 +334,24 @@ impl<E: StorageEngine> Cluster<E> {
                 return;
             }
         }
+    }
+
+    /// Puts the held messages back on the network (they are delivered at the next settle,
+    /// through the filter again).
+    pub fn release_held(&mut self) {
+        for (from, to, message) in self.held.drain(..) {
+            self.queue.push_back((from, to, message, true));
+        }
+    }
+
+    /// Replaces the node `name` by a new one started on its engine (a restart: what was not
+    /// committed is lost, as in a crash).
+    pub fn restart(&mut self, name: &str) {
+        let n = id(name);
+        let engine = self.nodes.remove(&n).unwrap().into_engine();
+        let node = Node::new(self.configs[&n].clone(), engine, self.now).unwrap();
+        self.nodes.insert(n.clone(), node);
+        self.drain(&n);
     }
 
     /// Moves time forward by `ms`, then settles.
