@@ -485,3 +485,63 @@ fn join_and_leave_under_duplication_and_reordering_converge_deterministically() 
         }
     }
 }
+
+#[test]
+fn gossip_of_a_ring_with_another_partition_count_is_refused() {
+    use dynamo_core::membership::ClusterState;
+    use dynamo_core::ring::RingConfig;
+    let mut c = Cluster::mem(3, 20, BucketProps::default());
+    let other = ClusterState::new_cluster(
+        RingConfig::new(32).unwrap(),
+        [(id("z1"), None, String::new())],
+    )
+    .unwrap();
+    let before = c.node("n1").membership().state().clone();
+    let n1 = c.nodes.get_mut(&id("n1")).unwrap();
+    n1.handle(
+        c.now,
+        dynamo_core::node::Input::Peer {
+            from: id("z1"),
+            message: PeerMessage::Gossip { state: other },
+        },
+    );
+    let mut refused = false;
+    while let Some(out) = n1.poll_output() {
+        match out {
+            dynamo_core::node::Output::Event(NodeEvent::BadPeerMessage { from, .. }) => {
+                refused = from == id("z1");
+            }
+            dynamo_core::node::Output::Send { to, .. } => panic!("answered {to}"),
+            _ => {}
+        }
+    }
+    assert!(refused);
+    assert_eq!(c.node("n1").membership().state(), &before);
+}
+
+#[test]
+fn a_corrupt_stored_cluster_state_is_reported_and_the_node_starts_from_its_config() {
+    use engine_api::{Durability, StorageEngine, WriteBatch};
+    let engine = mem();
+    let meta = engine.keyspace("meta").unwrap();
+    let mut b = WriteBatch::new();
+    b.put(
+        meta,
+        Bytes::from_static(b"cluster"),
+        Bytes::from_static(b"\x01garbage"),
+    );
+    engine.write(&b, Durability::Sync).unwrap();
+    let members = ids(3);
+    let config = NodeConfig::new(id("n1"), 1, members.clone());
+    let mut node = Node::new(config, engine, T0).unwrap();
+    let mut reported = false;
+    while let Some(out) = node.poll_output() {
+        if let dynamo_core::node::Output::Event(NodeEvent::CorruptClusterState(_)) = out {
+            reported = true;
+        }
+    }
+    assert!(reported);
+    let ring = node.ring().unwrap();
+    assert_eq!(ring.members().len(), 3);
+    assert_eq!(node.membership().status(), Some(MemberStatus::Valid));
+}

@@ -167,6 +167,9 @@ impl<E: StorageEngine> Node<E> {
             let state = self.membership.state().clone();
             self.send(to, PeerMessage::Gossip { state });
         }
+        // TODO(transfers): on `MembershipChange::Ring`, compare the new ring with the one in
+        // force before (`Ring::replica_changes_to`) and start the partition transfers; a
+        // Leaving node's `transfers_done` then waits for their acknowledgements.
         for change in update.changes {
             if let MembershipChange::Status {
                 node,
