@@ -2,12 +2,13 @@
 //!
 //! The impls are mappings between the node's own `Input`/`Output` and the simulator's generic
 //! ones (client ids are the simulator's request ids), [`SimNode::dump`] reads the node's
-//! `data` keyspace straight from its engine and counts its hints (`Node::hints_stored`); the
-//! membership view is not compared yet (`None`) until gossip membership lands in the node, and [`SetApi`] maps the grow-set
+//! `data` keyspace straight from its engine, counts its hints (`Node::hints_stored`) and
+//! renders its cluster state ([`membership_view`]), and [`SetApi`] maps the grow-set
 //! workload onto `Get`/`Put` requests. [`node_factory`] builds nodes over a [`MemDisk`] kept
 //! across restarts.
 
 use bytes::Bytes;
+use dynamo_core::membership::ClusterState;
 use dynamo_core::node::{KEYSPACES, Node, NodeConfig};
 use dynamo_core::proto::{ClientId, ClientRequest, ClientResponse, PeerMessage};
 use dynamo_core::version::{ContentType, Context, SiblingSet};
@@ -55,6 +56,7 @@ impl<E: StorageEngine> SimNode for Node<E> {
         let mut dump = Dump {
             // An engine failure shows as a count no drain check accepts.
             pending_hints: self.hints_stored().unwrap_or(usize::MAX),
+            membership: Some(membership_view(self.membership().state())),
             ..Dump::default()
         };
         let engine = self.engine();
@@ -69,6 +71,28 @@ impl<E: StorageEngine> SimNode for Node<E> {
         }
         dump
     }
+}
+
+/// A comparable rendering of a cluster state: every member with its status and entry
+/// version, the ring's version and digest, and every bucket's properties version. Two nodes
+/// whose views are equal route every key alike and agree on every member's life cycle.
+pub fn membership_view(state: &ClusterState) -> String {
+    let mut view = format!(
+        "ring v{} {:016x};",
+        state.ring_version(),
+        state.ring().map_or(0, |r| r.digest())
+    );
+    for (node, info) in state.members() {
+        view.push_str(&format!(" {node}:{}@{}", info.status, info.version));
+    }
+    for (bucket, entry) in state.buckets() {
+        view.push_str(&format!(
+            " bucket {}@{}",
+            String::from_utf8_lossy(bucket),
+            entry.version
+        ));
+    }
+    view
 }
 
 impl<E: StorageEngine> SetApi for Node<E> {

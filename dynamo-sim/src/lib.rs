@@ -15,6 +15,7 @@
 //! - [`history`], [`summary`]: what a run did;
 //! - [`dynamo`]: the real node as a [`SimNode`], and a factory for it;
 //! - [`check`]: invariant checkers (the grow-only set workload, convergence);
+//! - [`scenario`]: the scenarios of issue 4 on the real node, run by `tests/scenario_*.rs`;
 //! - [`mod@sweep`]: running a scenario over many seeds and naming the one that fails.
 //!
 //! # Plugging a node in
@@ -46,7 +47,32 @@
 //! SIM_SEEDS=10000 cargo test -p dynamo-sim --release --test toy_nemesis -- --ignored long_run --nocapture
 //! ```
 //!
-//! and to replay a failing seed with its full history written to a file:
+//! # The scenarios on the real node
+//!
+//! One test file per scenario ([`scenario`]): `scenario_split_brain` (with the `lww`
+//! contrast), `scenario_primary_crash`, `scenario_hint_holder_crash`, `scenario_disk_wipe`,
+//! `scenario_join_leave`, `scenario_one_way_partition`, `scenario_lossy_network`. Each runs a
+//! bounded number of seeds in CI (its `DEFAULT_SEEDS`, chosen to stay under about a minute in
+//! debug on two cores) and prints its figures. More seeds of one scenario:
+//!
+//! ```text
+//! SIM_SEEDS=1000 cargo test -p dynamo-sim --release --test scenario_primary_crash -- --nocapture
+//! ```
+//!
+//! Every scenario over thousands of seeds, with one combined summary (seeds, operations,
+//! faults injected, acknowledged writes, lost, max siblings, time to converge) and the `lww`
+//! contrast; a failure prints its scenario and seed:
+//!
+//! ```text
+//! SIM_SEEDS=1000 cargo test -p dynamo-sim --release --test scenario_all -- --ignored long_run --nocapture
+//! ```
+//!
+//! Replay a failing seed of a scenario with its full history:
+//! `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt cargo test -p dynamo-sim --test scenario_<name> -- --include-ignored --nocapture`.
+//!
+//! # Replaying a seed
+//!
+//! To replay a failing seed with its full history written to a file:
 //! `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt cargo test ...` (same test name). `SIM_SEED_START`
 //! moves the range; `SIM_DIGEST=1` records history digests in sweeps.
 //!
@@ -101,6 +127,7 @@ pub mod fault;
 pub mod history;
 pub mod network;
 pub mod node;
+pub mod scenario;
 pub mod sim;
 pub mod summary;
 pub mod sweep;

@@ -1,0 +1,589 @@
+//! The scenarios of issue 4 (item 10) on the real node, one function per scenario.
+//!
+//! Each scenario builds a cluster of real [`dynamo_core::Node`]s ([`Real`]), drives the
+//! grow-set workload ([`GrowSet`]) while it injects its faults, heals everything, and then
+//! runs the same checks ([`settle`]):
+//!
+//! 1. every client operation in flight finishes;
+//! 2. the cluster converges: every replica of every key holds the
+//!    same sibling set, each key held by exactly `n` nodes (its owners, when the ring
+//!    changed), no hints pending, every node with the same membership view; the time from
+//!    the heal to this point is the run's "time to converge";
+//! 3. no acknowledged element is lost ([`GrowSet::final_check`]);
+//! 4. siblings only come from concurrency ([`GrowSet::check_resolves`]: a write with the
+//!    merged context leaves one sibling);
+//! 5. the cluster converges again after those writes.
+//!
+//! A scenario is a function from a seed to its [`Summary`] (or a failure message naming what
+//! failed), so that [`crate::sweep`] runs it over many seeds and `SIM_SEED` replays one; the
+//! test files `tests/scenario_*.rs` do exactly that and print the merged figures.
+//!
+//! Timers are the node's defaults (1 s request timeout, 1 s gossip, failure threshold 2)
+//! except anti-entropy, which exchanges one partition every [`AE_INTERVAL_MS`] per node so
+//! that a simulated minute covers every partition several times.
+
+use std::collections::BTreeSet;
+
+use bytes::Bytes;
+use dynamo_core::NodeId;
+use dynamo_core::node::{Node, NodeConfig};
+use dynamo_core::proto::{ClientRequest, ClientResponse};
+use dynamo_core::ring::{Ring, decode_storage_key};
+use dynamo_core::version::VersioningMode;
+
+use crate::check::convergence::{
+    check_hints_drained, check_membership_agrees, check_replicas_agree,
+};
+use crate::check::growset::{GrowSet, GrowSetConfig, GrowSetReport};
+use crate::disk::SharedMemEngine;
+use crate::dynamo::{default_config, node_factory};
+use crate::network::{Addr, Millis, NetConfig};
+use crate::node::{Dump, Start, StartKind};
+use crate::sim::{Sim, SimConfig};
+use crate::summary::Summary;
+use crate::sweep::{history_mode, write_history_if_asked};
+
+/// The real node over the simulator's in-memory disk.
+pub type Real = Node<SharedMemEngine>;
+
+/// Anti-entropy interval of the scenarios' nodes, in milliseconds.
+pub const AE_INTERVAL_MS: u64 = 100;
+
+/// Replicas per key (the default bucket's N) in every scenario.
+pub const N: usize = 3;
+
+/// Longest time the cluster may take to converge after the heal.
+pub const CONVERGE_TIMEOUT_MS: Millis = 90_000;
+
+/// The bucket of the workload's keys.
+pub const BUCKET: &[u8] = b"sets";
+
+/// A node's configuration in the scenarios: [`default_config`] with anti-entropy on and the
+/// given versioning mode.
+pub fn scenario_config(start: &Start, mode: VersioningMode) -> NodeConfig {
+    let mut c = default_config(start);
+    c.default_bucket.mode = mode;
+    c.timing.anti_entropy_interval_ms = AE_INTERVAL_MS;
+    c
+}
+
+/// Settings of a simulation for `seed`: the network given, history as the environment asks
+/// ([`history_mode`]).
+pub fn sim_config(seed: u64, net: NetConfig) -> SimConfig {
+    let mut config = SimConfig::new(seed);
+    config.history = history_mode();
+    config.keep_events = false;
+    config.net = net;
+    config
+}
+
+/// A network with delays of 1 to 10 ms (so messages overtake each other) and 1% duplicates.
+pub fn lan() -> NetConfig {
+    NetConfig {
+        min_delay: 1,
+        max_delay: 10,
+        loss_per_million: 0,
+        duplicate_per_million: 10_000,
+    }
+}
+
+/// Adds nodes `n0..n{count}`, all founders of one cluster, configured by `configure`, and
+/// starts them.
+pub fn founders<F>(sim: &mut Sim<Real>, count: usize, configure: F) -> Result<(), String>
+where
+    F: Fn(&Start) -> NodeConfig + Clone + 'static,
+{
+    for i in 0..count {
+        let id = NodeId::new(format!("n{i}")).map_err(|e| e.to_string())?;
+        let factory = node_factory(configure.clone()).map_err(|e| e.to_string())?;
+        sim.add_node(id, factory);
+    }
+    sim.start_all();
+    if sim.up_nodes().len() != count {
+        return Err(format!(
+            "only {:?} of {count} nodes started",
+            sim.up_nodes()
+        ));
+    }
+    Ok(())
+}
+
+/// The workload of the scenarios: `clients` clients on 3 keys, every node, stopping at
+/// `stop_at`.
+pub fn workload(sim: &mut Sim<Real>, clients: usize, stop_at: Millis) -> GrowSet<Real> {
+    GrowSet::new(
+        GrowSetConfig {
+            clients,
+            keys: 3,
+            bucket: Bytes::from_static(BUCKET),
+            stop_at,
+            ..GrowSetConfig::default()
+        },
+        sim,
+    )
+}
+
+/// The ring node `addr` routes with.
+pub fn ring_of(sim: &Sim<Real>, addr: Addr) -> Result<Ring, String> {
+    sim.node(addr)
+        .and_then(|n| n.ring().cloned())
+        .ok_or_else(|| format!("node {addr} is down or has no ring"))
+}
+
+/// The addresses of the first `n` nodes of the preference list of the workload's key number
+/// `key`, as node `addr` routes.
+pub fn preference_list(
+    sim: &Sim<Real>,
+    addr: Addr,
+    key: usize,
+    n: usize,
+) -> Result<Vec<Addr>, String> {
+    let ring = ring_of(sim, addr)?;
+    let name = GrowSet::<Real>::key_name(key);
+    ring.preference_list_for_key(BUCKET, name.as_bytes(), n)
+        .into_iter()
+        .map(|id| sim.addr_of(id).ok_or_else(|| format!("unknown node {id}")))
+        .collect()
+}
+
+/// Checks that each key is held by exactly its `n` owners in `ring` (the nodes of its
+/// preference list), and by no other running node.
+///
+/// # Errors
+/// The first keys held by the wrong nodes.
+pub fn check_owners<S>(
+    sim: &Sim<Real>,
+    dumps: &[(Addr, Dump<S>)],
+    ring: &Ring,
+    n: usize,
+) -> Result<(), String> {
+    let mut holders: std::collections::BTreeMap<&[u8], BTreeSet<Addr>> = Default::default();
+    for (addr, dump) in dumps {
+        for k in dump.data.keys() {
+            holders.entry(k.as_slice()).or_default().insert(*addr);
+        }
+    }
+    let mut wrong = Vec::new();
+    for (key, held) in holders {
+        let Ok(decoded) = decode_storage_key(key) else {
+            wrong.push(format!("undecodable storage key {key:?}"));
+            continue;
+        };
+        let owners: BTreeSet<Addr> = ring
+            .preference_list(decoded.partition, n)
+            .into_iter()
+            .filter_map(|id| sim.addr_of(id))
+            .collect();
+        if held != owners {
+            wrong.push(format!(
+                "key {:?}: held by {held:?}, owners {owners:?}",
+                String::from_utf8_lossy(decoded.key)
+            ));
+        }
+    }
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} keys misplaced: {}",
+            wrong.len(),
+            wrong.join("; ")
+        ))
+    }
+}
+
+/// What [`settle`] checks besides the grow-set's losses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// Keys must be held by exactly their owners in the ring of this node (after a ring
+    /// change), rather than by exactly [`N`] nodes.
+    pub owners_from: Option<Addr>,
+    /// The node [`GrowSet::check_resolves`] talks to.
+    pub resolve_at: Addr,
+}
+
+/// The convergence check of the scenarios (see the module documentation).
+///
+/// # Errors
+/// What still differs.
+pub fn converged(
+    sim: &Sim<Real>,
+    dumps: &[(Addr, Dump<<Real as crate::SimNode>::Stored>)],
+    checks: Checks,
+) -> Result<(), String> {
+    match checks.owners_from {
+        Some(addr) => {
+            check_replicas_agree(dumps, None)?;
+            check_owners(sim, dumps, &ring_of(sim, addr)?, N)?;
+        }
+        None => check_replicas_agree(dumps, Some(N))?,
+    }
+    check_hints_drained(dumps)?;
+    check_membership_agrees(dumps)
+}
+
+/// Runs until every client operation in flight finished (at most `timeout` ms).
+pub fn drain_clients(sim: &mut Sim<Real>, timeout: Millis) {
+    let deadline = sim.now() + timeout;
+    while sim.requests_in_flight() > 0 && sim.step(deadline) {}
+}
+
+/// The end of every scenario, once its faults are healed at `healed_at` (see the module
+/// documentation); returns the run's figures with the workload's.
+///
+/// # Errors
+/// The first check that failed.
+pub fn settle(
+    sim: &mut Sim<Real>,
+    grow: &mut GrowSet<Real>,
+    healed_at: Millis,
+    checks: Checks,
+) -> Result<Summary, String> {
+    settle_with_figures(sim, grow, healed_at, checks).1
+}
+
+/// [`settle`], also returning the figures gathered up to the check that failed (losses
+/// included once the final reads ran).
+pub fn settle_with_figures(
+    sim: &mut Sim<Real>,
+    grow: &mut GrowSet<Real>,
+    healed_at: Millis,
+    checks: Checks,
+) -> (Summary, Result<Summary, String>) {
+    let mut figures = sim.summary();
+    let outcome = settle_inner(sim, grow, healed_at, checks, &mut figures);
+    if let Ok(Some(path)) = write_history_if_asked(sim.history()) {
+        println!("history written to {path}");
+    }
+    (figures, outcome)
+}
+
+fn settle_inner(
+    sim: &mut Sim<Real>,
+    grow: &mut GrowSet<Real>,
+    healed_at: Millis,
+    checks: Checks,
+    figures: &mut Summary,
+) -> Result<Summary, String> {
+    drain_clients(sim, 10_000);
+    let check = |sim: &mut Sim<Real>, timeout| {
+        // Like `run_until_converged`, with the simulation at hand for the ring.
+        let start = sim.now();
+        let last = loop {
+            let last = converged(sim, &sim.dumps(), checks);
+            if last.is_ok() || sim.now() - start >= timeout {
+                break last;
+            }
+            sim.run_for(100);
+        };
+        last.map(|()| sim.now()).map_err(|e| {
+            format!(
+                "not converged {} ms after the heal: {e}",
+                sim.now() - healed_at
+            )
+        })
+    };
+    // The final reads run even when the cluster did not converge, so that the losses are
+    // counted either way (the `lww` contrast needs them).
+    let converged_at = check(sim, CONVERGE_TIMEOUT_MS);
+    let report = grow.final_check(sim, 10_000);
+    let mut summary = sim.summary();
+    report.fill(&mut summary);
+    summary.max_time_to_converge_ms = converged_at
+        .as_ref()
+        .ok()
+        .map(|t| t.saturating_sub(healed_at));
+    *figures = summary.clone();
+    converged_at?;
+    report.check()?;
+    grow.check_resolves(sim, checks.resolve_at, 5_000)?;
+    check(sim, 30_000).map_err(|e| format!("after resolving siblings: {e}"))?;
+    // The figures of the whole run, with the workload's and the convergence time.
+    let mut full = sim.summary();
+    report.fill(&mut full);
+    full.max_siblings = full.max_siblings.max(grow.report().max_siblings);
+    full.max_time_to_converge_ms = summary.max_time_to_converge_ms;
+    *figures = full.clone();
+    Ok(full)
+}
+
+// ----- the scenarios -----
+
+/// Split brain: 5 nodes, N=3 R=W=2, split 2+3 for `split_ms` under 6 concurrent clients,
+/// then healed. Returns the workload's report, the figures, and the outcome of the checks
+/// (in `lww` mode the checks are expected to fail on lost writes: that is the contrast).
+pub fn split_brain(
+    seed: u64,
+    mode: VersioningMode,
+    split_ms: Millis,
+) -> (GrowSetReport, Summary, Result<(), String>) {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    if let Err(e) = founders(&mut sim, 5, move |s| scenario_config(s, mode)) {
+        return (GrowSetReport::default(), sim.summary(), Err(e));
+    }
+    let split_at = 2_000;
+    let heal_at = split_at + split_ms;
+    let mut grow = workload(&mut sim, 6, heal_at + 4_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, split_at);
+    sim.partition(&[0, 1], &[2, 3, 4]);
+    grow.run(&mut sim, heal_at);
+    sim.heal();
+    grow.run(&mut sim, heal_at + 4_000);
+    let (figures, outcome) = settle_with_figures(&mut sim, &mut grow, heal_at, Checks::default());
+    (grow.report().clone(), figures, outcome.map(|_| ()))
+}
+
+/// Split brain in DVV mode (see [`split_brain`]), 30 simulated seconds of split.
+///
+/// # Errors
+/// The first check that failed.
+pub fn split_brain_dvv(seed: u64) -> Result<Summary, String> {
+    let (_, summary, outcome) = split_brain(seed, VersioningMode::Dvv, 30_000);
+    outcome.map(|()| summary)
+}
+
+/// A primary of key `set-0` crashes mid-load and comes back (its disk kept, or cut back to
+/// what was durable on odd seeds) after 5 s; meanwhile its writes go to a substitute as
+/// hints, which must be delivered once it is back (hints drain), with nothing lost.
+///
+/// # Errors
+/// The first check that failed, or "no hint stored" when the outage did not exercise
+/// hinted handoff.
+pub fn primary_crash(seed: u64) -> Result<Summary, String> {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let primary = preference_list(&sim, 0, 0, N)?[0];
+    let (crash_at, restart_at, stop_at) = (3_000, 8_000, 12_000);
+    let mut grow = workload(&mut sim, 6, stop_at);
+    grow.start(&mut sim);
+    grow.run(&mut sim, crash_at);
+    sim.crash(primary);
+    grow.run(&mut sim, restart_at);
+    let hints: usize = sim.dumps().iter().map(|(_, d)| d.pending_hints).sum();
+    if hints == 0 {
+        return Err(format!("no hint stored while node {primary} was down"));
+    }
+    let kind = if seed.is_multiple_of(2) {
+        StartKind::Restart
+    } else {
+        StartKind::AfterCrash
+    };
+    sim.restart(primary, kind);
+    grow.run(&mut sim, stop_at);
+    settle(&mut sim, &mut grow, restart_at, Checks::default())
+}
+
+/// The node holding hints for a crashed primary of `set-0` crashes before delivering them,
+/// and comes back wiped (even seeds) or cut back to what was durable (odd seeds): the
+/// primary, back first, must get the writes it missed from anti-entropy (or the hints that
+/// survived). Only the hint holder's disk is lost: fewer than W acknowledging replicas.
+///
+/// # Errors
+/// The first check that failed, or "no hint stored" when the holder held none.
+pub fn hint_holder_crash(seed: u64) -> Result<Summary, String> {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let list = preference_list(&sim, 0, 0, N + 1)?;
+    let (primary, holder) = (list[N - 1], list[N]);
+    let mut grow = workload(&mut sim, 6, 12_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, 2_000);
+    sim.crash(primary);
+    grow.run(&mut sim, 6_000);
+    let held = sim
+        .dumps()
+        .iter()
+        .find(|(a, _)| *a == holder)
+        .map_or(0, |(_, d)| d.pending_hints);
+    if held == 0 {
+        return Err(format!(
+            "node {holder} holds no hint for node {primary} before its crash"
+        ));
+    }
+    sim.crash(holder);
+    grow.run(&mut sim, 7_000);
+    sim.restart(primary, StartKind::Restart);
+    grow.run(&mut sim, 8_000);
+    let kind = if seed.is_multiple_of(2) {
+        StartKind::Wiped
+    } else {
+        StartKind::AfterCrash
+    };
+    sim.restart(holder, kind);
+    grow.run(&mut sim, 12_000);
+    settle(&mut sim, &mut grow, 8_000, Checks::default())
+}
+
+/// A primary of `set-0` loses its disk mid-load and restarts on an empty one at once (the
+/// KV679 scenario): it must come back as a new actor, so that no write it coordinates
+/// afterwards is taken for one already seen and dropped, and it must get its data back.
+/// Every node's clock is skewed by up to ±500 ms.
+///
+/// # Errors
+/// The first check that failed.
+pub fn disk_wipe(seed: u64) -> Result<Summary, String> {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    for a in 0..5 {
+        let skew = sim.rng().between(0, 1_000) as i64 - 500;
+        sim.set_skew(a, skew);
+    }
+    let victim = preference_list(&sim, 0, 0, N)?[0];
+    let mut grow = workload(&mut sim, 6, 12_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, 4_000);
+    sim.restart(victim, StartKind::Wiped);
+    grow.run(&mut sim, 12_000);
+    settle(&mut sim, &mut grow, 4_000, Checks::default())
+}
+
+/// A node joins (through a seed) and another leaves, under load: afterwards each key is
+/// held by exactly its N owners in the new ring, nothing lost. The node that left is
+/// stopped once it reports Exiting.
+///
+/// # Errors
+/// The first check that failed.
+pub fn join_leave(seed: u64) -> Result<Summary, String> {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    let joiner = NodeId::new("n5").map_err(|e| e.to_string())?;
+    let configure = {
+        let joiner = joiner.clone();
+        move |s: &Start| {
+            let mut c = scenario_config(s, VersioningMode::Dvv);
+            c.members.retain(|m| *m != joiner);
+            if s.id == joiner {
+                c.members.clear();
+                c.seeds = vec![s.cluster[0].clone()];
+            }
+            c
+        }
+    };
+    for i in 0..6 {
+        let id = NodeId::new(format!("n{i}")).map_err(|e| e.to_string())?;
+        let factory = node_factory(configure.clone()).map_err(|e| e.to_string())?;
+        sim.add_node(id, factory);
+    }
+    for a in 0..5 {
+        sim.start(a);
+    }
+    let (new, leaver) = (5, 4);
+    let mut grow = workload(&mut sim, 6, 20_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, 3_000);
+    if !sim.start(new) {
+        return Err("the joining node did not start".into());
+    }
+    grow.run(&mut sim, 6_000);
+    let left = sim.call(leaver, ClientRequest::Leave, 5_000);
+    match left.map(|c| c.result) {
+        Some(Ok(ClientResponse::Admin(Ok(_)))) => {}
+        other => return Err(format!("leave refused: {other:?}")),
+    }
+    // Wait (with the load running) until the leaver is out, then stop it.
+    let mut exited_at = None;
+    let mut t = sim.now();
+    while t < 20_000 {
+        t += 250;
+        grow.run(&mut sim, t);
+        let status = sim
+            .node(leaver)
+            .and_then(|n| n.membership().status())
+            .map(|s| s.name());
+        if exited_at.is_none() && status == Some("exiting") {
+            exited_at = Some(sim.now());
+            sim.crash(leaver);
+        }
+    }
+    let exited_at = exited_at.ok_or("the leaving node never reached Exiting")?;
+    let checks = Checks {
+        owners_from: Some(0),
+        resolve_at: 0,
+    };
+    settle(&mut sim, &mut grow, exited_at, checks)
+}
+
+/// Node 0 can receive from the others but not send to them for 20 s, under load; then
+/// healed. During the cut, a bucket change made on node 2 must reach node 0 (membership
+/// converges through the one-way link), and the network must carry a bounded number of
+/// messages per second (no livelock of retries or gossip answers): at most `3 ×` the rate
+/// of the healthy first 3 s.
+///
+/// # Errors
+/// The first check that failed.
+pub fn one_way_partition(seed: u64) -> Result<Summary, String> {
+    let mut sim = Sim::new(sim_config(seed, lan()));
+    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let (cut_at, heal_at) = (3_000, 23_000);
+    let mut grow = workload(&mut sim, 6, heal_at + 4_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, cut_at);
+    let healthy = sim.net_stats().sent;
+    sim.block(&[0], &[1, 2, 3, 4]);
+    grow.run(&mut sim, cut_at + 2_000);
+    let props = ClientRequest::SetBucketProps {
+        bucket: Bytes::from_static(b"other"),
+        props: dynamo_core::node::BucketProps {
+            n: 2,
+            r: 1,
+            w: 1,
+            mode: VersioningMode::Dvv,
+        },
+    };
+    sim.submit(2, props);
+    let before = sim.net_stats().sent;
+    let t0 = sim.now();
+    grow.run(&mut sim, heal_at);
+    let during = sim.net_stats().sent - before;
+    let rate = |msgs: u64, ms: u64| msgs as f64 * 1_000.0 / ms.max(1) as f64;
+    let (healthy_rate, cut_rate) = (rate(healthy, cut_at), rate(during, sim.now() - t0));
+    if cut_rate > 3.0 * healthy_rate {
+        return Err(format!(
+            "{cut_rate:.0} messages/s during the one-way cut against {healthy_rate:.0} before"
+        ));
+    }
+    check_membership_agrees(&sim.dumps()).map_err(|e| format!("during the one-way cut: {e}"))?;
+    sim.heal();
+    grow.run(&mut sim, heal_at + 4_000);
+    settle(&mut sim, &mut grow, heal_at, Checks::default())
+}
+
+/// 20% of messages lost, 5% duplicated, delays of 1 to 40 ms (reordering) for 15 s under
+/// load; then the loss stops: nothing lost, the cluster converges.
+///
+/// # Errors
+/// The first check that failed.
+pub fn lossy_network(seed: u64) -> Result<Summary, String> {
+    let bad = NetConfig {
+        min_delay: 1,
+        max_delay: 40,
+        loss_per_million: 200_000,
+        duplicate_per_million: 50_000,
+    };
+    let mut sim = Sim::new(sim_config(seed, bad));
+    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let heal_at = 15_000;
+    let mut grow = workload(&mut sim, 6, heal_at + 3_000);
+    grow.start(&mut sim);
+    grow.run(&mut sim, heal_at);
+    sim.set_net_config(lan());
+    grow.run(&mut sim, heal_at + 3_000);
+    settle(&mut sim, &mut grow, heal_at, Checks::default())
+}
+
+/// A scenario: a seed to its figures, or why it failed.
+pub type Scenario = fn(u64) -> Result<Summary, String>;
+
+/// Every scenario that must pass, by name (the split brain in DVV mode; the `lww` contrast
+/// is not a pass/fail scenario).
+pub fn all() -> Vec<(&'static str, Scenario)> {
+    vec![
+        ("split_brain", split_brain_dvv),
+        ("primary_crash", primary_crash),
+        ("hint_holder_crash", hint_holder_crash),
+        ("disk_wipe", disk_wipe),
+        ("join_leave", join_leave),
+        ("one_way_partition", one_way_partition),
+        ("lossy_network", lossy_network),
+    ]
+}

@@ -1,0 +1,26 @@
+//! Scenario: node 0 can receive but not send for 20 s under load: membership still converges
+//! (a bucket change reaches node 0), the network carries a bounded number of messages per
+//! second (no livelock), and after the heal everything converges.
+//!
+//! Each seed also checks that every replica of every key ends with the same sibling set,
+//! siblings only from concurrent writes, hints drained and membership agreed
+//! (`dynamo_sim::scenario::settle`). CI runs `DEFAULT_SEEDS` seeds; thousands on demand:
+//! `SIM_SEEDS=1000 cargo test -p dynamo-sim --release --test scenario_one_way_partition -- --nocapture`
+//! (a failure prints its seed; `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt` replays it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dynamo_sim::scenario;
+use dynamo_sim::{seeds_from_env, sweep};
+
+const DEFAULT_SEEDS: u64 = 25;
+
+#[test]
+#[ignore = "needs hinted-handoff delivery (issue 4 item 3): hints never drain, so the convergence check fails (seed 0: hints still held 90 s after the heal); every other check passes over 10 seeds"]
+fn one_way_partition() {
+    let summary = sweep(seeds_from_env(DEFAULT_SEEDS), scenario::one_way_partition)
+        .into_result()
+        .unwrap_or_else(|e| panic!("{e}"));
+    println!("one way partition:\n{summary}");
+    assert_eq!(summary.lost_writes, 0);
+    assert!(summary.acknowledged_writes > 0, "{summary}");
+}
