@@ -71,12 +71,14 @@ impl Engine {
             .collect()
     }
 
-    /// The engine used when the configuration names none: the first persistent engine of this
-    /// build in the order `lmdb`, `lsm`, `redb`, else `mem`; `None` when none is compiled.
+    /// The engine used when the configuration names none: the first engine of this build in
+    /// the order `lsm`, `lmdb`, `redb`, `mem`; `None` when none is compiled.
     ///
-    /// LMDB comes first because it measured fastest for reads in `BENCHMARKS.md`.
+    /// fjall (`lsm`) comes first because a Dynamo replica acknowledges a write only once it is
+    /// durable, and fjall's `Sync` write (one journal fsync) measured fastest in
+    /// `BENCHMARKS.md`; LMDB, faster for reads and scans, is the choice for read-heavy use.
     pub fn default_for_build() -> Option<Engine> {
-        [Engine::Lmdb, Engine::Lsm, Engine::Redb, Engine::Mem]
+        [Engine::Lsm, Engine::Lmdb, Engine::Redb, Engine::Mem]
             .into_iter()
             .find(|e| e.is_available())
     }
