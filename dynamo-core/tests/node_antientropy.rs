@@ -6,10 +6,12 @@
 mod node_support;
 
 use bytes::Bytes;
-use dynamo_core::antientropy::{AeOutcome, AeReport};
-use dynamo_core::node::{BucketProps, Location, NodeConfig};
-use dynamo_core::proto::ClientRequest;
+use dynamo_core::antientropy::{AeKey, AeMessage, AeOutcome, AeRecord, AeReport, NodeIndex};
+use dynamo_core::node::{BucketProps, Input, Location, Node, NodeConfig, NodeEvent, Output};
+use dynamo_core::proto::{ClientRequest, PeerMessage};
+use dynamo_core::ring::{PartitionId, encode_storage_key};
 use dynamo_core::version::Context;
+use engine_api::{Durability, StorageEngine, WriteBatch};
 use engine_mem::MemEngine;
 use node_support::*;
 
@@ -205,7 +207,9 @@ fn exchanges_converge_under_message_loss() {
         c.cut.insert(id("n3"));
         write(&mut c, 100..180, "v2");
         c.cut.clear();
-        // 20% of all messages lost, anti-entropy's included.
+        // 20% of all messages lost, 5% duplicated, all reordered, anti-entropy's included.
+        c.dup_per_million = 50_000;
+        c.reorder = true;
         let took = run_until_converged(&mut c, 200_000, 120_000);
         // Let the last pushes commit, lossless, then compare records.
         c.advance(INTERVAL);
@@ -292,4 +296,157 @@ fn deletes_spread_by_anti_entropy_and_are_not_reaped() {
     }
     assert!(c.get("n3", "gone").unwrap().is_deleted());
     assert_records_agree(&c, 0..50);
+}
+
+#[test]
+fn a_corrupt_record_is_restored_by_anti_entropy_after_restart() {
+    let mut c = cluster(5, |_| {});
+    write(&mut c, 0..30, "v");
+    // Bit rot under n3's feet: the stored bytes of key7 no longer decode.
+    let p = c.node("n3").ring().unwrap().partition_of(b"b", b"key7");
+    let engine = c.node("n3").engine();
+    let mut batch = WriteBatch::new();
+    batch.put(
+        engine.keyspace("data").unwrap(),
+        encode_storage_key(p, b"b", b"key7").unwrap(),
+        Bytes::from_static(b"\x01junk"),
+    );
+    engine.write(&batch, Durability::Sync).unwrap();
+    // The running node's tree does not know; a restart rebuilds it from what is stored.
+    c.restart_same_disk("n3");
+    assert!(!trees_agree(&c));
+    run_until_converged(&mut c, 0, 60_000);
+    assert_records_agree(&c, 0..30);
+    assert!(
+        c.events
+            .iter()
+            .any(|(n, e)| *n == id("n3") && matches!(e, NodeEvent::CorruptRecord { .. }))
+    );
+}
+
+#[test]
+fn anti_entropy_runs_are_deterministic() {
+    let run = || {
+        let mut c = cluster(9, |c| c.anti_entropy.timeout_ms = 200);
+        write(&mut c, 0..40, "v1");
+        c.cut.insert(id("n2"));
+        write(&mut c, 20..60, "v2");
+        c.cut.clear();
+        c.dup_per_million = 50_000;
+        c.reorder = true;
+        for _ in 0..300 {
+            c.advance_lossy(INTERVAL, 100_000);
+        }
+        c.history
+    };
+    let (a, b) = (run(), run());
+    assert!(a.iter().any(|h| h.contains("AntiEntropy(")));
+    assert_eq!(a, b);
+}
+
+/// Feeds `message` from n2 to a lone node and returns what it sent back and emitted.
+fn feed(node: &mut Node<MemEngine>, message: AeMessage) -> (Vec<AeMessage>, Vec<NodeEvent>) {
+    node.handle(
+        T0,
+        Input::Peer {
+            from: id("n2"),
+            message: PeerMessage::AntiEntropy(message),
+        },
+    );
+    node.handle(T0, Input::Tick);
+    let (mut sent, mut events) = (Vec::new(), Vec::new());
+    while let Some(out) = node.poll_output() {
+        match out {
+            Output::Send {
+                message: PeerMessage::AntiEntropy(m),
+                ..
+            } => sent.push(m),
+            Output::Event(e) => events.push(e),
+            _ => {}
+        }
+    }
+    (sent, events)
+}
+
+#[test]
+fn hostile_or_stale_exchange_messages_are_harmless() {
+    let config = NodeConfig::new(id("n1"), 1, ids(3));
+    let mut node = Node::new(config, mem(), T0).unwrap();
+    while node.poll_output().is_some() {}
+    let p = PartitionId(3);
+    let node_at = |level, index| NodeIndex { level, index };
+    // Nodes outside the tree, leaves, and one inner node named 5000 times.
+    let mut nodes = vec![
+        (node_at(9, 0), 1),
+        (node_at(1, 99_999), 1),
+        (node_at(3, 5), 1),
+    ];
+    nodes.extend((0..5_000).map(|_| (node_at(0, 0), 1)));
+    let (sent, _) = feed(
+        &mut node,
+        AeMessage::Hashes {
+            exchange: 1,
+            partition: p,
+            nodes,
+        },
+    );
+    match &sent[..] {
+        [AeMessage::Children { hashes, .. }] => {
+            assert_eq!(hashes.len(), 16, "the root's children, once")
+        }
+        other => panic!("{other:?}"),
+    }
+    let (sent, _) = feed(
+        &mut node,
+        AeMessage::Keys {
+            exchange: 2,
+            partition: p,
+            buckets: vec![u32::MAX, 5, 5],
+        },
+    );
+    assert!(matches!(&sent[..], [AeMessage::KeyList { keys, .. }] if keys.is_empty()));
+    let bad = |key: &[u8], record: &'static [u8]| AeRecord {
+        bucket: Bytes::from_static(b"b"),
+        key: Bytes::copy_from_slice(key),
+        record: Bytes::from_static(record),
+    };
+    let (sent, events) = feed(
+        &mut node,
+        AeMessage::Push {
+            exchange: 3,
+            partition: p,
+            records: vec![
+                bad(b"k", b"\x01junk"),
+                bad(&[b'x'; 600], b""),
+                bad(b"", b""),
+            ],
+            want: vec![AeKey {
+                bucket: Bytes::new(),
+                key: Bytes::new(),
+            }],
+        },
+    );
+    assert!(matches!(&sent[..], [AeMessage::PushReply { records, .. }] if records.is_empty()));
+    let bad_events = events
+        .iter()
+        .filter(|e| matches!(e, NodeEvent::BadPeerMessage { .. }))
+        .count();
+    assert_eq!(bad_events, 3, "{events:?}");
+    assert!(
+        node.local_record(&Location::Data, b"b", b"k")
+            .unwrap()
+            .is_none()
+    );
+    // Replies to no exchange of this node are ignored.
+    let (sent, _) = feed(
+        &mut node,
+        AeMessage::Children {
+            exchange: 77,
+            partition: p,
+            hashes: vec![(node_at(1, 0), 5)],
+        },
+    );
+    assert!(sent.is_empty());
+    assert_eq!(node.anti_entropy_stats().stale_replies, 1);
+    assert_eq!(node.anti_entropy_stats().served, 3);
 }

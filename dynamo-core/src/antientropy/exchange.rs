@@ -57,8 +57,17 @@
 //! # Tombstones
 //!
 //! Tombstones are ordinary records here: an exchange spreads them like any other version,
-//! so a delete reaches every replica. They are never reaped (removed) by this module yet:
-//! removing one before every replica holds it could let an older live version come back.
+//! so a delete reaches every replica. They are never reaped (removed) yet, which is the
+//! safe side of "reaped only after a delay and once every replica holds them". Reaping needs
+//! more than a confirm round among the replicas:
+//! - removing a tombstone before every replica holds it lets an older live copy (a stale
+//!   replica, a late hint) come back — hence the delay and the all-replicas confirmation;
+//! - removing it also removes the key's causal history: the next write to the key starts
+//!   its dots again from 1 under the same actor and epoch, and any replica (or hint) still
+//!   holding the old tombstone, whose history already covers those dots, would silently
+//!   drop that new, acknowledged write (the tombstone form of Riak's KV679). A reap must
+//!   therefore keep what the key's next dots must exceed (a small per-key marker holding the
+//!   causal context, or a per-node counter floor), not just delete the record.
 
 use std::cmp::Ordering;
 
@@ -602,9 +611,12 @@ pub fn children_of_differing(
     tree: &MerkleTree,
     nodes: &[(NodeIndex, u64)],
 ) -> Vec<(NodeIndex, u64)> {
+    let mut nodes: Vec<(NodeIndex, u64)> = nodes.iter().take(MAX_REQUEST_ITEMS).copied().collect();
+    // A node named twice is answered once.
+    nodes.sort_unstable_by_key(|(n, _)| *n);
+    nodes.dedup_by_key(|(n, _)| *n);
     nodes
         .iter()
-        .take(MAX_REQUEST_ITEMS)
         .filter(|(n, h)| tree.hash(*n).is_some_and(|mine| mine != *h) && !tree.is_leaf(*n))
         .flat_map(|(n, _)| tree.children(*n))
         .collect()

@@ -429,6 +429,17 @@ impl Cluster<MemEngine> {
         c
     }
 
+    /// Restarts node `name` on its own engine (a clean restart: what was committed stays).
+    pub fn restart_same_disk(&mut self, name: &str) {
+        let m = id(name);
+        let mut old = self.nodes.remove(&m).unwrap();
+        old.shutdown(self.now).unwrap();
+        let config = old.config().clone();
+        let node = Node::new(config, old.into_engine(), self.now).unwrap();
+        self.nodes.insert(m.clone(), node);
+        self.drain(&m);
+    }
+
     /// Replaces node `name` by a fresh node with the same configuration over an empty engine
     /// (its disk was wiped).
     pub fn restart_wiped(&mut self, name: &str) {
@@ -441,13 +452,23 @@ impl Cluster<MemEngine> {
 }
 
 impl<E: StorageEngine> Cluster<E> {
-    /// Like [`Cluster::settle`], but each message is lost with the given chance (per
-    /// million), drawn from the cluster's seeded rng.
+    /// Like [`Cluster::settle`] (duplication and reordering included), but each message is
+    /// also lost with the given chance (per million), drawn from the cluster's seeded rng.
     pub fn settle_lossy(&mut self, loss_per_million: u32) {
         loop {
             let mut busy = false;
-            while let Some((from, to, message, _)) = self.queue.pop_front() {
+            while !self.queue.is_empty() {
+                let i = if self.reorder {
+                    self.rng.below(self.queue.len() as u64) as usize
+                } else {
+                    0
+                };
+                let (from, to, message, copy) = self.queue.remove(i).unwrap();
                 busy = true;
+                if !copy && self.rng.chance(self.dup_per_million) {
+                    self.queue
+                        .push_back((from.clone(), to.clone(), message.clone(), true));
+                }
                 if self.cut.contains(&from)
                     || self.cut.contains(&to)
                     || self.rng.chance(loss_per_million)
