@@ -11,8 +11,8 @@
 //! - **Rounds.** Every `interval` (and whenever an acknowledgement frees a slot), for each
 //!   intended node the failure view reports reachable, it sends
 //!   [`PeerMessage::HintDeliver`] for hints not already in flight, at most `max_in_flight`
-//!   per target, resuming after the last hint sent (round-robin, so that a hint the target
-//!   never acknowledges cannot starve the others).
+//!   per target, resuming after the last hint looked at (round-robin, so that a hint the
+//!   target never acknowledges, or a key that does not decode, cannot starve the others).
 //! - **Delivery.** The target merges the record into its data through group commit and
 //!   answers [`PeerMessage::HintAck`] only once that commit is durable.
 //! - **Acknowledgement.** The substitute deletes the hint — through group commit — only if the
@@ -95,7 +95,7 @@ struct InFlight {
 struct Target {
     /// Engine keys of the hints in flight.
     in_flight: BTreeSet<Bytes>,
-    /// Engine key of the last hint sent.
+    /// Engine key of the last hint looked at by a round.
     cursor: Option<Bytes>,
     /// Consecutive rounds whose deliveries went unanswered.
     failures: u32,
@@ -366,11 +366,11 @@ impl Handoff {
                 if self.in_flight_to(target) >= limit {
                     break;
                 }
-                if self
-                    .targets
-                    .get(target)
-                    .is_some_and(|t| t.in_flight.contains(&k))
-                {
+                // The cursor passes every key looked at, sent or not, so that keys that
+                // cannot be sent (in flight, undecodable) never hold the others back.
+                let state = self.targets.entry(target.clone()).or_default();
+                state.cursor = Some(k.clone());
+                if state.in_flight.contains(&k) {
                     continue;
                 }
                 self.deliver(target, k, &prefix, now, store, out)?;
@@ -433,7 +433,6 @@ impl Handoff {
         });
         let state = self.targets.entry(target.clone()).or_default();
         state.in_flight.insert(k.clone());
-        state.cursor = Some(k.clone());
         self.in_flight.insert(
             id,
             InFlight {

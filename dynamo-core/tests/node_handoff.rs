@@ -469,3 +469,64 @@ fn a_foreign_or_duplicate_ack_deletes_nothing_more() {
     drain(&mut c, 60_000);
     assert_primary_holds(&c, &hints);
 }
+
+#[test]
+fn a_corrupt_hint_is_dropped_and_an_undecodable_key_holds_nothing_back() {
+    use dynamo_core::node::store::hint_prefix;
+    use dynamo_core::ring::encode_storage_key;
+    use engine_api::{Durability, StorageEngine, WriteBatch};
+
+    let mut c = cluster_with_down_primary(17, Some(1));
+    let keys = keys_with_down(&c, 6);
+    let hints = write_hinted(&mut c, &keys);
+    let holder = c
+        .nodes
+        .iter()
+        .max_by_key(|(_, n)| n.hints_stored().unwrap())
+        .map(|(k, _)| k.clone())
+        .unwrap();
+    // Two damaged entries for DOWN in the holder's engine: a record that does not decode,
+    // and (sorting before every other hint of DOWN) a key that does not decode.
+    let ring = c.nodes[&holder].ring().unwrap();
+    let partition = ring.partition_of(b"b", b"corrupt-key");
+    let mut bad_record = hint_prefix(&id(DOWN));
+    bad_record.extend_from_slice(&encode_storage_key(partition, b"b", b"corrupt-key").unwrap());
+    let mut bad_key = hint_prefix(&id(DOWN));
+    bad_key.push(0);
+    {
+        let engine = c.nodes[&holder].engine();
+        let ks = engine.keyspace("hints").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put(ks, bad_record, b"\xffnot a record".to_vec());
+        batch.put(ks, bad_key, b"whatever".to_vec());
+        engine.write(&batch, Durability::Sync).unwrap();
+    }
+    let before = hints_left(&c);
+    c.cut.clear();
+    let start = c.now.0;
+    // Everything but the undecodable key drains (one delivery in flight at a time).
+    while hints_left(&c) > 1 {
+        assert!(c.now.0 - start < 60_000, "{} hints left", hints_left(&c));
+        c.advance(250);
+    }
+    assert_eq!(before, keys.len() + 2);
+    assert_eq!(
+        c.nodes[&holder].hints_stored().unwrap(),
+        1,
+        "the undecodable key stays"
+    );
+    assert_primary_holds(&c, &hints);
+    assert!(
+        c.events.iter().any(|(n, e)| *n == holder
+            && matches!(e, NodeEvent::CorruptRecord { location: Location::Hint(t), key, .. }
+                if *t == id(DOWN) && key.as_ref() == b"corrupt-key")),
+        "the corrupt hint is reported"
+    );
+    assert!(
+        c.node(DOWN)
+            .local_record(&Location::Data, b"b", b"corrupt-key")
+            .unwrap()
+            .is_none(),
+        "nothing of it was delivered"
+    );
+}
