@@ -132,7 +132,7 @@ impl<E: StorageEngine> Node<E> {
     /// says `true`, so a Leaving node exits as soon as the claimant took it out of the ring
     /// and the data it held is left to anti-entropy and read repair. When transfers land,
     /// this must return `true` only once every outbound transfer was acknowledged by its new
-    /// owner: it gates [`Membership::finish_leave`] in [`Node::check_leave`].
+    /// owner: it gates [`Membership::finish_leave`] (in the node's `check_leave`).
     pub fn transfers_done(&self) -> bool {
         true
     }
