@@ -13,6 +13,8 @@
 //! Decoding never trusts the bytes: a malformed record, token or content type is an error
 //! reply or a [`NodeEvent`](crate::node::NodeEvent), never a panic.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -232,8 +234,8 @@ pub struct AdminInfo {
     pub ring_digest: Option<u64>,
     /// The member that decides ring changes, as this node sees it.
     pub claimant: Option<NodeId>,
-    /// Hints this node keeps for other nodes (committed).
-    pub hints_pending: usize,
+    /// Hints this node keeps for other nodes (committed), by intended node.
+    pub hints_pending: BTreeMap<NodeId, usize>,
     /// Partition transfers still to do before this node's leave can complete, when known.
     /// Placeholder: `None` until partition transfers land.
     pub transfers_pending: Option<usize>,

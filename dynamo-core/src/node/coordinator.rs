@@ -291,7 +291,7 @@ impl<E: StorageEngine> Node<E> {
             }
             ClientRequest::Status => {
                 let info = self.admin_info();
-                self.reply(reply_to, ClientResponse::Admin(Ok(info)));
+                self.reply(reply_to, ClientResponse::Admin(info));
             }
         }
     }

@@ -294,7 +294,7 @@ impl<E: StorageEngine> Node<E> {
         self.apply_membership(update, None);
         // Gossip to the seed at once rather than at the next tick.
         self.poll_gossip();
-        Ok(self.admin_info())
+        self.admin_info()
     }
 
     /// Admin `Leave`: this node becomes Leaving.
@@ -305,11 +305,17 @@ impl<E: StorageEngine> Node<E> {
             .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
         self.apply_membership(update, None);
         self.poll_gossip();
-        Ok(self.admin_info())
+        self.admin_info()
     }
 
     /// What `Status` (and `Join`, `Leave`) answer.
-    pub(super) fn admin_info(&self) -> AdminInfo {
+    ///
+    /// # Errors
+    /// [`RequestError::Storage`] when the hints cannot be counted.
+    pub(super) fn admin_info(&self) -> Result<AdminInfo, RequestError> {
+        let hints_pending = self
+            .hints_pending()
+            .map_err(|e| RequestError::Storage(e.to_string()))?;
         let state = self.membership.state();
         let members = state
             .members()
@@ -326,18 +332,17 @@ impl<E: StorageEngine> Node<E> {
                 }
             })
             .collect();
-        AdminInfo {
+        Ok(AdminInfo {
             node: self.config.id.clone(),
             status: self.membership.status(),
             members,
             ring_version: state.ring_version(),
             ring_digest: state.ring().map(|r| r.digest()),
             claimant: state.claimant().cloned(),
-            // A count that fails to read is reported as none rather than failing the status.
-            hints_pending: self.store.count_hints().unwrap_or(0),
+            hints_pending,
             transfers_pending: None,
             open_operations: self.ops.len(),
             pending_writes: self.store.pending_writes(),
-        }
+        })
     }
 }
