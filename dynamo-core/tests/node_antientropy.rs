@@ -450,3 +450,53 @@ fn hostile_or_stale_exchange_messages_are_harmless() {
     assert_eq!(node.anti_entropy_stats().stale_replies, 1);
     assert_eq!(node.anti_entropy_stats().served, 3);
 }
+
+#[test]
+fn a_bucket_with_fewer_replicas_is_not_spread_by_anti_entropy() {
+    use dynamo_core::proto::ClientResponse;
+    use dynamo_core::version::VersioningMode;
+    let mut c = cluster(6, |_| {});
+    let one = BucketProps::new(1, 1, 1, VersioningMode::Dvv).unwrap();
+    let resp = c.call(
+        "n1",
+        ClientRequest::SetBucketProps {
+            bucket: Bytes::from_static(b"one"),
+            props: one,
+        },
+    );
+    assert_eq!(resp, ClientResponse::BucketProps(Ok(one)));
+    while !c.nodes.values().all(|n| n.bucket_props(b"one") == one) {
+        c.advance(100);
+    }
+    for i in 0..40 {
+        let resp = c.call(
+            "n1",
+            ClientRequest::Put {
+                bucket: Bytes::from_static(b"one"),
+                key: Bytes::from(key(i)),
+                context: Context::new(),
+                value: Bytes::from_static(b"v"),
+                content_type: text(),
+                w: None,
+                return_body: false,
+            },
+        );
+        assert!(matches!(resp, ClientResponse::Put(Ok(_))), "{resp:?}");
+    }
+    // Several sweeps of every partition by every node.
+    for _ in 0..3 * 256 {
+        c.advance(INTERVAL);
+    }
+    for i in 0..40 {
+        let holders = c
+            .nodes
+            .values()
+            .filter(|n| {
+                n.local_record(&Location::Data, b"one", key(i).as_bytes())
+                    .unwrap()
+                    .is_some()
+            })
+            .count();
+        assert_eq!(holders, 1, "{} on {holders} nodes", key(i));
+    }
+}

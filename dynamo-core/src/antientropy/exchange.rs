@@ -34,8 +34,10 @@
 //!    found again by the next exchange. Both sides write through the group-commit path, which
 //!    keeps their Merkle trees current.
 //!
-//! A busy responder (too many open client operations) answers [`AeMessage::Busy`] and the
-//! initiator gives up this round.
+//! A busy responder (too many open client operations) answers [`AeMessage::Busy`], and one
+//! that does not replicate the partition by its own ring (rings differ for a while when
+//! membership changes) answers [`AeMessage::NotReplica`] and merges nothing; the initiator
+//! gives up this round.
 //!
 //! # Throttling (paper §6.5)
 //!
@@ -224,6 +226,12 @@ pub enum AeMessage {
         /// The exchange.
         exchange: u64,
     },
+    /// Responder → initiator: by its ring, it does not replicate the partition (rings differ
+    /// while membership changes); it neither answers nor merges records for it.
+    NotReplica {
+        /// The exchange.
+        exchange: u64,
+    },
 }
 
 impl AeMessage {
@@ -236,7 +244,8 @@ impl AeMessage {
             | AeMessage::KeyList { exchange, .. }
             | AeMessage::Push { exchange, .. }
             | AeMessage::PushReply { exchange, .. }
-            | AeMessage::Busy { exchange } => *exchange,
+            | AeMessage::Busy { exchange }
+            | AeMessage::NotReplica { exchange } => *exchange,
         }
     }
 
@@ -261,6 +270,8 @@ pub enum AeOutcome {
     TimedOut,
     /// The peer was too busy.
     PeerBusy,
+    /// The peer does not replicate the partition by its ring.
+    NotReplica,
 }
 
 /// What one exchange did: reported as [`NodeEvent::AntiEntropy`](crate::node::NodeEvent).
@@ -303,7 +314,7 @@ pub struct AeStats {
     pub deferred: u64,
     /// Replies ignored because they did not belong to the exchange in flight.
     pub stale_replies: u64,
-    /// Requests answered `Busy` as a responder.
+    /// Requests answered `Busy` or `NotReplica` as a responder.
     pub refused: u64,
     /// Requests answered as a responder.
     pub served: u64,
@@ -493,6 +504,7 @@ impl Exchange {
                 | (Awaiting::KeyList, AeMessage::KeyList { .. })
                 | (Awaiting::PushReply, AeMessage::PushReply { .. })
                 | (_, AeMessage::Busy { .. })
+                | (_, AeMessage::NotReplica { .. })
         )
     }
 

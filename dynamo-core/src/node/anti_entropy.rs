@@ -4,8 +4,8 @@
 //! protocol and its costs).
 //!
 //! Every `anti_entropy_interval_ms` (when not 0) a node picks, round-robin, the next
-//! partition it replicates (`ring.partitions_replicated_by(me, n)`, `n` of the default
-//! bucket props) and, round-robin over the visits of that partition, one of its other
+//! partition it replicates (`ring.partitions_replicated_by(me, n)`, `n` the largest of the
+//! default and known bucket props) and, round-robin over the visits of that partition, one of its other
 //! replicas that the failure view considers up. At most one exchange is in flight; none
 //! starts while the node coordinates more than `max_open_operations` operations (it is
 //! counted as deferred and retried one interval later), and a responder in that state
@@ -27,6 +27,51 @@ use crate::proto::PeerMessage;
 use crate::ring::{PartitionId, decode_storage_key, key_hash, partition_key_range};
 
 impl<E: StorageEngine> Node<E> {
+    /// The replication factor anti-entropy covers: the largest `n` of the default and of
+    /// every bucket the cluster state knows (a node replicating a partition for a bucket of
+    /// larger `n` must exchange it too).
+    fn ae_n(&self) -> usize {
+        let buckets = self
+            .membership
+            .state()
+            .buckets()
+            .values()
+            .map(|b| b.props.n);
+        usize::from(buckets.fold(self.config.default_bucket.n, u8::max))
+    }
+
+    /// Of `keys` of `partition`, those whose bucket's preference list holds both this node
+    /// and `peer`. Every key passes when all buckets have the widest `n`.
+    fn ae_shared_keys(
+        &self,
+        partition: PartitionId,
+        peer: &NodeId,
+        keys: Vec<KeyDigest>,
+    ) -> Vec<KeyDigest> {
+        let widest = self.ae_n();
+        let Some(ring) = self.membership.state().ring() else {
+            return Vec::new();
+        };
+        keys.into_iter()
+            .filter(|k| {
+                let n = usize::from(self.bucket_props(&k.bucket).n);
+                n >= widest || {
+                    let list = ring.preference_list(partition, n);
+                    list.contains(&peer) && list.contains(&&self.config.id)
+                }
+            })
+            .collect()
+    }
+
+    /// True when this node replicates `partition` by its ring (for the widest `n`).
+    fn ae_replicates(&self, partition: PartitionId) -> bool {
+        let n = self.ae_n();
+        self.membership
+            .state()
+            .ring()
+            .is_some_and(|r| r.preference_list(partition, n).contains(&&self.config.id))
+    }
+
     /// Anti-entropy counters since start (exchanges started, completed, abandoned, deferred,
     /// keys repaired, requests served as a responder).
     pub fn anti_entropy_stats(&self) -> AeStats {
@@ -80,7 +125,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// Starts an exchange of the next partition with one of its other reachable replicas.
     fn ae_start(&mut self) {
-        let n = usize::from(self.config.default_bucket.n);
+        let n = self.ae_n();
         let me = self.config.id.clone();
         let Some(ring) = self.membership.state().ring() else {
             return; // not in a cluster yet
@@ -193,7 +238,9 @@ impl<E: StorageEngine> Node<E> {
                 self.ae.stats.completed += 1;
                 self.ae.stats.keys_repaired += report.keys_repaired as u64;
             }
-            AeOutcome::TimedOut | AeOutcome::PeerBusy => self.ae.stats.abandoned += 1,
+            AeOutcome::TimedOut | AeOutcome::PeerBusy | AeOutcome::NotReplica => {
+                self.ae.stats.abandoned += 1;
+            }
         }
         self.emit(NodeEvent::AntiEntropy(report));
     }
@@ -201,6 +248,23 @@ impl<E: StorageEngine> Node<E> {
     /// Handles an anti-entropy message from `from` (as responder or initiator).
     pub(super) fn ae_message(&mut self, from: NodeId, message: AeMessage) {
         let busy = self.ops.len() > self.config.anti_entropy.max_open_operations;
+        let partition = match &message {
+            AeMessage::Hashes { partition, .. }
+            | AeMessage::Keys { partition, .. }
+            | AeMessage::Push { partition, .. } => Some(*partition),
+            _ => None,
+        };
+        if let Some(p) = partition
+            && !self.ae_replicates(p)
+        {
+            self.ae.stats.refused += 1;
+            let exchange = message.exchange();
+            self.send(
+                from,
+                PeerMessage::AntiEntropy(AeMessage::NotReplica { exchange }),
+            );
+            return;
+        }
         match message {
             AeMessage::Hashes {
                 exchange,
@@ -331,6 +395,12 @@ impl<E: StorageEngine> Node<E> {
                         return self.ae_finish(AeOutcome::TimedOut);
                     }
                 };
+                // Only keys whose bucket places a replica on both nodes are synced (a bucket
+                // whose n is below the widest one must not spread to extra nodes).
+                let (local, keys) = (
+                    self.ae_shared_keys(partition, &from, local),
+                    self.ae_shared_keys(partition, &from, keys),
+                );
                 let empty = MerkleTree::new();
                 match self.ae.current.as_mut() {
                     Some(ex) => ex.on_key_list(&empty, local, keys, &config),
@@ -347,6 +417,7 @@ impl<E: StorageEngine> Node<E> {
                 }
             }
             AeMessage::Busy { .. } => Step::Done(AeOutcome::PeerBusy),
+            AeMessage::NotReplica { .. } => Step::Done(AeOutcome::NotReplica),
             _ => return,
         };
         self.ae_step(step);
