@@ -15,7 +15,7 @@
 //! 5. the cluster converges again after those writes.
 //!
 //! A scenario is a function from a seed to its [`Summary`] (or a failure message naming what
-//! failed), so that [`crate::sweep`] runs it over many seeds and `SIM_SEED` replays one; the
+//! failed), so that [`crate::sweep()`] runs it over many seeds and `SIM_SEED` replays one; the
 //! test files `tests/scenario_*.rs` do exactly that and print the merged figures.
 //!
 //! Timers are the node's defaults (1 s request timeout, 1 s gossip, failure threshold 2)
@@ -111,10 +111,20 @@ where
 /// The workload of the scenarios: `clients` clients on 3 keys, every node, stopping at
 /// `stop_at`.
 pub fn workload(sim: &mut Sim<Real>, clients: usize, stop_at: Millis) -> GrowSet<Real> {
+    workload_on(sim, clients, 3, stop_at)
+}
+
+/// The workload on `keys` keys.
+pub fn workload_on(
+    sim: &mut Sim<Real>,
+    clients: usize,
+    keys: usize,
+    stop_at: Millis,
+) -> GrowSet<Real> {
     GrowSet::new(
         GrowSetConfig {
             clients,
-            keys: 3,
+            keys,
             bucket: Bytes::from_static(BUCKET),
             stop_at,
             ..GrowSetConfig::default()
@@ -222,6 +232,17 @@ pub fn converged(
     check_membership_agrees(dumps)
 }
 
+/// Runs `body` on a new simulation of `seed` over `net`, then writes its history where
+/// `SIM_HISTORY` asks (whether `body` passed or not: a failing seed is replayed to read it).
+pub fn run<T>(seed: u64, net: NetConfig, body: impl FnOnce(&mut Sim<Real>) -> T) -> T {
+    let mut sim = Sim::new(sim_config(seed, net));
+    let out = body(&mut sim);
+    if let Ok(Some(path)) = write_history_if_asked(sim.history()) {
+        println!("history written to {path}");
+    }
+    out
+}
+
 /// Runs until every client operation in flight finished (at most `timeout` ms).
 pub fn drain_clients(sim: &mut Sim<Real>, timeout: Millis) {
     let deadline = sim.now() + timeout;
@@ -252,9 +273,6 @@ pub fn settle_with_figures(
 ) -> (Summary, Result<Summary, String>) {
     let mut figures = sim.summary();
     let outcome = settle_inner(sim, grow, healed_at, checks, &mut figures);
-    if let Ok(Some(path)) = write_history_if_asked(sim.history()) {
-        println!("history written to {path}");
-    }
     (figures, outcome)
 }
 
@@ -317,20 +335,28 @@ pub fn split_brain(
     mode: VersioningMode,
     split_ms: Millis,
 ) -> (GrowSetReport, Summary, Result<(), String>) {
-    let mut sim = Sim::new(sim_config(seed, lan()));
-    if let Err(e) = founders(&mut sim, 5, move |s| scenario_config(s, mode)) {
+    run(seed, lan(), |sim| split_brain_in(sim, seed, mode, split_ms))
+}
+
+fn split_brain_in(
+    sim: &mut Sim<Real>,
+    _seed: u64,
+    mode: VersioningMode,
+    split_ms: Millis,
+) -> (GrowSetReport, Summary, Result<(), String>) {
+    if let Err(e) = founders(sim, 5, move |s| scenario_config(s, mode)) {
         return (GrowSetReport::default(), sim.summary(), Err(e));
     }
     let split_at = 2_000;
     let heal_at = split_at + split_ms;
-    let mut grow = workload(&mut sim, 6, heal_at + 4_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, split_at);
+    let mut grow = workload(sim, 6, heal_at + 4_000);
+    grow.start(sim);
+    grow.run(sim, split_at);
     sim.partition(&[0, 1], &[2, 3, 4]);
-    grow.run(&mut sim, heal_at);
+    grow.run(sim, heal_at);
     sim.heal();
-    grow.run(&mut sim, heal_at + 4_000);
-    let (figures, outcome) = settle_with_figures(&mut sim, &mut grow, heal_at, Checks::default());
+    grow.run(sim, heal_at + 4_000);
+    let (figures, outcome) = settle_with_figures(sim, &mut grow, heal_at, Checks::default());
     (grow.report().clone(), figures, outcome.map(|_| ()))
 }
 
@@ -351,15 +377,18 @@ pub fn split_brain_dvv(seed: u64) -> Result<Summary, String> {
 /// The first check that failed, or "no hint stored" when the outage did not exercise
 /// hinted handoff.
 pub fn primary_crash(seed: u64) -> Result<Summary, String> {
-    let mut sim = Sim::new(sim_config(seed, lan()));
-    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
-    let primary = preference_list(&sim, 0, 0, N)?[0];
+    run(seed, lan(), |sim| primary_crash_in(sim, seed))
+}
+
+fn primary_crash_in(sim: &mut Sim<Real>, seed: u64) -> Result<Summary, String> {
+    founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let primary = preference_list(sim, 0, 0, N)?[0];
     let (crash_at, restart_at, stop_at) = (3_000, 8_000, 12_000);
-    let mut grow = workload(&mut sim, 6, stop_at);
-    grow.start(&mut sim);
-    grow.run(&mut sim, crash_at);
+    let mut grow = workload(sim, 6, stop_at);
+    grow.start(sim);
+    grow.run(sim, crash_at);
     sim.crash(primary);
-    grow.run(&mut sim, restart_at);
+    grow.run(sim, restart_at);
     let hints: usize = sim.dumps().iter().map(|(_, d)| d.pending_hints).sum();
     if hints == 0 {
         return Err(format!("no hint stored while node {primary} was down"));
@@ -370,8 +399,8 @@ pub fn primary_crash(seed: u64) -> Result<Summary, String> {
         StartKind::AfterCrash
     };
     sim.restart(primary, kind);
-    grow.run(&mut sim, stop_at);
-    settle(&mut sim, &mut grow, restart_at, Checks::default())
+    grow.run(sim, stop_at);
+    settle(sim, &mut grow, restart_at, Checks::default())
 }
 
 /// The node holding hints for a crashed primary of `set-0` crashes before delivering them,
@@ -382,15 +411,18 @@ pub fn primary_crash(seed: u64) -> Result<Summary, String> {
 /// # Errors
 /// The first check that failed, or "no hint stored" when the holder held none.
 pub fn hint_holder_crash(seed: u64) -> Result<Summary, String> {
-    let mut sim = Sim::new(sim_config(seed, lan()));
-    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
-    let list = preference_list(&sim, 0, 0, N + 1)?;
+    run(seed, lan(), |sim| hint_holder_crash_in(sim, seed))
+}
+
+fn hint_holder_crash_in(sim: &mut Sim<Real>, seed: u64) -> Result<Summary, String> {
+    founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    let list = preference_list(sim, 0, 0, N + 1)?;
     let (primary, holder) = (list[N - 1], list[N]);
-    let mut grow = workload(&mut sim, 6, 12_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, 2_000);
+    let mut grow = workload(sim, 6, 12_000);
+    grow.start(sim);
+    grow.run(sim, 2_000);
     sim.crash(primary);
-    grow.run(&mut sim, 6_000);
+    grow.run(sim, 6_000);
     let held = sim
         .dumps()
         .iter()
@@ -402,17 +434,17 @@ pub fn hint_holder_crash(seed: u64) -> Result<Summary, String> {
         ));
     }
     sim.crash(holder);
-    grow.run(&mut sim, 7_000);
+    grow.run(sim, 7_000);
     sim.restart(primary, StartKind::Restart);
-    grow.run(&mut sim, 8_000);
+    grow.run(sim, 8_000);
     let kind = if seed.is_multiple_of(2) {
         StartKind::Wiped
     } else {
         StartKind::AfterCrash
     };
     sim.restart(holder, kind);
-    grow.run(&mut sim, 12_000);
-    settle(&mut sim, &mut grow, 8_000, Checks::default())
+    grow.run(sim, 12_000);
+    settle(sim, &mut grow, 8_000, Checks::default())
 }
 
 /// A primary of `set-0` loses its disk mid-load and restarts on an empty one at once (the
@@ -423,29 +455,36 @@ pub fn hint_holder_crash(seed: u64) -> Result<Summary, String> {
 /// # Errors
 /// The first check that failed.
 pub fn disk_wipe(seed: u64) -> Result<Summary, String> {
-    let mut sim = Sim::new(sim_config(seed, lan()));
-    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    run(seed, lan(), |sim| disk_wipe_in(sim, seed))
+}
+
+fn disk_wipe_in(sim: &mut Sim<Real>, _seed: u64) -> Result<Summary, String> {
+    founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
     for a in 0..5 {
         let skew = sim.rng().between(0, 1_000) as i64 - 500;
         sim.set_skew(a, skew);
     }
-    let victim = preference_list(&sim, 0, 0, N)?[0];
-    let mut grow = workload(&mut sim, 6, 12_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, 4_000);
+    let victim = preference_list(sim, 0, 0, N)?[0];
+    let mut grow = workload(sim, 6, 12_000);
+    grow.start(sim);
+    grow.run(sim, 4_000);
     sim.restart(victim, StartKind::Wiped);
-    grow.run(&mut sim, 12_000);
-    settle(&mut sim, &mut grow, 4_000, Checks::default())
+    grow.run(sim, 12_000);
+    settle(sim, &mut grow, 4_000, Checks::default())
 }
 
-/// A node joins (through a seed) and another leaves, under load: afterwards each key is
-/// held by exactly its N owners in the new ring, nothing lost. The node that left is
+/// A node joins (through a seed) and another leaves, under load, on 16 keys (so that both
+/// ring changes move some keys between nodes that stay): afterwards each key is held by
+/// exactly its N owners in the new ring, nothing lost. The node that left is
 /// stopped once it reports Exiting.
 ///
 /// # Errors
 /// The first check that failed.
 pub fn join_leave(seed: u64) -> Result<Summary, String> {
-    let mut sim = Sim::new(sim_config(seed, lan()));
+    run(seed, lan(), |sim| join_leave_in(sim, seed))
+}
+
+fn join_leave_in(sim: &mut Sim<Real>, _seed: u64) -> Result<Summary, String> {
     let joiner = NodeId::new("n5").map_err(|e| e.to_string())?;
     let configure = {
         let joiner = joiner.clone();
@@ -468,13 +507,14 @@ pub fn join_leave(seed: u64) -> Result<Summary, String> {
         sim.start(a);
     }
     let (new, leaver) = (5, 4);
-    let mut grow = workload(&mut sim, 6, 20_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, 3_000);
+    // Enough keys that the ring changes move some of them between nodes that stay.
+    let mut grow = workload_on(sim, 6, 16, 20_000);
+    grow.start(sim);
+    grow.run(sim, 3_000);
     if !sim.start(new) {
         return Err("the joining node did not start".into());
     }
-    grow.run(&mut sim, 6_000);
+    grow.run(sim, 6_000);
     let left = sim.call(leaver, ClientRequest::Leave, 5_000);
     match left.map(|c| c.result) {
         Some(Ok(ClientResponse::Admin(Ok(_)))) => {}
@@ -485,7 +525,7 @@ pub fn join_leave(seed: u64) -> Result<Summary, String> {
     let mut t = sim.now();
     while t < 20_000 {
         t += 250;
-        grow.run(&mut sim, t);
+        grow.run(sim, t);
         let status = sim
             .node(leaver)
             .and_then(|n| n.membership().status())
@@ -500,7 +540,7 @@ pub fn join_leave(seed: u64) -> Result<Summary, String> {
         owners_from: Some(0),
         resolve_at: 0,
     };
-    settle(&mut sim, &mut grow, exited_at, checks)
+    settle(sim, &mut grow, exited_at, checks)
 }
 
 /// Node 0 can receive from the others but not send to them for 20 s, under load; then
@@ -512,15 +552,32 @@ pub fn join_leave(seed: u64) -> Result<Summary, String> {
 /// # Errors
 /// The first check that failed.
 pub fn one_way_partition(seed: u64) -> Result<Summary, String> {
-    let mut sim = Sim::new(sim_config(seed, lan()));
-    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    run(seed, lan(), |sim| one_way_partition_in(sim, true))
+}
+
+/// [`one_way_partition`] without its check that a membership change made during the cut
+/// reaches the cut-off node before the heal (a known gap of the node's gossip, see the test
+/// file): still checks the bounded traffic and everything after the heal, membership
+/// agreement included.
+///
+/// # Errors
+/// The first check that failed.
+pub fn one_way_partition_after_heal(seed: u64) -> Result<Summary, String> {
+    run(seed, lan(), |sim| one_way_partition_in(sim, false))
+}
+
+fn one_way_partition_in(
+    sim: &mut Sim<Real>,
+    membership_during_cut: bool,
+) -> Result<Summary, String> {
+    founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
     let (cut_at, heal_at) = (3_000, 23_000);
-    let mut grow = workload(&mut sim, 6, heal_at + 4_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, cut_at);
+    let mut grow = workload(sim, 6, heal_at + 4_000);
+    grow.start(sim);
+    grow.run(sim, cut_at);
     let healthy = sim.net_stats().sent;
     sim.block(&[0], &[1, 2, 3, 4]);
-    grow.run(&mut sim, cut_at + 2_000);
+    grow.run(sim, cut_at + 2_000);
     let props = ClientRequest::SetBucketProps {
         bucket: Bytes::from_static(b"other"),
         props: dynamo_core::node::BucketProps {
@@ -533,7 +590,7 @@ pub fn one_way_partition(seed: u64) -> Result<Summary, String> {
     sim.submit(2, props);
     let before = sim.net_stats().sent;
     let t0 = sim.now();
-    grow.run(&mut sim, heal_at);
+    grow.run(sim, heal_at);
     let during = sim.net_stats().sent - before;
     let rate = |msgs: u64, ms: u64| msgs as f64 * 1_000.0 / ms.max(1) as f64;
     let (healthy_rate, cut_rate) = (rate(healthy, cut_at), rate(during, sim.now() - t0));
@@ -542,10 +599,13 @@ pub fn one_way_partition(seed: u64) -> Result<Summary, String> {
             "{cut_rate:.0} messages/s during the one-way cut against {healthy_rate:.0} before"
         ));
     }
-    check_membership_agrees(&sim.dumps()).map_err(|e| format!("during the one-way cut: {e}"))?;
+    if membership_during_cut {
+        check_membership_agrees(&sim.dumps())
+            .map_err(|e| format!("during the one-way cut: {e}"))?;
+    }
     sim.heal();
-    grow.run(&mut sim, heal_at + 4_000);
-    settle(&mut sim, &mut grow, heal_at, Checks::default())
+    grow.run(sim, heal_at + 4_000);
+    settle(sim, &mut grow, heal_at, Checks::default())
 }
 
 /// 20% of messages lost, 5% duplicated, delays of 1 to 40 ms (reordering) for 15 s under
@@ -560,15 +620,18 @@ pub fn lossy_network(seed: u64) -> Result<Summary, String> {
         loss_per_million: 200_000,
         duplicate_per_million: 50_000,
     };
-    let mut sim = Sim::new(sim_config(seed, bad));
-    founders(&mut sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
+    run(seed, bad, |sim| lossy_network_in(sim, seed))
+}
+
+fn lossy_network_in(sim: &mut Sim<Real>, _seed: u64) -> Result<Summary, String> {
+    founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
     let heal_at = 15_000;
-    let mut grow = workload(&mut sim, 6, heal_at + 3_000);
-    grow.start(&mut sim);
-    grow.run(&mut sim, heal_at);
+    let mut grow = workload(sim, 6, heal_at + 3_000);
+    grow.start(sim);
+    grow.run(sim, heal_at);
     sim.set_net_config(lan());
-    grow.run(&mut sim, heal_at + 3_000);
-    settle(&mut sim, &mut grow, heal_at, Checks::default())
+    grow.run(sim, heal_at + 3_000);
+    settle(sim, &mut grow, heal_at, Checks::default())
 }
 
 /// A scenario: a seed to its figures, or why it failed.
