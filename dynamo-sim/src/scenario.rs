@@ -448,27 +448,52 @@ fn hint_holder_crash_in(sim: &mut Sim<Real>, seed: u64) -> Result<Summary, Strin
 }
 
 /// A primary of `set-0` loses its disk mid-load and restarts on an empty one at once (the
-/// KV679 scenario): it must come back as a new actor, so that no write it coordinates
-/// afterwards is taken for one already seen and dropped, and it must get its data back.
+/// KV679 scenario): it must come back as a new actor (checked: its epoch differs), so that
+/// no write it coordinates afterwards is taken for one already seen and dropped, and it must
+/// get its data back.
 /// Every node's clock is skewed by up to ±500 ms.
 ///
 /// # Errors
 /// The first check that failed.
 pub fn disk_wipe(seed: u64) -> Result<Summary, String> {
-    run(seed, lan(), |sim| disk_wipe_in(sim, seed))
+    run(seed, lan(), |sim| disk_wipe_in(sim, false))
 }
 
-fn disk_wipe_in(sim: &mut Sim<Real>, _seed: u64) -> Result<Summary, String> {
+/// [`disk_wipe`] where the wiped node's clock was also set back to the instant of its first
+/// start (an NTP step, a replaced machine with a wrong clock): its new epoch, read from the
+/// clock, equals its first one, unless the node learns its highest epoch from the cluster.
+///
+/// # Errors
+/// The first check that failed.
+pub fn disk_wipe_clock_back(seed: u64) -> Result<Summary, String> {
+    run(seed, lan(), |sim| disk_wipe_in(sim, true))
+}
+
+fn disk_wipe_in(sim: &mut Sim<Real>, clock_back: bool) -> Result<Summary, String> {
     founders(sim, 5, |s| scenario_config(s, VersioningMode::Dvv))?;
-    for a in 0..5 {
-        let skew = sim.rng().between(0, 1_000) as i64 - 500;
-        sim.set_skew(a, skew);
-    }
     let victim = preference_list(sim, 0, 0, N)?[0];
+    if !clock_back {
+        for a in 0..5 {
+            let skew = sim.rng().between(0, 1_000) as i64 - 500;
+            sim.set_skew(a, skew);
+        }
+    }
+    let wipe_at = 4_000;
     let mut grow = workload(sim, 6, 12_000);
     grow.start(sim);
-    grow.run(sim, 4_000);
+    grow.run(sim, wipe_at);
+    if clock_back {
+        sim.set_skew(victim, -(wipe_at as i64));
+    }
+    let before = sim.node(victim).map(|n| n.epoch().epoch);
     sim.restart(victim, StartKind::Wiped);
+    let after = sim.node(victim).map(|n| n.epoch().epoch);
+    if after.is_none() || after == before {
+        return Err(format!(
+            "node {victim} came back from a wiped disk with epoch {after:?}, the one it used \
+             before ({before:?}): the same actor, whose counters restart (KV679)"
+        ));
+    }
     grow.run(sim, 12_000);
     settle(sim, &mut grow, 4_000, Checks::default())
 }
