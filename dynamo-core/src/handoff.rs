@@ -30,6 +30,12 @@
 //! does not reuse the ids of an earlier run (unless that run sent more than 2^20 deliveries per
 //! millisecond it ran, or the clock went back between runs).
 //!
+//! **A target that left.** While the intended node is in the ring, its hints go to it alone,
+//! when the failure view reports it reachable. Once it has left the ring (a leave completed
+//! while it was unreachable) they go to the key's current replicas instead: to the first
+//! reachable one, or — when this node is one of them — into this node's own data, the hint
+//! deleted in the same batch. Anti-entropy spreads the key to the other replicas.
+//!
 //! Hints live in the engine, so they survive a restart; a node restarted on its engine runs a
 //! round at once and resumes delivery.
 //!
@@ -76,10 +82,31 @@ impl Default for HandoffConfig {
     }
 }
 
+/// Where a hint goes now, as the node's ring and failure view see it (the node answers for
+/// each hint with [`Handoff::poll`]'s `route`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// Send it to this node: the intended node while it is in the ring, else a current
+    /// replica of the key.
+    Node(NodeId),
+    /// This node is now a replica of the key (the intended node left the ring): merge the
+    /// hint into the local data.
+    Local,
+    /// Nobody to send it to now (the node is unreachable): keep it.
+    Wait,
+}
+
+/// The routing question handoff asks the node: where the hint kept for `target` of a key in
+/// `partition` and `bucket` goes now.
+pub type Route<'a> = &'a dyn Fn(&NodeId, PartitionId, &[u8]) -> Destination;
+
 /// One delivery awaiting its acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct InFlight {
+    /// The node the hint is kept for.
     target: NodeId,
+    /// The node it was sent to (the target, or a current replica if the target left).
+    dest: NodeId,
     /// The hint's engine key.
     hint_key: Bytes,
     partition: PartitionId,
@@ -176,14 +203,15 @@ impl Handoff {
     }
 
     /// Expires unanswered deliveries and, when a round is due (or acknowledgements freed
-    /// slots), sends deliveries for the hints of every target `is_up` reports reachable.
+    /// slots), sends deliveries for the hints of every target, each where `route` says
+    /// (merging locally those whose target left the ring when this node now holds the key).
     /// Call after the group commit of a tick, so that the scan sees the latest hints.
     /// Returns the messages to send and events (a corrupt hint is reported and dropped).
     pub fn poll<E: StorageEngine>(
         &mut self,
         now: Timestamp,
         store: &mut Store<E>,
-        is_up: impl Fn(&NodeId) -> bool,
+        route: impl Fn(&NodeId, PartitionId, &[u8]) -> Destination,
     ) -> Vec<Output> {
         self.now = now;
         let mut out = Vec::new();
@@ -215,10 +243,7 @@ impl Handoff {
             refill.into_iter().collect()
         };
         for target in targets {
-            if !is_up(&target) {
-                continue;
-            }
-            if let Err(e) = self.fill(&target, now, store, &mut out) {
+            if let Err(e) = self.fill(&target, now, store, &route, &mut out) {
                 out.push(Output::Event(NodeEvent::StorageFailed(e.to_string())));
             }
         }
@@ -238,7 +263,7 @@ impl Handoff {
     ) -> Vec<Output> {
         self.now = now;
         match self.in_flight.get(&id) {
-            Some(f) if f.target == *from => {}
+            Some(f) if f.dest == *from => {}
             _ => return Vec::new(),
         }
         let Some(f) = self.in_flight.remove(&id) else {
@@ -321,6 +346,7 @@ impl Handoff {
         target: &NodeId,
         now: Timestamp,
         store: &mut Store<E>,
+        route: Route<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), StoreError> {
         let limit = self.config.max_in_flight;
@@ -373,13 +399,15 @@ impl Handoff {
                 if state.in_flight.contains(&k) {
                     continue;
                 }
-                self.deliver(target, k, &prefix, now, store, out)?;
+                self.deliver(target, k, &prefix, now, store, route, out)?;
             }
         }
         Ok(())
     }
 
-    /// Sends the hint at engine key `k` (if it is still there and decodes).
+    /// Sends the hint at engine key `k` where `route` says (if it is still there and
+    /// decodes), or merges it into the local data.
+    #[allow(clippy::too_many_arguments)]
     fn deliver<E: StorageEngine>(
         &mut self,
         target: &NodeId,
@@ -387,6 +415,7 @@ impl Handoff {
         prefix: &[u8],
         now: Timestamp,
         store: &mut Store<E>,
+        route: Route<'_>,
         out: &mut Vec<Output>,
     ) -> Result<(), StoreError> {
         let Some(data_key) = k.get(prefix.len()..) else {
@@ -414,16 +443,30 @@ impl Handoff {
             }));
             return Ok(());
         }
-        let Some(record) = current.raw else {
+        let Some(record) = current.raw.clone() else {
             // Deleted by a staged write (delivered meanwhile).
             return Ok(());
+        };
+        let dest = match route(target, sk.partition, sk.bucket) {
+            Destination::Wait => return Ok(()),
+            Destination::Node(d) => d,
+            Destination::Local => {
+                // The intended node left the ring and this node now holds the key: the hint
+                // becomes data here, its deletion in the same batch (atomic).
+                if let Some(set) = &current.set {
+                    store.merge_in(&Location::Data, at, set, Waiter::Nobody)?;
+                    store.stage_delete(&loc, at, &current, Waiter::Nobody)?;
+                    *self.staged.entry(target.clone()).or_default() += 1;
+                }
+                return Ok(());
+            }
         };
         self.next_id = self.next_id.wrapping_add(1);
         let id = self.next_id;
         let bucket = Bytes::copy_from_slice(sk.bucket);
         let key = Bytes::copy_from_slice(sk.key);
         out.push(Output::Send {
-            to: target.clone(),
+            to: dest.clone(),
             message: PeerMessage::HintDeliver {
                 id,
                 bucket: bucket.clone(),
@@ -437,6 +480,7 @@ impl Handoff {
             id,
             InFlight {
                 target: target.clone(),
+                dest,
                 hint_key: k.clone(),
                 partition: sk.partition,
                 bucket,

@@ -530,3 +530,69 @@ fn a_corrupt_hint_is_dropped_and_an_undecodable_key_holds_nothing_back() {
         "nothing of it was delivered"
     );
 }
+
+#[test]
+fn hints_for_a_node_that_left_the_ring_go_to_the_current_replicas() {
+    use dynamo_core::proto::{ClientRequest, ClientResponse};
+
+    let mut c = cluster_with_down_primary(18, None);
+    let keys = keys_with_down(&c, 20);
+    let hints = write_hinted(&mut c, &keys);
+    // DOWN comes back only long enough to leave: no hint reaches it.
+    c.filter = Some(Box::new(|_, to, m| match m {
+        PeerMessage::HintDeliver { .. } if *to == id(DOWN) => Fate::Drop,
+        _ => Fate::Deliver,
+    }));
+    c.cut.clear();
+    match c.call(DOWN, ClientRequest::Leave) {
+        ClientResponse::Admin(Ok(_)) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    let start = c.now.0;
+    while !c
+        .nodes
+        .values()
+        .all(|n| !n.ring().unwrap().contains_node(&id(DOWN)))
+    {
+        assert!(c.now.0 - start < 30_000, "the leave did not complete");
+        c.advance(250);
+    }
+    // Gone for good.
+    c.cut.insert(id(DOWN));
+    c.filter = None;
+    let start = c.now.0;
+    while c
+        .nodes
+        .iter()
+        .filter(|(n, _)| **n != id(DOWN))
+        .any(|(_, n)| n.hints_stored().unwrap() > 0)
+    {
+        assert!(
+            c.now.0 - start < 60_000,
+            "hints for a departed node never drained"
+        );
+        c.advance(250);
+    }
+    // Every hinted write reached the key's current replicas (the first directly, the
+    // others through anti-entropy or a read).
+    for (k, hint) in &hints {
+        let pl = pref_list(&c, k);
+        assert!(!pl.contains(&id(DOWN)));
+        let holding = pl
+            .iter()
+            .filter(|n| {
+                c.nodes[*n]
+                    .local_record(&Location::Data, b"b", k.as_bytes())
+                    .unwrap()
+                    .is_some_and(|d| d.descends(hint))
+            })
+            .count();
+        assert!(
+            holding >= 1,
+            "{k}: no current replica holds the hinted write"
+        );
+        let r = c.get("n1", k).unwrap();
+        assert_eq!(values(&r), [format!("value of {k}")]);
+    }
+    assert_eq!(delivered_events(&c), keys.len());
+}

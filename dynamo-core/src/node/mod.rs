@@ -65,7 +65,7 @@ use engine_api::StorageEngine;
 
 use crate::antientropy::MerkleTree;
 use crate::failure::FailureDetector;
-use crate::handoff::{Handoff, HandoffConfig};
+use crate::handoff::{Destination, Handoff, HandoffConfig};
 use crate::ids::{NodeId, Timestamp};
 use crate::membership::{Membership, MembershipChange, MembershipError};
 use crate::proto::{ClientId, ClientRequest, ClientResponse, OpId, PeerMessage};
@@ -528,11 +528,35 @@ impl<E: StorageEngine> Node<E> {
         self.poll_gossip();
         self.ae_tick();
         // Hinted handoff, after the commit so that its scan sees the latest hints; the one
-        // place it asks the failure view.
+        // place it asks the failure view and the ring.
         let failure = &self.failure;
-        let handoff = self
-            .handoff
-            .poll(self.now, &mut self.store, |n| failure.is_up(n));
+        let state = self.membership.state();
+        let me = &self.config.id;
+        let default_bucket = self.config.default_bucket;
+        let route = |target: &NodeId, partition: PartitionId, bucket: &[u8]| {
+            let Some(ring) = state.ring() else {
+                return Destination::Wait;
+            };
+            if ring.contains_node(target) {
+                return if failure.is_up(target) {
+                    Destination::Node(target.clone())
+                } else {
+                    Destination::Wait
+                };
+            }
+            // The intended node left the ring: the key's current replicas take the hint.
+            let n = state.bucket_props(bucket).map_or(default_bucket.n, |p| p.n);
+            for node in ring.preference_list(partition, usize::from(n)) {
+                if node == me {
+                    return Destination::Local;
+                }
+                if failure.is_up(node) {
+                    return Destination::Node(node.clone());
+                }
+            }
+            Destination::Wait
+        };
+        let handoff = self.handoff.poll(self.now, &mut self.store, route);
         self.outputs.extend(handoff);
     }
 
