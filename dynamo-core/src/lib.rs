@@ -25,6 +25,7 @@ pub mod proto;
 pub mod record;
 pub mod ring;
 pub mod rng;
+pub mod transfer;
 pub mod version;
 
 pub use ids::{InvalidNodeId, NodeId, Timestamp};

@@ -236,9 +236,10 @@ pub struct AdminInfo {
     pub claimant: Option<NodeId>,
     /// Hints this node keeps for other nodes (committed), by intended node.
     pub hints_pending: BTreeMap<NodeId, usize>,
-    /// Partition transfers still to do before this node's leave can complete, when known.
-    /// Placeholder: `None` until partition transfers land.
+    /// Outgoing partition transfers not confirmed yet (a leave completes at 0).
     pub transfers_pending: Option<usize>,
+    /// Every outgoing partition transfer: partition, receiver, records acknowledged, done.
+    pub transfers: Vec<crate::transfer::TransferProgress>,
     /// Operations it is coordinating or forwarding right now.
     pub open_operations: usize,
     /// Writes staged for the next group commit.
@@ -426,6 +427,11 @@ pub enum PeerMessage {
     /// A Merkle exchange between replicas of a partition (anti-entropy, paper §4.7); the
     /// protocol is in [`crate::antientropy::exchange`].
     AntiEntropy(crate::antientropy::AeMessage),
+    /// A batch of a partition's records streamed to a new holder (paper §4.9); the protocol
+    /// is in [`crate::transfer`].
+    TransferBatch(crate::transfer::TransferBatch),
+    /// The receiver of a [`PeerMessage::TransferBatch`] holds its records durably.
+    TransferAck(crate::transfer::TransferAck),
     /// The sender's cluster state (membership, ring, bucket properties), sent to a random
     /// peer every gossip interval and merged by the receiver, which answers with its own
     /// state when the sender lacks something (push-pull). Accepted from unknown nodes: this

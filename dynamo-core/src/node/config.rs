@@ -105,6 +105,8 @@ pub struct NodeConfig {
     /// Hint deliveries awaiting acknowledgement per target node (0 is taken as 1): throttles
     /// hinted handoff so that a node coming back is not flooded.
     pub handoff_max_in_flight: usize,
+    /// Pacing of partition transfers (batch size, batches in flight, records per round).
+    pub transfer: crate::transfer::TransferConfig,
 }
 
 impl NodeConfig {
@@ -129,6 +131,7 @@ impl NodeConfig {
             max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
             anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
             handoff_max_in_flight: crate::handoff::DEFAULT_MAX_IN_FLIGHT,
+            transfer: crate::transfer::TransferConfig::default(),
         }
     }
 

@@ -128,13 +128,10 @@ impl<E: StorageEngine> Node<E> {
     /// Whether every partition this node handed off (on leaving, or after a ring change)
     /// reached its new owner, so that it may finish its leave.
     ///
-    /// TODO(transfers): partition transfers (`transfer.rs`) are not written yet; this always
-    /// says `true`, so a Leaving node exits as soon as the claimant took it out of the ring
-    /// and the data it held is left to anti-entropy and read repair. When transfers land,
-    /// this must return `true` only once every outbound transfer was acknowledged by its new
-    /// owner: it gates [`Membership::finish_leave`] (in the node's `check_leave`).
+    /// True once every outbound partition transfer ([`crate::transfer`]) was confirmed by
+    /// its receiver: it gates [`Membership::finish_leave`] (in the node's `check_leave`).
     pub fn transfers_done(&self) -> bool {
-        true
+        self.transfers_all_done()
     }
 
     /// A `Gossip { state }` from `from`: merge, persist, answer if the sender lacks
@@ -167,9 +164,9 @@ impl<E: StorageEngine> Node<E> {
             let state = self.membership.state().clone();
             self.send(to, PeerMessage::Gossip { state });
         }
-        // TODO(transfers): on `MembershipChange::Ring`, compare the new ring with the one in
-        // force before (`Ring::replica_changes_to`) and start the partition transfers; a
-        // Leaving node's `transfers_done` then waits for their acknowledgements.
+        // Partition transfers: compare the ring with the one transfers were computed for
+        // (`Ring::replica_changes_to`) before a leave may finish.
+        self.transfers_ring_check();
         for change in update.changes {
             if let MembershipChange::Status {
                 node,
@@ -340,7 +337,8 @@ impl<E: StorageEngine> Node<E> {
             ring_digest: state.ring().map(|r| r.digest()),
             claimant: state.claimant().cloned(),
             hints_pending,
-            transfers_pending: None,
+            transfers_pending: Some(self.transfers.pending()),
+            transfers: self.transfers.progress(),
             open_operations: self.ops.len(),
             pending_writes: self.store.pending_writes(),
         })

@@ -80,6 +80,7 @@ mod coordinator;
 mod membership;
 mod replica;
 pub mod store;
+mod transfer;
 
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing};
 pub use store::{KEYSPACES, Location, StoreError};
@@ -195,6 +196,33 @@ pub enum NodeEvent {
         /// The key.
         key: Bytes,
     },
+    /// Partition transfer: the receiver `to` acknowledged records of `partition`, up to
+    /// `keys_sent` in all (paper §4.9).
+    TransferProgress {
+        /// The partition.
+        partition: PartitionId,
+        /// The receiver.
+        to: NodeId,
+        /// Records it acknowledged so far.
+        keys_sent: u64,
+    },
+    /// Partition transfer: `to` confirmed it holds all of `partition`.
+    TransferDone {
+        /// The partition.
+        partition: PartitionId,
+        /// The receiver.
+        to: NodeId,
+        /// Records it acknowledged in all.
+        keys_sent: u64,
+    },
+    /// This node dropped the data of `partition` (`keys` records, deletions staged for the
+    /// next group commit): it does not replicate it and its new holders confirmed it.
+    PartitionDropped {
+        /// The partition.
+        partition: PartitionId,
+        /// Records deleted.
+        keys: u64,
+    },
     /// An anti-entropy exchange this node initiated ended (paper §4.7): partition, peer,
     /// outcome, keys repaired, messages and hashes exchanged.
     AntiEntropy(crate::antientropy::AeReport),
@@ -239,6 +267,8 @@ pub struct Node<E> {
     stopped: bool,
     /// Anti-entropy: timer, round-robin cursors, the exchange in flight.
     ae: crate::antientropy::AntiEntropy,
+    /// Partition transfers: outgoing transfers, acks owed after the next commit.
+    transfers: crate::transfer::Transfers,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -283,7 +313,9 @@ impl<E: StorageEngine> Node<E> {
             },
             now,
         );
+        let transfers = transfer::load(&config, &store, now, &mut outputs)?;
         Ok(Node {
+            transfers,
             config,
             membership,
             failure,
@@ -342,6 +374,7 @@ impl<E: StorageEngine> Node<E> {
             .chain(Some(self.membership.next_deadline()))
             .chain(self.ae.next_deadline())
             .chain(self.handoff.next_deadline())
+            .chain(self.transfers.next_deadline())
             .min()
     }
 
@@ -520,6 +553,7 @@ impl<E: StorageEngine> Node<E> {
             }
             let delivered = self.handoff.committed(result.is_ok());
             self.outputs.extend(delivered);
+            self.transfers_committed(result.is_ok());
         }
         self.expire_ops();
         let now = self.now;
@@ -558,6 +592,7 @@ impl<E: StorageEngine> Node<E> {
         };
         let handoff = self.handoff.poll(self.now, &mut self.store, route);
         self.outputs.extend(handoff);
+        self.transfer_tick();
     }
 
     fn emit(&mut self, event: NodeEvent) {

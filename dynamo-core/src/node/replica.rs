@@ -123,6 +123,8 @@ impl<E: StorageEngine> Node<E> {
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
             PeerMessage::Gossip { state } => self.gossip_received(from, state),
             PeerMessage::AntiEntropy(message) => self.ae_message(from, message),
+            PeerMessage::TransferBatch(batch) => self.transfer_batch_received(from, batch),
+            PeerMessage::TransferAck(ack) => self.transfer_ack_received(from, ack),
         }
     }
 
