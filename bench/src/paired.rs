@@ -121,8 +121,10 @@ mod tests {
         assert!(quantile(&mut [], 0.5).is_nan());
     }
 
+    /// Checks the comparison's bookkeeping, not speeds: timings depend on the machine's load,
+    /// and speed is measured in benchmarks, never asserted in tests.
     #[test]
-    fn a_store_against_itself_is_close_to_one() {
+    fn comparison_runs_its_rounds_and_orders_its_quartiles() {
         let data = Workloads::new(BenchSize { keys: 2_000 });
         let mut a = Runner::<RawBTree>::new(&data);
         let mut b = Runner::<RawBTree>::new(&data);
@@ -134,7 +136,7 @@ mod tests {
         )
         .unwrap();
         assert!(p.rounds >= MIN_ROUNDS);
-        assert!(p.ratio > 0.5 && p.ratio < 2.0, "{p:?}");
+        assert!(p.ratio.is_finite() && p.ratio > 0.0, "{p:?}");
         assert!(p.ratio_q1 <= p.ratio && p.ratio <= p.ratio_q3);
         let mut m = Runner::<Adapter<engine_mem::MemEngine>>::new(&data);
         let p = compare(
@@ -144,7 +146,7 @@ mod tests {
             Duration::from_millis(100),
         )
         .unwrap();
-        assert_eq!(p.rounds, MIN_ROUNDS);
+        assert!(p.rounds >= MIN_ROUNDS, "{p:?}");
         assert!(p.a_ns > 0.0 && p.b_ns > 0.0);
     }
 }
