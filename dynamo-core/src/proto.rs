@@ -239,6 +239,7 @@ pub struct AdminInfo {
     /// Outgoing partition transfers not confirmed yet (a leave completes at 0).
     pub transfers_pending: Option<usize>,
     /// Every outgoing partition transfer: partition, receiver, records acknowledged, done.
+    #[serde(default)]
     pub transfers: Vec<crate::transfer::TransferProgress>,
     /// Operations it is coordinating or forwarding right now.
     pub open_operations: usize,

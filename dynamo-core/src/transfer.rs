@@ -13,7 +13,8 @@
 //!   storage-key order: [`TransferBatch`] carries up to `batch_records` records (and about
 //!   `batch_bytes`), the storage key of its last record (`cursor`) and whether it ends the
 //!   partition (`last`). At most `max_in_flight` batches per transfer await their
-//!   acknowledgement, and at most `records_per_tick` records leave per round.
+//!   acknowledgement, and at most `records_per_tick` records leave per round; nothing
+//!   leaves while the node coordinates more than `max_open_operations` client operations.
 //! - **Acknowledgement.** The receiver merges every record into its data through the
 //!   node's group commit (merge is idempotent: duplicates and re-sent batches are
 //!   harmless; the Merkle trees stay current) and answers [`TransferAck`] only after the
@@ -61,6 +62,9 @@ pub struct TransferConfig {
     /// Time between rounds that look for data to hand off and retry stalled transfers, ms
     /// (0 is taken as 1).
     pub interval_ms: u64,
+    /// Admission control: no batch leaves while the node coordinates more client operations
+    /// than this (foreground requests come first); sending resumes at a later round.
+    pub max_open_operations: usize,
 }
 
 impl Default for TransferConfig {
@@ -72,6 +76,7 @@ impl Default for TransferConfig {
             records_per_tick: 512,
             timeout_ms: 2_000,
             interval_ms: 1_000,
+            max_open_operations: 32,
         }
     }
 }

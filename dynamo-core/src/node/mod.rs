@@ -56,7 +56,10 @@
 //! - `replica`: the replica side — storing, reading and merging records for coordinators;
 //! - `membership` (this directory's `membership.rs`): the cluster state — gossip, join,
 //!   leave, bucket properties — over [`crate::membership::Membership`], and the failure
-//!   detector ([`crate::failure`]) that marks peers down and probes them.
+//!   detector ([`crate::failure`]) that marks peers down and probes them;
+//! - `transfer` (this directory's `transfer.rs`): partition transfers on a ring change
+//!   ([`crate::transfer`]) — batches streamed to new holders, acknowledged after their
+//!   commit, and the drop of partitions this node handed off.
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -328,6 +328,10 @@ impl<E: StorageEngine> Node<E> {
     /// Sends batches, within each transfer's window and the round's record budget, to
     /// receivers the failure detector reports up.
     fn transfer_send(&mut self) {
+        if self.ops.len() > self.transfers.config.max_open_operations {
+            // Foreground first: the next round tries again.
+            return;
+        }
         let mut budget = self.transfers.config.records_per_tick;
         let keys: Vec<(PartitionId, NodeId)> = self.transfers.outgoing.keys().cloned().collect();
         for key in keys {
