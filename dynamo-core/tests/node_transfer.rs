@@ -353,3 +353,59 @@ fn a_sender_restarted_mid_transfer_resumes_from_its_cursor() {
     c.filter = None;
     every_key_readable(&mut c, "n4");
 }
+
+#[test]
+fn data_held_by_a_node_that_does_not_replicate_it_goes_to_its_owners_then_is_dropped() {
+    let mut c = cluster(4, 26);
+    // A record of a key nobody has yet, written on a throwaway single node.
+    let props = BucketProps {
+        n: 1,
+        r: 1,
+        w: 1,
+        ..BucketProps::default()
+    };
+    let mut other = Cluster::mem_with(1, 5, props, configure);
+    other.put("n1", "stray", "s", Context::new()).unwrap();
+    let set = other
+        .node("n1")
+        .local_record(&Location::Data, b"b", b"stray")
+        .unwrap()
+        .unwrap();
+    let record = bytes::Bytes::from(dynamo_core::record::encode(&set).unwrap());
+    let owners_of = owners(&c, "n1", "stray");
+    assert_eq!(owners_of.len(), 3);
+    let outsider = c
+        .nodes
+        .keys()
+        .find(|n| !owners_of.contains(*n))
+        .unwrap()
+        .clone();
+    let from = owners_of.iter().next().unwrap().clone();
+    // As a stale coordinator's repair would: it lands in the outsider's data.
+    let now = c.now;
+    let node = c.nodes.get_mut(&outsider).unwrap();
+    node.handle(
+        now,
+        dynamo_core::Input::Peer {
+            from,
+            message: PeerMessage::Repair {
+                bucket: "b".into(),
+                key: "stray".into(),
+                record,
+            },
+        },
+    );
+    while node.poll_output().is_some() {}
+    c.settle();
+    assert_eq!(holders(&c, "stray"), BTreeSet::from([outsider.clone()]));
+    let took = run_until(&mut c, 30_000, |c| holders(c, "stray") == owners_of);
+    println!("stray: {outsider} handed the record to its owners in {took} ms");
+    assert!(
+        c.events.iter().any(
+            |(n, e)| *n == outsider && matches!(e, NodeEvent::PartitionDropped { keys: 1, .. })
+        ),
+        "the outsider dropped it"
+    );
+    let r = c.get("n1", "stray").unwrap();
+    assert_eq!(values(&r), vec!["s".to_owned()]);
+}
