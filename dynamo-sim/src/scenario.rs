@@ -20,16 +20,17 @@
 //!
 //! # The scenarios and their status
 //!
-//! | test file | scenario | status |
-//! |---|---|---|
-//! | `scenario_split_brain` | [`split_brain_dvv`], and [`split_brain`] in `lww` mode | passes; `lww` loses acknowledged writes (the contrast) |
-//! | `scenario_primary_crash` | [`primary_crash`] | passes |
-//! | `scenario_hint_holder_crash` | [`hint_holder_crash`] | passes |
-//! | `scenario_disk_wipe` | [`disk_wipe`]; [`disk_wipe_clock_back`] | passes; the variant fails (the node reuses its epoch) |
-//! | `scenario_join_leave` | [`join_leave`] | passes |
-//! | `scenario_one_way_partition` | [`one_way_partition_after_heal`]; [`one_way_partition`] | passes; the full one fails on some seeds (no gossip to peers marked down) |
-//! | `scenario_lossy_network` | [`lossy_network`] | passes |
+//! | test file | scenario | CI seeds | status |
+//! |---|---|---|---|
+//! | `scenario_split_brain` | [`split_brain_dvv`], and [`split_brain`] in `lww` mode | 4 | passes; `lww` loses acknowledged writes (the contrast) |
+//! | `scenario_primary_crash` | [`primary_crash`] | 40 | passes |
+//! | `scenario_hint_holder_crash` | [`hint_holder_crash`] | 40 | passes |
+//! | `scenario_disk_wipe` | [`disk_wipe`]; [`disk_wipe_clock_back`] | 25 | passes; the variant fails (the node reuses its epoch) |
+//! | `scenario_join_leave` | [`join_leave`] | 40 | passes |
+//! | `scenario_one_way_partition` | [`one_way_partition_after_heal`]; [`one_way_partition`] | 30 | passes; the full one fails on some seeds (no gossip to peers marked down) |
+//! | `scenario_lossy_network` | [`lossy_network`] | 100 | passes |
 //!
+//! Each file's CI run takes under a minute in debug on two cores; `SIM_SEEDS` asks for more.
 //! [`all`] lists the passing ones, [`known_failing`] the others with what they need.
 //!
 //! Timers are the node's defaults (1 s request timeout, 1 s gossip, failure threshold 2)
