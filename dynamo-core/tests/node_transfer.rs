@@ -409,3 +409,86 @@ fn data_held_by_a_node_that_does_not_replicate_it_goes_to_its_owners_then_is_dro
     let r = c.get("n1", "stray").unwrap();
     assert_eq!(values(&r), vec!["s".to_owned()]);
 }
+
+/// An encoded record of (`b`, `k`) = `v`, written on a throwaway single node.
+fn foreign_record(k: &str, v: &str) -> bytes::Bytes {
+    let props = BucketProps {
+        n: 1,
+        r: 1,
+        w: 1,
+        ..BucketProps::default()
+    };
+    let mut other = Cluster::mem_with(1, 5, props, configure);
+    other.put("n1", k, v, Context::new()).unwrap();
+    let set = other
+        .node("n1")
+        .local_record(&Location::Data, b"b", k.as_bytes())
+        .unwrap()
+        .unwrap();
+    bytes::Bytes::from(dynamo_core::record::encode(&set).unwrap())
+}
+
+#[test]
+fn a_write_reaching_a_leaving_sender_mid_transfer_is_sent_again_before_the_drop() {
+    let mut c = cluster(4, 27);
+    let allowed = Rc::new(Cell::new(4u64));
+    let sent = Rc::new(RefCell::new(Sent::new()));
+    hold_acks(&mut c, allowed.clone(), sent.clone());
+    let leaver = id("n2");
+    match c.call("n2", ClientRequest::Leave) {
+        ClientResponse::Admin(Ok(_)) => {}
+        other => panic!("unexpected {other:?}"),
+    }
+    run_until(&mut c, 60_000, |c| {
+        c.node("n2")
+            .transfer_progress()
+            .iter()
+            .any(|t| t.keys_sent > 0 && !t.done)
+    });
+    let t = c
+        .node("n2")
+        .transfer_progress()
+        .into_iter()
+        .find(|t| t.keys_sent > 0 && !t.done)
+        .unwrap();
+    // Writes to that partition reach the leaver after its pass began (a coordinator with
+    // a stale ring): five new keys, sorting before every key sent so far.
+    let ring = c.node("n2").ring().unwrap().clone();
+    let late: Vec<String> = (0..)
+        .map(|i| format!("a-late{i}"))
+        .filter(|k| ring.partition_of(b"b", k.as_bytes()) == t.partition)
+        .take(5)
+        .collect();
+    let from = id("n1");
+    for k in &late {
+        let record = foreign_record(k, "late");
+        let now = c.now;
+        let node = c.nodes.get_mut(&leaver).unwrap();
+        node.handle(
+            now,
+            dynamo_core::Input::Peer {
+                from: from.clone(),
+                message: PeerMessage::Repair {
+                    bucket: "b".into(),
+                    key: bytes::Bytes::copy_from_slice(k.as_bytes()),
+                    record,
+                },
+            },
+        );
+        while node.poll_output().is_some() {}
+    }
+    allowed.set(u64::MAX);
+    c.release_held();
+    let took = run_until(&mut c, 60_000, |c| {
+        c.nodes.values().all(|n| {
+            n.membership().state().member(&leaver).map(|m| m.status) == Some(MemberStatus::Exiting)
+        }) && settled(c, "n1", &["n1", "n3", "n4"])
+            && late.iter().all(|k| holders(c, k) == owners(c, "n1", k))
+    });
+    println!("late writes: the leaver exited {took} ms after they arrived; none lost");
+    c.cut.insert(leaver);
+    for k in &late {
+        let r = c.get("n1", k).unwrap();
+        assert_eq!(values(&r), vec!["late".to_owned()], "{k}");
+    }
+}
