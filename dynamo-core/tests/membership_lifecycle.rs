@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dynamo_core::membership::{
     BucketProps, ClusterState, DEFAULT_GOSSIP_INTERVAL, Gossiper, MemberStatus, MembershipError,
-    parse_versioning_mode, versioning_mode_name,
+    UNREACHABLE_EVERY, parse_versioning_mode, versioning_mode_name,
 };
 use dynamo_core::ring::{RingConfig, Zone};
 use dynamo_core::rng::Rng;
@@ -344,13 +344,20 @@ fn gossiper_schedules_rounds_and_picks_reachable_peers() {
         );
         now += 1000;
     }
-    // Never itself, never an unreachable peer, the others uniformly.
+    // Never itself; the unreachable peer exactly every UNREACHABLE_EVERY-th round (so that a
+    // node cut off one way still hears of changes); the reachable ones uniformly otherwise.
     assert_eq!(
         seen.keys().cloned().collect::<Vec<_>>(),
-        vec![id("b"), id("c")]
+        vec![id("b"), id("c"), id("d")]
     );
-    assert!(seen.values().all(|&n| (110..190).contains(&n)), "{seen:?}");
-    // No reachable peer: the round is skipped but rescheduled.
+    assert_eq!(seen[&id("d")], 300 / UNREACHABLE_EVERY as i32, "{seen:?}");
+    assert!(
+        [id("b"), id("c")]
+            .iter()
+            .all(|p| (85..140).contains(&seen[p])),
+        "{seen:?}"
+    );
+    // No reachable peer, in a round that is not for unreachable ones: skipped but rescheduled.
     assert_eq!(
         g.poll(Timestamp(now), &me, &peers, |_| false, &mut rng),
         None

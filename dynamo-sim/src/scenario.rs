@@ -686,6 +686,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("hint_holder_crash", hint_holder_crash),
         ("disk_wipe", disk_wipe),
         ("join_leave", join_leave),
+        ("one_way_partition", one_way_partition),
         ("one_way_partition_after_heal", one_way_partition_after_heal),
         ("lossy_network", lossy_network),
     ]
@@ -695,16 +696,9 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
 /// are ignored with the same reason): the long run reports how often they fail, and says so
 /// when one starts passing.
 pub fn known_failing() -> Vec<(&'static str, Scenario, &'static str)> {
-    vec![
-        (
-            "one_way_partition",
-            one_way_partition,
-            "gossip to peers marked down: a receive-only node learns no change during the cut",
-        ),
-        (
-            "disk_wipe_clock_back",
-            disk_wipe_clock_back,
-            "epoch above every one seen in the cluster: a wiped node with its clock set back reuses its epoch",
-        ),
-    ]
+    vec![(
+        "disk_wipe_clock_back",
+        disk_wipe_clock_back,
+        "epoch above every one seen in the cluster: a wiped node with its clock set back reuses its epoch",
+    )]
 }

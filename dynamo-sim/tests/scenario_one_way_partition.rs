@@ -17,7 +17,6 @@ const DEFAULT_SEEDS: u64 = 30;
 
 /// The whole scenario, membership during the cut included.
 #[test]
-#[ignore = "node bug: a node gossips only to peers its failure detector considers up, and pings carry no state, so a node that can receive but not send learns no membership change once its peers marked it down (seed 23: a bucket change made on n2 at 5 s never reaches n0 before the heal at 23 s)"]
 fn one_way_partition() {
     let summary = sweep(seeds_from_env(DEFAULT_SEEDS), scenario::one_way_partition)
         .into_result()

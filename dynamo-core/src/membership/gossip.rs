@@ -8,13 +8,23 @@ use crate::{NodeId, Timestamp};
 /// The paper's gossip period: one exchange with a random peer every second.
 pub const DEFAULT_GOSSIP_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Every this many rounds, gossip goes to a peer marked unreachable, if there is one.
+///
+/// A node that can receive but not send (a one-way partition) is marked down by every peer,
+/// since it never answers; if gossip went only to reachable peers, it would learn no
+/// membership change until the cut healed. Pushing to it now and then keeps it current, at the
+/// cost of one message every few rounds while a peer is down.
+pub const UNREACHABLE_EVERY: u64 = 4;
+
 /// Schedules gossip: every `interval`, one peer chosen uniformly at random (from the
-/// caller's seeded [`Rng`]) among the reachable ones. Pure: the caller passes `now` and asks
+/// caller's seeded [`Rng`]) among the reachable ones — and every [`UNREACHABLE_EVERY`]th round
+/// among the unreachable ones, if any. Pure: the caller passes `now` and asks
 /// [`Gossiper::next_deadline`] when to come back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Gossiper {
     interval_ms: u64,
     next_at: Timestamp,
+    rounds: u64,
 }
 
 impl Gossiper {
@@ -26,6 +36,7 @@ impl Gossiper {
         Gossiper {
             interval_ms,
             next_at: now,
+            rounds: 0,
         }
     }
 
@@ -63,12 +74,17 @@ impl Gossiper {
             return None;
         }
         self.next_at = Timestamp(now.0.saturating_add(self.interval_ms));
-        let mut candidates: Vec<&NodeId> = peers
-            .into_iter()
-            .filter(|p| *p != me && reachable(p))
-            .collect();
-        candidates.sort();
-        candidates.dedup();
+        self.rounds = self.rounds.wrapping_add(1);
+        let mut others: Vec<&NodeId> = peers.into_iter().filter(|p| *p != me).collect();
+        others.sort();
+        others.dedup();
+        let (up, down): (Vec<&NodeId>, Vec<&NodeId>) =
+            others.into_iter().partition(|p| reachable(p));
+        let candidates = if self.rounds.is_multiple_of(UNREACHABLE_EVERY) && !down.is_empty() {
+            down
+        } else {
+            up
+        };
         rng.choose(&candidates).map(|p| (*p).clone())
     }
 }

@@ -133,7 +133,7 @@ mod state;
 pub use bucket::{BucketEntry, BucketProps, parse_versioning_mode, versioning_mode_name};
 pub use codec::{CLUSTER_FORMAT_VERSION, decode_cluster_state, encode_cluster_state};
 pub use error::MembershipError;
-pub use gossip::{DEFAULT_GOSSIP_INTERVAL, Gossiper};
+pub use gossip::{DEFAULT_GOSSIP_INTERVAL, Gossiper, UNREACHABLE_EVERY};
 pub use local::{Membership, MembershipChange, Update};
 pub use state::{
     ClaimOutcome, ClusterState, MAX_ADDRESS_LEN, MAX_BUCKET_NAME_LEN, MemberInfo, MemberStatus,
