@@ -28,12 +28,7 @@ impl NodeId {
     /// [`InvalidNodeId`] when the name is empty, too long or has other characters.
     pub fn new(name: impl Into<String>) -> Result<Self, InvalidNodeId> {
         let name = name.into();
-        let ok = !name.is_empty()
-            && name.len() <= Self::MAX_LEN
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-        if ok {
+        if is_valid_name(&name, Self::MAX_LEN) {
             Ok(NodeId(name))
         } else {
             Err(InvalidNodeId(name))
@@ -70,6 +65,16 @@ impl std::str::FromStr for NodeId {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         NodeId::new(s)
     }
+}
+
+/// True when `name` is 1 to `max_len` bytes of ASCII letters, digits, `.`, `_`, `-` and `:`:
+/// the rule for node and zone names, which travel in headers, logs and file names unchanged.
+pub(crate) fn is_valid_name(name: &str, max_len: usize) -> bool {
+    !name.is_empty()
+        && name.len() <= max_len
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'))
 }
 
 /// Wall-clock time as the driver saw it, in milliseconds since the UNIX epoch.

@@ -27,10 +27,10 @@ use crate::proto::PeerMessage;
 use crate::ring::{PartitionId, decode_storage_key, key_hash, partition_key_range};
 
 impl<E: StorageEngine> Node<E> {
-    /// The replication factor anti-entropy covers: the largest `n` of the default and of
-    /// every bucket the cluster state knows (a node replicating a partition for a bucket of
-    /// larger `n` must exchange it too).
-    fn ae_n(&self) -> usize {
+    /// The widest replication factor in the cluster: the largest `n` of the default and of
+    /// every bucket the cluster state knows. Anti-entropy and transfers cover it (a node
+    /// replicating a partition for a bucket of larger `n` must exchange and receive it too).
+    pub(super) fn widest_n(&self) -> usize {
         let buckets = self
             .membership
             .state()
@@ -48,7 +48,7 @@ impl<E: StorageEngine> Node<E> {
         peer: &NodeId,
         keys: Vec<KeyDigest>,
     ) -> Vec<KeyDigest> {
-        let widest = self.ae_n();
+        let widest = self.widest_n();
         let Some(ring) = self.membership.state().ring() else {
             return Vec::new();
         };
@@ -65,7 +65,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// True when this node replicates `partition` by its ring (for the widest `n`).
     fn ae_replicates(&self, partition: PartitionId) -> bool {
-        let n = self.ae_n();
+        let n = self.widest_n();
         self.membership
             .state()
             .ring()
@@ -125,7 +125,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// Starts an exchange of the next partition with one of its other reachable replicas.
     fn ae_start(&mut self) {
-        let n = self.ae_n();
+        let n = self.widest_n();
         let me = self.config.id.clone();
         let Some(ring) = self.membership.state().ring() else {
             return; // not in a cluster yet

@@ -58,21 +58,9 @@ impl<E: StorageEngine> Node<E> {
         self.transfers.pending() == 0
     }
 
-    /// The replication factor transfers cover: the largest `n` of the default and of every
-    /// bucket the cluster state knows.
-    fn transfer_n(&self) -> usize {
-        let buckets = self
-            .membership
-            .state()
-            .buckets()
-            .values()
-            .map(|b| b.props.n);
-        usize::from(buckets.fold(self.config.default_bucket.n, u8::max))
-    }
-
     /// The preference list of `partition` in the ring in force (empty without a ring).
     fn transfer_list(&self, partition: PartitionId) -> Vec<NodeId> {
-        let n = self.transfer_n();
+        let n = self.widest_n();
         self.membership.state().ring().map_or_else(Vec::new, |r| {
             r.preference_list(partition, n)
                 .into_iter()
@@ -135,7 +123,7 @@ impl<E: StorageEngine> Node<E> {
             return;
         };
         let me = self.config.id.clone();
-        let n = self.transfer_n();
+        let n = self.widest_n();
         let mut changed = false;
         let prev = self.transfers.ring.replace(ring.clone());
         if let Some(prev) = prev.filter(|p| p.digest() != ring.digest())

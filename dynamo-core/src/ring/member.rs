@@ -27,12 +27,7 @@ impl Zone {
     /// [`RingError::InvalidZone`] when the name is empty, too long or has other characters.
     pub fn new(name: impl Into<String>) -> Result<Self, RingError> {
         let name = name.into();
-        let ok = !name.is_empty()
-            && name.len() <= Self::MAX_LEN
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b':'));
-        if ok {
+        if crate::ids::is_valid_name(&name, Self::MAX_LEN) {
             Ok(Zone(name))
         } else {
             Err(RingError::InvalidZone(name))
