@@ -1,0 +1,11 @@
+//! The Dynamo store as a server: the sans-IO node of `dynamo-core` driven over real sockets.
+//!
+//! - [`handle`]: the node runs on a thread of its own; async code talks to it through a
+//!   [`NodeHandle`];
+//! - [`metrics`]: counters for `/stats` and `/metrics`.
+
+pub mod handle;
+pub mod metrics;
+
+pub use handle::{Command, HandleError, NodeHandle, ServerNode};
+pub use metrics::Metrics;

@@ -1,0 +1,3 @@
+//! The `dynamo` command.
+
+fn main() {}
