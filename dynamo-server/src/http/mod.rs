@@ -1,0 +1,102 @@
+//! The client-facing HTTP API (axum), following Riak's conventions.
+//!
+//! | Route | What |
+//! |---|---|
+//! | `GET /buckets/{b}/keys/{k}[?r=N]` | read: 200 one value, 300 siblings, 404 absent or deleted |
+//! | `PUT /buckets/{b}/keys/{k}[?w=N&returnbody=true]` | write: 204, or the read's answer with `returnbody` |
+//! | `DELETE /buckets/{b}/keys/{k}[?w=N]` | delete: 204 |
+//! | `GET`/`PUT /buckets/{b}/props` | bucket properties as JSON (`n`, `r`, `w`, `versioning`) |
+//! | `GET /ping` | `OK` |
+//! | `GET /stats` | JSON: the node, its metrics and its load |
+//! | `GET /metrics` | Prometheus text |
+//! | `GET /ring[?n=N]` | JSON: ring version, digest, partitions with owners and preference lists |
+//! | `GET /members` | JSON: members with status, address and health |
+//! | `GET /admin/status` | JSON: the node's admin report |
+//! | `POST /admin/join?seed=<id>@<host:port>` | join the cluster of `seed` |
+//! | `POST /admin/leave` | leave the cluster |
+//!
+//! The causal context travels, opaque, in the `X-Dynamo-Context` header: returned by reads and
+//! writes, sent back with the next write or delete of the key. Several concurrent versions
+//! (siblings) come back as `300 Multiple Choices` with a `multipart/mixed` body, one part per
+//! sibling with its own `Content-Type` (a deleted sibling is a part marked
+//! `X-Dynamo-Deleted: true`), or, when the request says `Accept: application/json`, as
+//! `{"context": "...", "siblings": [{"value": "<base64>", "content_type": "...",
+//! "deleted": false, "last_modified": <ms>}]}`.
+//!
+//! Input is checked strictly: an unknown query parameter, a bad value, a malformed context, a
+//! bad percent-encoding or an over-long key is `400`, a value above the configured maximum is
+//! `413` (checked on `Content-Length` before reading, and while reading). Every error is JSON
+//! `{"error": "<kind>", "message": "..."}` (see [`errors`]). Nothing a client sends can panic
+//! a handler.
+//!
+//! Handlers only parse, hand a [`ClientRequest`](dynamo_core::proto::ClientRequest) to the
+//! node thread through the [`NodeHandle`], and render its answer; they count what they see in
+//! [`Metrics`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::handle::NodeHandle;
+use crate::metrics::Metrics;
+
+mod admin;
+mod buckets;
+pub mod errors;
+mod info;
+mod keys;
+pub mod multipart;
+mod params;
+mod read;
+
+pub use errors::ApiError;
+
+/// Header carrying the opaque causal context, on reads and writes.
+pub const CONTEXT_HEADER: &str = "x-dynamo-context";
+/// Header marking a deleted version (a 404's tombstones, a tombstone part of a 300).
+pub const DELETED_HEADER: &str = "x-dynamo-deleted";
+/// Header giving a version's last-modified time, in milliseconds since the UNIX epoch.
+pub const LAST_MODIFIED_HEADER: &str = "x-dynamo-last-modified";
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct HttpState {
+    /// The way to the node thread.
+    pub handle: NodeHandle,
+    /// Counters for `/stats` and `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Largest value accepted by a put, in bytes (larger is `413`).
+    pub max_value_size: usize,
+}
+
+/// The HTTP API of one node (see the [module documentation](self) for the routes).
+///
+/// Request bodies are limited to `max_value_size` bytes (axum's [`DefaultBodyLimit`]);
+/// unknown routes answer a JSON `404`.
+pub fn router(state: HttpState) -> Router {
+    let limit = state.max_value_size;
+    Router::new()
+        .route(
+            "/buckets/{bucket}/keys/{key}",
+            get(keys::get_key)
+                .put(keys::put_key)
+                .delete(keys::delete_key),
+        )
+        .route(
+            "/buckets/{bucket}/props",
+            get(buckets::get_props).put(buckets::put_props),
+        )
+        .route("/ping", get(info::ping))
+        .route("/stats", get(info::stats))
+        .route("/metrics", get(info::metrics))
+        .route("/ring", get(info::ring))
+        .route("/members", get(info::members))
+        .route("/admin/status", get(admin::status))
+        .route("/admin/join", post(admin::join))
+        .route("/admin/leave", post(admin::leave))
+        .fallback(info::no_route)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
