@@ -114,6 +114,8 @@ pub struct Metrics {
     pub peer_connect_failures: Counter,
     /// Messages to peers dropped (no address, queue full, connection down).
     pub peer_dropped: Counter,
+    /// Messages from peers dropped on arrival because the node's queue was full.
+    pub peer_inbound_dropped: Counter,
     /// Peers the failure detector marked down.
     pub peers_down: Counter,
     /// Peers that came back up.
@@ -198,6 +200,11 @@ impl Metrics {
                 "peer_dropped",
                 "messages to peers dropped",
                 &self.peer_dropped,
+            ),
+            (
+                "peer_inbound_dropped",
+                "messages from peers dropped by a full node queue",
+                &self.peer_inbound_dropped,
             ),
             ("peers_down", "peers marked down", &self.peers_down),
             ("peers_up", "peers back up", &self.peers_up),

@@ -1,0 +1,587 @@
+//! The server's configuration: a TOML file and/or command-line flags, checked once, and
+//! turned into the core's [`NodeConfig`].
+//!
+//! ```toml
+//! node_id = "n1"
+//! http_addr = "127.0.0.1:8001"
+//! peer_addr = "127.0.0.1:9001"
+//! data_dir = "dynamo-data/n1"
+//! engine = "lsm"                      # mem | lmdb | lsm | redb (default: lsm when compiled)
+//! members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3@127.0.0.1:9003"]
+//! # seeds = ["n1@10.0.0.1:9001"]      # instead of members, to join an existing cluster
+//! n = 3
+//! r = 2
+//! w = 2
+//! versioning = "dvv"                  # dvv | vclock | lww
+//! ```
+//!
+//! Every key is optional. `members` are the founders of a new cluster (each founder lists
+//! all of them, itself included, identically); `seeds` are members of an existing cluster that
+//! a new node gossips to until it is admitted. With neither, the node is a cluster of one.
+//! Peers are written `id@host:port`; a founder may be a bare `id` when its address is not
+//! known in advance (it is learned from its connection and gossip).
+//!
+//! The first start fixes what lives in the data directory: the engine (its marker file), the
+//! cluster state and the ring. A restart on the same directory comes back with its data,
+//! membership and pending hints, whatever `members` says then.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use dynamo_core::NodeId;
+use dynamo_core::membership::{BucketProps, parse_versioning_mode};
+use dynamo_core::node::NodeConfig;
+use dynamo_core::ring::RingConfig;
+use engine_any::Engine;
+use serde::{Deserialize, Serialize};
+
+/// Default largest peer frame: 64 MiB (values are at most 16 MiB by default; a frame holds one
+/// message, plus its framing and the other fields).
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 << 20;
+
+/// Default length of each peer's outgoing queue, in messages.
+pub const DEFAULT_PEER_QUEUE: usize = 4_096;
+
+/// The default tracing filter: `info` for this server (one line per notable event), warnings
+/// only from the storage engines and the HTTP stack.
+pub const DEFAULT_LOG_FILTER: &str =
+    "info,fjall=warn,lsm_tree=warn,heed=warn,redb=warn,hyper=warn,h2=warn,tower=warn";
+
+/// Everything a server needs to start (see the [module documentation](self) for the file
+/// form). Build one with [`ServerConfig::default`], [`ServerConfig::from_toml`] or
+/// [`ServerConfig::load`], then adjust fields (the `dynamo node` flags do).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// This node's name in the cluster, stable across restarts (default `n1`).
+    pub node_id: String,
+    /// Where the HTTP API listens (`host:port`; port 0 picks a free port).
+    pub http_addr: String,
+    /// Where peers connect (`host:port`; port 0 picks a free port).
+    pub peer_addr: String,
+    /// The peer address other nodes are told to use, when it differs from the listening one
+    /// (needed when `peer_addr` listens on every interface, `0.0.0.0`).
+    pub advertise_addr: Option<String>,
+    /// The data directory (default `dynamo-data/<node_id>`).
+    pub data_dir: Option<PathBuf>,
+    /// The storage engine (`mem`, `lmdb`, `lsm`, `redb`); default: the one the data
+    /// directory already holds, else [`Engine::default_for_build`].
+    pub engine: Option<String>,
+    /// Founders of a new cluster, this node included (`id@host:port`, or a bare `id`).
+    pub members: Vec<String>,
+    /// Members of an existing cluster to join through (`id@host:port`).
+    pub seeds: Vec<String>,
+    /// Replicas per key of buckets without their own properties (default 3, at most the
+    /// number of founders when founders are listed).
+    pub n: Option<u8>,
+    /// Read quorum (default: a majority of `n`).
+    pub r: Option<u8>,
+    /// Write quorum (default: a majority of `n`).
+    pub w: Option<u8>,
+    /// Versioning mode of buckets without their own properties: `dvv`, `vclock` or `lww`.
+    pub versioning: String,
+    /// Partitions of the ring (a power of two; fixed for the life of the cluster).
+    pub partitions: u32,
+    /// Largest value accepted, in bytes (default 16 MiB).
+    pub max_value_size: usize,
+    /// How long a coordinator waits for replicas, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Seed of the node's randomness (default: derived from the node id and the start time).
+    pub seed: Option<u64>,
+    /// The tracing filter (`RUST_LOG` syntax); see [`DEFAULT_LOG_FILTER`].
+    pub log: String,
+    /// Largest peer frame accepted or sent, in bytes.
+    pub max_frame_size: usize,
+    /// Messages waiting per peer before new ones are dropped.
+    pub peer_queue: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            node_id: "n1".to_owned(),
+            http_addr: "127.0.0.1:8001".to_owned(),
+            peer_addr: "127.0.0.1:9001".to_owned(),
+            advertise_addr: None,
+            data_dir: None,
+            engine: None,
+            members: Vec::new(),
+            seeds: Vec::new(),
+            n: None,
+            r: None,
+            w: None,
+            versioning: "dvv".to_owned(),
+            partitions: dynamo_core::ring::DEFAULT_PARTITIONS,
+            max_value_size: NodeConfig::DEFAULT_MAX_VALUE_SIZE,
+            request_timeout_ms: dynamo_core::node::Timing::default().request_timeout_ms,
+            seed: None,
+            log: DEFAULT_LOG_FILTER.to_owned(),
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            peer_queue: DEFAULT_PEER_QUEUE,
+        }
+    }
+}
+
+/// A peer written `id@host:port` in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerSpec {
+    /// The node.
+    pub id: NodeId,
+    /// Its peer address, if given.
+    pub address: Option<String>,
+}
+
+impl PeerSpec {
+    /// Parses `id@host:port` (or a bare `id` when `address_required` is false).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPeer`] for a bad id, a missing or malformed address.
+    pub fn parse(spec: &str, address_required: bool) -> Result<Self, ConfigError> {
+        let bad = |reason: &str| ConfigError::InvalidPeer {
+            spec: spec.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (id, address) = match spec.split_once('@') {
+            Some((id, addr)) => (id, Some(addr)),
+            None if address_required => return Err(bad("expected id@host:port")),
+            None => (spec, None),
+        };
+        let id = NodeId::new(id.trim()).map_err(|e| bad(&e.to_string()))?;
+        let address = match address {
+            Some(a) => {
+                let a = a.trim();
+                check_address(a).map_err(bad)?;
+                Some(a.to_owned())
+            }
+            None => None,
+        };
+        Ok(PeerSpec { id, address })
+    }
+}
+
+/// Checks a `host:port` address without resolving it.
+fn check_address(a: &str) -> Result<(), &'static str> {
+    let Some((host, port)) = a.rsplit_once(':') else {
+        return Err("expected host:port");
+    };
+    if host.is_empty() {
+        return Err("the host is empty");
+    }
+    if port.parse::<u16>().is_err() {
+        return Err("the port is not a number from 0 to 65535");
+    }
+    if a.len() > dynamo_core::membership::MAX_ADDRESS_LEN {
+        return Err("the address is too long");
+    }
+    Ok(())
+}
+
+/// A configuration the server refuses.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for this configuration.
+    #[error("invalid configuration file{}: {message}", path.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, if read from one.
+        path: Option<PathBuf>,
+        /// The parser's message (line, column, unknown key...).
+        message: String,
+    },
+    /// The node id breaks the naming rules.
+    #[error("node_id: {0}")]
+    NodeId(#[from] dynamo_core::InvalidNodeId),
+    /// A member or seed is malformed.
+    #[error("invalid peer {spec:?}: {reason}")]
+    InvalidPeer {
+        /// As written.
+        spec: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A listening or advertised address is malformed.
+    #[error("invalid {field} {value:?}: {reason}")]
+    InvalidAddress {
+        /// The setting.
+        field: &'static str,
+        /// As written.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The peer listener binds every interface and no address was given to advertise.
+    #[error(
+        "peer_addr {0} listens on every interface: set advertise_addr to the address other nodes should use"
+    )]
+    NeedAdvertiseAddr(String),
+    /// The engine name is unknown.
+    #[error(transparent)]
+    Engine(#[from] engine_any::UnknownEngine),
+    /// The build has no engine at all.
+    #[error("this build has no storage engine (enable a cargo feature: mem, lmdb, lsm, redb)")]
+    NoEngine,
+    /// The versioning mode is unknown.
+    #[error("versioning {0:?}: expected dvv, vclock or lww")]
+    Versioning(String),
+    /// N, R or W out of range.
+    #[error("invalid quorum n={n} r={r} w={w}: need 1 <= r, w <= n <= 64")]
+    Quorum {
+        /// Replicas.
+        n: u8,
+        /// Read quorum.
+        r: u8,
+        /// Write quorum.
+        w: u8,
+    },
+    /// The partition count is not a power of two in range.
+    #[error("partitions: {0}")]
+    Ring(#[from] dynamo_core::ring::RingError),
+    /// A limit is out of range.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The node's own checks refused the configuration.
+    #[error(transparent)]
+    Node(#[from] dynamo_core::node::ConfigError),
+}
+
+impl ServerConfig {
+    /// Parses a configuration from TOML text; absent keys keep their defaults, unknown keys
+    /// are refused.
+    ///
+    /// # Errors
+    /// [`ConfigError::Parse`] with the parser's message.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: None,
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a TOML configuration file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: Some(path.to_owned()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// The configuration as TOML text (what [`ServerConfig::from_toml`] reads back).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] if serialization fails (it does not for this type).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|_| ConfigError::Invalid("cannot render as TOML"))
+    }
+
+    /// This node's id.
+    ///
+    /// # Errors
+    /// [`ConfigError::NodeId`] when it breaks the naming rules.
+    pub fn node_id(&self) -> Result<NodeId, ConfigError> {
+        Ok(NodeId::new(self.node_id.clone())?)
+    }
+
+    /// The data directory: the configured one or `dynamo-data/<node_id>`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| Path::new("dynamo-data").join(&self.node_id))
+    }
+
+    /// The configured engine, if any.
+    ///
+    /// # Errors
+    /// [`ConfigError::Engine`] for an unknown name.
+    pub fn engine(&self) -> Result<Option<Engine>, ConfigError> {
+        self.engine
+            .as_deref()
+            .map(str::parse::<Engine>)
+            .transpose()
+            .map_err(ConfigError::from)
+    }
+
+    /// The founders, parsed.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPeer`].
+    pub fn founders(&self) -> Result<Vec<PeerSpec>, ConfigError> {
+        self.members
+            .iter()
+            .map(|m| PeerSpec::parse(m, false))
+            .collect()
+    }
+
+    /// The seeds, parsed.
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidPeer`].
+    pub fn seed_peers(&self) -> Result<Vec<PeerSpec>, ConfigError> {
+        self.seeds
+            .iter()
+            .map(|m| PeerSpec::parse(m, true))
+            .collect()
+    }
+
+    /// The default bucket properties: `n` (default 3, capped at the number of founders when
+    /// founders are listed), `r` and `w` (default a majority of `n`), the versioning mode.
+    ///
+    /// # Errors
+    /// [`ConfigError::Quorum`] or [`ConfigError::Versioning`].
+    pub fn bucket_props(&self) -> Result<BucketProps, ConfigError> {
+        let n = self.n.unwrap_or_else(|| {
+            if self.members.is_empty() && !self.seeds.is_empty() {
+                // Joining an existing cluster: its size is unknown here.
+                3
+            } else {
+                // Founders (or a cluster of one): no more replicas than nodes.
+                u8::try_from(self.members.len().clamp(1, 3)).unwrap_or(3)
+            }
+        });
+        let majority = n / 2 + 1;
+        let r = self.r.unwrap_or(majority.min(n));
+        let w = self.w.unwrap_or(majority.min(n));
+        let mode = parse_versioning_mode(&self.versioning)
+            .map_err(|_| ConfigError::Versioning(self.versioning.clone()))?;
+        BucketProps::new(n, r, w, mode).map_err(|_| ConfigError::Quorum { n, r, w })
+    }
+
+    /// Checks everything that can be checked before binding sockets: the id, the addresses,
+    /// the peers, the engine name, the quorums, the ring and the limits.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.node_id()?;
+        for (field, value) in [
+            ("http_addr", &self.http_addr),
+            ("peer_addr", &self.peer_addr),
+        ] {
+            check_address(value).map_err(|reason| ConfigError::InvalidAddress {
+                field,
+                value: value.clone(),
+                reason,
+            })?;
+        }
+        if let Some(a) = &self.advertise_addr {
+            check_address(a).map_err(|reason| ConfigError::InvalidAddress {
+                field: "advertise_addr",
+                value: a.clone(),
+                reason,
+            })?;
+        }
+        self.founders()?;
+        self.seed_peers()?;
+        if self.engine()?.is_none() && Engine::default_for_build().is_none() {
+            return Err(ConfigError::NoEngine);
+        }
+        self.bucket_props()?;
+        RingConfig::new(self.partitions)?;
+        if self.max_value_size == 0 {
+            return Err(ConfigError::Invalid("max_value_size must be positive"));
+        }
+        if self.request_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("request_timeout_ms must be positive"));
+        }
+        if self.max_frame_size < 1024 {
+            return Err(ConfigError::Invalid("max_frame_size must be at least 1024"));
+        }
+        if self.max_frame_size < self.max_value_size {
+            return Err(ConfigError::Invalid(
+                "max_frame_size must be at least max_value_size",
+            ));
+        }
+        if self.peer_queue == 0 {
+            return Err(ConfigError::Invalid("peer_queue must be positive"));
+        }
+        Ok(())
+    }
+
+    /// The seed of the node's randomness: the configured one, else a hash of the node id and
+    /// the current time (so that two runs differ, and two nodes started together too).
+    pub fn rng_seed(&self) -> u64 {
+        self.seed.unwrap_or_else(|| {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0);
+            // FNV-1a over the id, mixed with the time.
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in self.node_id.bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+            h ^ nanos.rotate_left(17)
+        })
+    }
+
+    /// The core's configuration, with `peer_address` as this node's own address (the
+    /// advertised one, known once the peer listener is bound).
+    ///
+    /// Founders become [`NodeConfig::members`] and seeds [`NodeConfig::seeds`]; every address
+    /// given goes into [`NodeConfig::addresses`]. With neither founders nor seeds the node is
+    /// a cluster of one.
+    ///
+    /// # Errors
+    /// Any [`ConfigError`] of [`ServerConfig::validate`], and the node's own checks (e.g.
+    /// founders that do not include this node).
+    pub fn node_config(&self, peer_address: &str) -> Result<NodeConfig, ConfigError> {
+        self.validate()?;
+        let me = self.node_id()?;
+        let founders = self.founders()?;
+        let seeds = self.seed_peers()?;
+        let mut addresses = BTreeMap::new();
+        for peer in founders.iter().chain(&seeds) {
+            if let Some(a) = &peer.address {
+                addresses.insert(peer.id.clone(), a.clone());
+            }
+        }
+        addresses.insert(me.clone(), peer_address.to_owned());
+        let members: Vec<NodeId> = if founders.is_empty() && seeds.is_empty() {
+            vec![me.clone()]
+        } else {
+            founders.into_iter().map(|p| p.id).collect()
+        };
+        let mut config = NodeConfig::new(me, self.rng_seed(), members);
+        config.seeds = seeds.into_iter().map(|p| p.id).collect();
+        config.addresses = addresses;
+        config.ring = RingConfig::new(self.partitions)?;
+        config.default_bucket = self.bucket_props()?;
+        config.max_value_size = self.max_value_size;
+        config.timing.request_timeout_ms = self.request_timeout_ms;
+        config.timing.forward_timeout_ms = config.timing.forward_timeout_ms.max(
+            self.request_timeout_ms
+                .saturating_mul(2)
+                .saturating_add(500),
+        );
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn toml_round_trip_and_defaults() {
+        let c = ServerConfig::from_toml(
+            r#"
+            node_id = "n2"
+            members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3"]
+            engine = "mem"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.node_id, "n2");
+        assert_eq!(c.http_addr, "127.0.0.1:8001");
+        assert_eq!(c.engine().unwrap(), Some(Engine::Mem));
+        let back = ServerConfig::from_toml(&c.to_toml().unwrap()).unwrap();
+        assert_eq!(back, c);
+        let nc = c.node_config("127.0.0.1:9999").unwrap();
+        assert_eq!(nc.members.len(), 3);
+        assert_eq!(nc.addresses[&NodeId::new("n2").unwrap()], "127.0.0.1:9999");
+        assert_eq!(nc.addresses[&NodeId::new("n1").unwrap()], "127.0.0.1:9001");
+        assert!(!nc.addresses.contains_key(&NodeId::new("n3").unwrap()));
+        assert_eq!((nc.default_bucket.n, nc.default_bucket.r), (3, 2));
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(matches!(
+            ServerConfig::from_toml("nodeid = \"x\""),
+            Err(ConfigError::Parse { .. })
+        ));
+        let c = ServerConfig {
+            members: vec!["n1@nowhere".into()],
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::InvalidPeer { .. })));
+        let c = ServerConfig {
+            seeds: vec!["n1".into()],
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::InvalidPeer { .. })));
+        let c = ServerConfig {
+            engine: Some("sqlite".into()),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::Engine(_))));
+        let c = ServerConfig {
+            n: Some(2),
+            r: Some(3),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::Quorum { .. })));
+        let c = ServerConfig {
+            partitions: 100,
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::Ring(_))));
+        let c = ServerConfig {
+            node_id: "a b".into(),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(c.validate(), Err(ConfigError::NodeId(_))));
+    }
+
+    #[test]
+    fn a_founder_list_must_include_this_node() {
+        let c = ServerConfig {
+            node_id: "n4".into(),
+            members: vec!["n1@h:1".into(), "n2@h:2".into()],
+            ..ServerConfig::default()
+        };
+        assert!(matches!(
+            c.node_config("h:4"),
+            Err(ConfigError::Node(
+                dynamo_core::node::ConfigError::NotAMember(_)
+            ))
+        ));
+    }
+
+    #[test]
+    fn quorum_defaults_follow_the_founders() {
+        let alone = ServerConfig::default().node_config("h:1").unwrap();
+        assert_eq!(alone.members, vec![NodeId::new("n1").unwrap()]);
+        assert_eq!(
+            (
+                alone.default_bucket.n,
+                alone.default_bucket.r,
+                alone.default_bucket.w
+            ),
+            (1, 1, 1)
+        );
+        let joiner = ServerConfig {
+            node_id: "n4".into(),
+            seeds: vec!["n1@h:1".into()],
+            ..ServerConfig::default()
+        }
+        .node_config("h:4")
+        .unwrap();
+        assert!(joiner.members.is_empty());
+        assert_eq!(joiner.seeds, vec![NodeId::new("n1").unwrap()]);
+        assert_eq!(joiner.default_bucket.n, 3);
+        assert_eq!(joiner.addresses.len(), 2);
+    }
+}
