@@ -328,10 +328,7 @@ async fn put_get_update_with_context() {
         .call(
             "PUT",
             "/buckets/b/keys/k?returnbody=true",
-            &[(
-                "x-dynamo-context",
-                v["context"].as_str().unwrap(),
-            )],
+            &[("x-dynamo-context", v["context"].as_str().unwrap())],
             b"v3",
         )
         .await;
@@ -598,6 +595,22 @@ async fn bad_input_is_answered_with_documented_errors() {
         .call("PUT", "/buckets/b/keys/big", &[], &big[..MAX_VALUE])
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
+
+    // n = 3 on a one-node ring: W = 2 cannot be met, a 503 saying so.
+    let r = node
+        .call("PUT", "/buckets/wide/props", &[], br#"{"n":3,"r":2,"w":2}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = node.call("PUT", "/buckets/wide/keys/k", &[], b"v").await;
+    r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let v = r.json();
+    assert_eq!(
+        (v["needed"].as_u64(), v["answered"].as_u64()),
+        (Some(2), Some(1))
+    );
+    let r = node.call("GET", "/buckets/wide/keys/k", &[], b"").await;
+    r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(node.metrics.unavailable.get(), 2);
 
     // Unknown route: JSON 404. Wrong method: 405.
     let r = node.call("GET", "/nope", &[], b"").await;

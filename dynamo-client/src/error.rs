@@ -1,0 +1,170 @@
+//! What can go wrong talking to a node.
+
+use serde::Deserialize;
+
+/// Why a request failed: the node's documented errors, one variant each, and transport or
+/// decoding failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The node URL given to [`Client::new`](crate::Client::new) is not an `http(s)` URL.
+    #[error("invalid node URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A bucket or key the client refuses to send (empty, or `.`/`..`, which URLs cannot
+    /// carry as a path segment).
+    #[error("invalid {what}: {reason}")]
+    InvalidName {
+        /// `bucket` or `key`.
+        what: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The request did not complete: connection refused or reset, timeout, etc.
+    #[error("request failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// 503 `unavailable`: R or W replicas did not answer in time.
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// The quorum needed, as the node reported it.
+        needed: Option<u8>,
+        /// How many replicas answered.
+        answered: Option<u8>,
+        /// The node's message.
+        message: String,
+    },
+    /// 503 `overloaded` (or `stopped`): the node refuses work for now; retry later or elsewhere.
+    #[error("overloaded: {message}")]
+    Overloaded {
+        /// The node's message.
+        message: String,
+    },
+    /// 400 `bad_request`: malformed context, bad parameter, key too long, bad properties.
+    #[error("bad request: {message}")]
+    BadRequest {
+        /// The node's message.
+        message: String,
+    },
+    /// 413 `too_large`: the value is larger than the node accepts.
+    #[error("value too large: {message}")]
+    TooLarge {
+        /// The node's message.
+        message: String,
+    },
+    /// 409 `too_many_siblings`: read, resolve the siblings, and write with the merged context.
+    #[error("too many siblings: {message}")]
+    TooManySiblings {
+        /// The bucket's cap, as the node reported it.
+        limit: Option<usize>,
+        /// The node's message.
+        message: String,
+    },
+    /// Any other error answer (storage failure, unknown route, internal error).
+    #[error("HTTP {status} {kind}: {message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The error's kind (the `error` field), empty when the body was not the API's JSON.
+        kind: String,
+        /// The message, or the body's start.
+        message: String,
+    },
+    /// A success answer the client could not understand (not the documented JSON).
+    #[error("unexpected answer (HTTP {status}): {detail}")]
+    Decode {
+        /// The HTTP status.
+        status: u16,
+        /// What did not decode.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// True for errors worth retrying later or on another node: quorum not met, node
+    /// overloaded or stopping, transport failure.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unavailable { .. }
+                | ClientError::Overloaded { .. }
+                | ClientError::Transport(_)
+        )
+    }
+}
+
+/// The API's error body.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: String,
+    #[serde(default)]
+    message: String,
+    needed: Option<u8>,
+    answered: Option<u8>,
+    limit: Option<usize>,
+}
+
+/// The error for a failed answer of status `status` and body `body`.
+pub(crate) fn from_answer(status: u16, body: &[u8]) -> ClientError {
+    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+    let Some(e) = parsed.filter(|e| !e.error.is_empty()) else {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return ClientError::Api {
+            status,
+            kind: String::new(),
+            message: text,
+        };
+    };
+    match e.error.as_str() {
+        "unavailable" => ClientError::Unavailable {
+            needed: e.needed,
+            answered: e.answered,
+            message: e.message,
+        },
+        "overloaded" | "stopped" => ClientError::Overloaded { message: e.message },
+        "bad_request" => ClientError::BadRequest { message: e.message },
+        "too_large" => ClientError::TooLarge { message: e.message },
+        "too_many_siblings" => ClientError::TooManySiblings {
+            limit: e.limit,
+            message: e.message,
+        },
+        _ => ClientError::Api {
+            status,
+            kind: e.error,
+            message: e.message,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_variants() {
+        let e = from_answer(
+            503,
+            br#"{"error":"unavailable","message":"m","needed":2,"answered":1}"#,
+        );
+        assert!(matches!(
+            e,
+            ClientError::Unavailable {
+                needed: Some(2),
+                answered: Some(1),
+                ..
+            }
+        ));
+        assert!(e.is_retryable());
+        let e = from_answer(400, br#"{"error":"bad_request","message":"no"}"#);
+        assert!(matches!(e, ClientError::BadRequest { ref message } if message == "no"));
+        assert!(!e.is_retryable());
+        let e = from_answer(500, br#"{"error":"storage","message":"disk"}"#);
+        assert!(matches!(e, ClientError::Api { status: 500, ref kind, .. } if kind == "storage"));
+        let e = from_answer(502, b"<html>bad gateway</html>");
+        assert!(matches!(e, ClientError::Api { status: 502, ref kind, .. } if kind.is_empty()));
+    }
+}
