@@ -1,19 +1,28 @@
 //! The Dynamo store as a server: the sans-IO node of `dynamo-core` driven over real sockets.
 //!
+//! - [`server`]: [`Server::start`] runs one node (storage, peer transport, HTTP API) inside
+//!   any tokio program; the `dynamo` binary is a thin layer of commands over it;
 //! - [`config`]: [`ServerConfig`], from a TOML file and/or flags, turned into the core's
 //!   `NodeConfig`;
+//! - [`driver`]: the node thread, which feeds the node and carries out its outputs (storage
+//!   never runs on the event loop);
 //! - [`handle`]: the node runs on a thread of its own; async code talks to it through a
 //!   [`NodeHandle`];
-//! - [`wire`]: peer framing, length-delimited postcard frames with a protocol version;
+//! - [`transport`] and [`wire`]: TCP between nodes, length-delimited postcard frames with a
+//!   protocol version;
 //! - [`metrics`]: counters for `/stats` and `/metrics`;
 //! - [`http`]: the client-facing HTTP API (axum), Riak's conventions.
 
 pub mod config;
+pub mod driver;
 pub mod handle;
 pub mod http;
 pub mod metrics;
+pub mod server;
+pub mod transport;
 pub mod wire;
 
 pub use config::ServerConfig;
 pub use handle::{Command, HandleError, NodeHandle, ServerNode};
 pub use metrics::Metrics;
+pub use server::{Listeners, Server, ServerError};

@@ -1,0 +1,478 @@
+//! The node thread: the driver that feeds the sans-IO [`Node`] and carries out its outputs.
+//!
+//! The node runs on a `std::thread` of its own because its inputs may commit to the storage
+//! engine (an fsync per group commit): storage work never runs on the tokio event loop. The
+//! loop:
+//!
+//! 1. wait for a [`Command`] until the node's next deadline (`recv_timeout`);
+//! 2. feed it, then every other command already waiting (up to [`MAX_BATCH`]): writes that
+//!    arrived together are staged together and share one group commit;
+//! 3. tick when the deadline has come (commit, timeouts, gossip, handoff, anti-entropy);
+//! 4. after every input, drain the outputs: `Send` → the peer transport (the address from the
+//!    cluster state, else from the driver's address book of hellos and admin seeds),
+//!    `Reply` → the request's oneshot, `Event` → a log line and metrics.
+//!
+//! Time is wall-clock milliseconds since the UNIX epoch taken once at start, advanced by a
+//! monotonic clock: the node sees real dates (its epoch logic compares them across restarts)
+//! and never sees time go back.
+//!
+//! Logs: `info` for what an operator wants to see (members joining or leaving, rings, peers
+//! down and up, hints delivered, transfer progress, keys repaired), `warn`/`error` for
+//! corruption and storage failures, `debug` for the rest.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use dynamo_core::membership::MembershipChange;
+use dynamo_core::node::{Input, Node, NodeConfig, NodeError, NodeEvent, Output};
+use dynamo_core::proto::{ClientId, ClientResponse, PeerMessage};
+use dynamo_core::{NodeId, Timestamp};
+use engine_any::AnyEngine;
+use tokio::sync::oneshot;
+
+use crate::handle::{Command, ServerNode};
+use crate::metrics::Metrics;
+use crate::transport::Outgoing;
+
+/// Most commands fed between two deadline checks, so that a flood of requests cannot delay
+/// a group commit or a timeout for long.
+pub const MAX_BATCH: usize = 1_024;
+
+/// At most one `info` line about transfer progress per this interval (the others are
+/// `debug`).
+const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why the node thread could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The storage engine did not open.
+    #[error("storage engine: {0}")]
+    Engine(#[from] engine_api::Error),
+    /// The data directory holds another engine than the one configured.
+    #[error("the data directory holds a {found} store but the configuration asks for {configured}")]
+    EngineMismatch {
+        /// The engine configured.
+        configured: engine_any::Engine,
+        /// The engine whose marker the directory holds.
+        found: engine_any::Engine,
+    },
+    /// The node refused to start.
+    #[error("node: {0}")]
+    Node(#[from] NodeError),
+    /// The thread could not be spawned, or died before reporting.
+    #[error("node thread: {0}")]
+    Thread(String),
+}
+
+/// Wall-clock milliseconds at start plus monotonic time since.
+#[derive(Debug)]
+struct Clock {
+    base_ms: u64,
+    start: Instant,
+    last: u64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let base_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        Clock {
+            base_ms,
+            start: Instant::now(),
+            last: 0,
+        }
+    }
+
+    fn now(&mut self) -> Timestamp {
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last = self.last.max(self.base_ms.saturating_add(elapsed));
+        Timestamp(self.last)
+    }
+}
+
+/// The node thread and the receiver of its start's outcome.
+pub type Spawned = (
+    std::thread::JoinHandle<()>,
+    oneshot::Receiver<Result<(), StartError>>,
+);
+
+/// Starts the node thread: opens the engine with `open` and builds the node on that thread,
+/// then runs the loop. Returns the thread and a receiver of the start's outcome (the thread
+/// exits after reporting an error).
+///
+/// # Errors
+/// [`StartError::Thread`] when the thread cannot be spawned.
+pub fn spawn<F>(
+    config: NodeConfig,
+    open: F,
+    commands: Receiver<Command>,
+    outgoing: Outgoing,
+    metrics: Arc<Metrics>,
+) -> Result<Spawned, StartError>
+where
+    F: FnOnce() -> Result<AnyEngine, StartError> + Send + 'static,
+{
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let name = format!("dynamo-node-{}", config.id);
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let span = tracing::info_span!("node", id = %config.id);
+            let _entered = span.enter();
+            let mut clock = Clock::new();
+            let node = match open()
+                .and_then(|engine| Node::new(config, engine, clock.now()).map_err(StartError::from))
+            {
+                Ok(node) => node,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            tracing::info!(
+                engine = %node.engine().kind(),
+                members = node.membership().state().members().len(),
+                "node started"
+            );
+            let mut driver = Driver {
+                node,
+                commands,
+                outgoing,
+                metrics,
+                clock,
+                book: HashMap::new(),
+                waiting: HashMap::new(),
+                next_client: 0,
+                loopback: VecDeque::new(),
+                last_progress_log: None,
+            };
+            driver.drain();
+            let _ = ready_tx.send(Ok(()));
+            driver.run();
+        })
+        .map_err(|e| StartError::Thread(e.to_string()))?;
+    Ok((thread, ready_rx))
+}
+
+/// What feeding a command means for the loop.
+enum Flow {
+    Continue,
+    /// Shut down, then answer (if asked through a command).
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+struct Driver {
+    node: ServerNode,
+    commands: Receiver<Command>,
+    outgoing: Outgoing,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    /// Peer addresses learned outside the cluster state (hellos, admin seeds).
+    book: HashMap<NodeId, String>,
+    /// Client requests awaiting their reply, by client id.
+    waiting: HashMap<u64, oneshot::Sender<ClientResponse>>,
+    next_client: u64,
+    /// Messages the node sent to itself.
+    loopback: VecDeque<PeerMessage>,
+    last_progress_log: Option<Instant>,
+}
+
+impl Driver {
+    fn run(mut self) {
+        loop {
+            let now = self.clock.now();
+            let first = match self.node.next_deadline() {
+                Some(deadline) if deadline <= now => {
+                    self.commands.try_recv().map_err(|e| match e {
+                        TryRecvError::Empty => RecvTimeoutError::Timeout,
+                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                    })
+                }
+                Some(deadline) => self
+                    .commands
+                    .recv_timeout(Duration::from_millis(deadline.0 - now.0)),
+                // Only after shutdown; not reached, as the loop ends there.
+                None => self
+                    .commands
+                    .recv()
+                    .map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match first {
+                Ok(command) => {
+                    if let Flow::Stop(reply) = self.command(command) {
+                        self.stop(reply);
+                        return;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every handle is gone: stop as if asked.
+                    self.stop(None);
+                    return;
+                }
+            }
+            for _ in 1..MAX_BATCH {
+                match self.commands.try_recv() {
+                    Ok(command) => {
+                        if let Flow::Stop(reply) = self.command(command) {
+                            self.stop(reply);
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.tick_if_due();
+        }
+    }
+
+    /// Ticks while the deadline has come (a tick may stage writes that need another).
+    fn tick_if_due(&mut self) {
+        for _ in 0..8 {
+            let now = self.clock.now();
+            match self.node.next_deadline() {
+                Some(deadline) if deadline <= now => {
+                    self.node.handle(now, Input::Tick);
+                    self.drain();
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Client { request, reply } => {
+                let id = self.next_client;
+                self.next_client = self.next_client.wrapping_add(1);
+                self.waiting.insert(id, reply);
+                let now = self.clock.now();
+                self.node.handle(
+                    now,
+                    Input::Client {
+                        id: ClientId(id),
+                        request,
+                    },
+                );
+                self.drain();
+            }
+            Command::Peer { from, message } => {
+                let now = self.clock.now();
+                self.node.handle(now, Input::Peer { from, message });
+                self.drain();
+            }
+            Command::Inspect(f) => f(&self.node),
+            Command::Address { node, address } => {
+                if !address.is_empty() {
+                    self.book.insert(node, address);
+                }
+            }
+            Command::Shutdown(reply) => return Flow::Stop(Some(reply)),
+        }
+        Flow::Continue
+    }
+
+    /// Commits what is pending, sends the last messages, closes the engine, then answers.
+    fn stop(mut self, reply: Option<oneshot::Sender<()>>) {
+        let now = self.clock.now();
+        if let Err(e) = self.node.shutdown(now) {
+            self.metrics.storage_failures.inc();
+            tracing::error!(error = %e, "clean shutdown failed (the next start opens a new epoch)");
+        }
+        self.drain();
+        let Driver {
+            node,
+            outgoing,
+            waiting,
+            ..
+        } = self;
+        // Requests still waiting get `Stopped` as their senders drop.
+        drop(waiting);
+        // Closing the engine before answering: a restart on the same directory may follow.
+        drop(node.into_engine());
+        // The peer tasks write what is queued, then end.
+        drop(outgoing);
+        tracing::info!("node stopped");
+        if let Some(reply) = reply {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Carries out every output the node has queued (and messages it sent to itself).
+    fn drain(&mut self) {
+        loop {
+            while let Some(output) = self.node.poll_output() {
+                match output {
+                    Output::Send { to, message } => self.send(to, message),
+                    Output::Reply { id, response } => {
+                        if let Some(reply) = self.waiting.remove(&id.0) {
+                            // The requester may have gone (an HTTP client hung up).
+                            let _ = reply.send(response);
+                        }
+                    }
+                    Output::Event(event) => self.event(event),
+                }
+            }
+            let Some(message) = self.loopback.pop_front() else {
+                return;
+            };
+            let now = self.clock.now();
+            let me = self.node.id().clone();
+            self.node.handle(now, Input::Peer { from: me, message });
+        }
+    }
+
+    fn send(&mut self, to: NodeId, message: PeerMessage) {
+        if &to == self.node.id() {
+            self.loopback.push_back(message);
+            return;
+        }
+        let address = self
+            .node
+            .peer_address(&to)
+            .or_else(|| self.book.get(&to).map(String::as_str));
+        match address {
+            Some(address) => {
+                let address = address.to_owned();
+                self.outgoing.send(&to, &address, message);
+            }
+            None => {
+                self.metrics.peer_dropped.inc();
+                tracing::debug!(peer = %to, "no address for peer: message dropped");
+            }
+        }
+    }
+
+    fn event(&mut self, event: NodeEvent) {
+        let m = &self.metrics;
+        match event {
+            NodeEvent::EpochStarted { epoch } => tracing::info!(epoch, "writing as a new epoch"),
+            NodeEvent::CorruptRecord {
+                location,
+                bucket,
+                key,
+                error,
+            } => {
+                m.corrupt_records.inc();
+                tracing::warn!(
+                    ?location,
+                    bucket = %String::from_utf8_lossy(&bucket),
+                    key = %String::from_utf8_lossy(&key),
+                    %error,
+                    "corrupt record treated as absent (repair restores it)"
+                );
+            }
+            NodeEvent::CorruptEpoch(error) => {
+                tracing::warn!(%error, "stored epoch unreadable: a fresh epoch was chosen");
+            }
+            NodeEvent::CorruptClusterState(reason) => {
+                tracing::warn!(%reason, "stored cluster state unusable: starting from the configuration");
+            }
+            NodeEvent::PeerDown(peer) => {
+                m.peers_down.inc();
+                tracing::info!(%peer, "peer marked down");
+            }
+            NodeEvent::PeerUp(peer) => {
+                m.peers_up.inc();
+                tracing::info!(%peer, "peer back up");
+            }
+            NodeEvent::BadPeerMessage { from, reason } => {
+                tracing::warn!(peer = %from, %reason, "unusable message from peer");
+            }
+            NodeEvent::StorageFailed(error) => {
+                m.storage_failures.inc();
+                tracing::error!(%error, "storage write failed");
+            }
+            NodeEvent::Membership(change) => match change {
+                MembershipChange::Status { node, from, to } => match from {
+                    Some(from) => {
+                        tracing::info!(member = %node, %from, %to, "member status changed")
+                    }
+                    None => tracing::info!(member = %node, status = %to, "new member"),
+                },
+                MembershipChange::Ring { version, digest } => {
+                    tracing::info!(
+                        version,
+                        digest = format_args!("{digest:016x}"),
+                        "new ring in force"
+                    );
+                }
+                MembershipChange::Bucket { bucket, props } => tracing::info!(
+                    bucket = %String::from_utf8_lossy(&bucket),
+                    n = props.n,
+                    r = props.r,
+                    w = props.w,
+                    versioning = dynamo_core::proto::mode_serde::name(props.mode),
+                    "bucket properties changed"
+                ),
+            },
+            NodeEvent::HintsDelivered { to, count } => {
+                m.hints_delivered.add(count as u64);
+                tracing::info!(peer = %to, count, "hints delivered");
+            }
+            NodeEvent::ReadRepair {
+                replica,
+                bucket,
+                key,
+            } => {
+                m.read_repairs.inc();
+                tracing::debug!(
+                    %replica,
+                    bucket = %String::from_utf8_lossy(&bucket),
+                    key = %String::from_utf8_lossy(&key),
+                    "read repair"
+                );
+            }
+            NodeEvent::TransferProgress {
+                partition,
+                to,
+                keys_sent,
+            } => {
+                let due = self
+                    .last_progress_log
+                    .is_none_or(|t| t.elapsed() >= PROGRESS_LOG_INTERVAL);
+                if due {
+                    self.last_progress_log = Some(Instant::now());
+                    let pending = self.node.transfers().pending();
+                    tracing::info!(%partition, peer = %to, keys_sent, pending, "partition transfer in progress");
+                } else {
+                    tracing::debug!(%partition, peer = %to, keys_sent, "partition transfer progress");
+                }
+            }
+            NodeEvent::TransferDone {
+                partition,
+                to,
+                keys_sent,
+            } => {
+                tracing::info!(%partition, peer = %to, keys_sent, "partition transferred");
+            }
+            NodeEvent::PartitionDropped { partition, keys } => {
+                tracing::info!(%partition, keys, "handed-off partition dropped");
+            }
+            NodeEvent::AntiEntropy(report) => {
+                if report.keys_repaired > 0 {
+                    tracing::info!(
+                        partition = %report.partition,
+                        peer = %report.peer,
+                        keys = report.keys_repaired,
+                        outcome = ?report.outcome,
+                        "anti-entropy repaired keys"
+                    );
+                } else {
+                    tracing::debug!(
+                        partition = %report.partition,
+                        peer = %report.peer,
+                        outcome = ?report.outcome,
+                        "anti-entropy exchange"
+                    );
+                }
+            }
+            other => tracing::debug!(event = ?other, "node event"),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! [`Server`]: one Dynamo node with its storage, peer transport and HTTP API, embeddable in
+//! any tokio program (the `dynamo node` command is a thin wrapper around it).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), dynamo_server::ServerError> {
+//! use dynamo_server::{Server, ServerConfig};
+//!
+//! let config = ServerConfig {
+//!     http_addr: "127.0.0.1:0".into(),
+//!     peer_addr: "127.0.0.1:0".into(),
+//!     data_dir: Some("/tmp/dynamo-n1".into()),
+//!     ..ServerConfig::default()
+//! };
+//! let server = Server::start(config).await?;
+//! println!("HTTP on {}, peers on {}", server.http_addr(), server.peer_addr());
+//! server.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Start order: check the configuration; bind both listeners (port 0 picks a free port, and
+//! the real peer address is the one the node advertises); open the engine and build the node
+//! on the node thread ([`crate::driver`]); then accept peers and serve HTTP. Shutdown runs
+//! the other way: stop HTTP and peer intake, let the node commit and close its engine, let the
+//! peer tasks flush.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use dynamo_core::node::KEYSPACES;
+use engine_any::{AnyEngine, Engine};
+use engine_api::EngineConfig;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::config::{ConfigError, ServerConfig};
+use crate::driver::{self, StartError};
+use crate::handle::NodeHandle;
+use crate::metrics::Metrics;
+use crate::transport::{self, Outgoing, TransportConfig};
+
+/// How long shutdown waits for HTTP requests in flight.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+
+/// The subdirectory of the data directory that holds the storage engine's files.
+pub const STORE_DIR: &str = "store";
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address} ({what}): {source}")]
+    Bind {
+        /// `http` or `peer`.
+        what: &'static str,
+        /// The address.
+        address: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The engine or the node did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+/// The two listening sockets of a server, bound before it starts (so that their real
+/// addresses are known, e.g. to list founders before any node runs).
+#[derive(Debug)]
+pub struct Listeners {
+    /// The HTTP API's.
+    pub http: TcpListener,
+    /// The peer transport's.
+    pub peer: TcpListener,
+}
+
+impl Listeners {
+    /// Binds `config.http_addr` and `config.peer_addr`.
+    ///
+    /// # Errors
+    /// [`ServerError::Bind`].
+    pub async fn bind(config: &ServerConfig) -> Result<Self, ServerError> {
+        let bind = |what: &'static str, address: String| async move {
+            TcpListener::bind(&address)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    what,
+                    address,
+                    source,
+                })
+        };
+        Ok(Listeners {
+            http: bind("http", config.http_addr.clone()).await?,
+            peer: bind("peer", config.peer_addr.clone()).await?,
+        })
+    }
+
+    fn addr(listener: &TcpListener, what: &'static str) -> Result<SocketAddr, ServerError> {
+        listener.local_addr().map_err(|source| ServerError::Bind {
+            what,
+            address: String::new(),
+            source,
+        })
+    }
+}
+
+/// A running node. Dropping it without [`Server::shutdown`] stops its tasks too, but without
+/// waiting for the engine to close.
+#[derive(Debug)]
+pub struct Server {
+    handle: NodeHandle,
+    metrics: Arc<Metrics>,
+    http_addr: SocketAddr,
+    peer_addr: SocketAddr,
+    advertised: String,
+    http_stop: Option<oneshot::Sender<()>>,
+    http_task: Option<JoinHandle<()>>,
+    accept_task: Option<JoinHandle<()>>,
+    node_thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Checks `config`, binds its listeners and starts the node.
+    ///
+    /// # Errors
+    /// [`ServerError`]: a bad configuration, an address in use, an engine that does not open
+    /// (or another engine's data directory), a node that refuses to start.
+    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
+        config.validate()?;
+        let listeners = Listeners::bind(&config).await?;
+        Self::start_with(config, listeners).await
+    }
+
+    /// Starts the node on listeners bound beforehand (see [`Listeners::bind`]); the
+    /// configuration's `http_addr` and `peer_addr` are then ignored.
+    ///
+    /// # Errors
+    /// As [`Server::start`].
+    pub async fn start_with(
+        config: ServerConfig,
+        listeners: Listeners,
+    ) -> Result<Server, ServerError> {
+        config.validate()?;
+        let http_addr = Listeners::addr(&listeners.http, "http")?;
+        let peer_addr = Listeners::addr(&listeners.peer, "peer")?;
+        let advertised = match &config.advertise_addr {
+            Some(a) => a.clone(),
+            None if peer_addr.ip().is_unspecified() => {
+                return Err(ConfigError::NeedAdvertiseAddr(peer_addr.to_string()).into());
+            }
+            None => peer_addr.to_string(),
+        };
+        let node_config = config.node_config(&advertised)?;
+        let id = node_config.id.clone();
+        let span = tracing::info_span!("node", id = %id);
+        let metrics = Arc::new(Metrics::default());
+        let (handle, commands) = NodeHandle::channel(id.clone(), NodeHandle::DEFAULT_CAPACITY);
+        let outgoing = Outgoing::new(
+            tokio::runtime::Handle::current(),
+            TransportConfig {
+                node: id,
+                advertised: advertised.clone(),
+                max_frame: config.max_frame_size,
+                queue: config.peer_queue,
+            },
+            Arc::clone(&metrics),
+        );
+        let engine = config.engine()?;
+        let store_dir = config.data_dir().join(STORE_DIR);
+        let (node_thread, ready) = driver::spawn(
+            node_config,
+            move || open_engine(engine, &store_dir),
+            commands,
+            outgoing,
+            Arc::clone(&metrics),
+        )?;
+        match ready.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = tokio::task::spawn_blocking(move || node_thread.join()).await;
+                return Err(e.into());
+            }
+            Err(_) => {
+                return Err(
+                    StartError::Thread("the node thread died while starting".into()).into(),
+                );
+            }
+        }
+        let accept_task = tokio::spawn(
+            transport::accept_loop(
+                listeners.peer,
+                handle.clone(),
+                Arc::clone(&metrics),
+                config.max_frame_size,
+            )
+            .instrument(span.clone()),
+        );
+        let router = http_router(handle.clone(), Arc::clone(&metrics), config.max_value_size);
+        let (http_stop, stopped) = oneshot::channel::<()>();
+        let listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let http_task = tokio::spawn(
+            async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stopped.await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }
+            .instrument(span.clone()),
+        );
+        span.in_scope(|| {
+            tracing::info!(http = %http_addr, peer = %peer_addr, advertised = %advertised, "listening");
+        });
+        Ok(Server {
+            handle,
+            metrics,
+            http_addr,
+            peer_addr,
+            advertised,
+            http_stop: Some(http_stop),
+            http_task: Some(http_task),
+            accept_task: Some(accept_task),
+            node_thread: Some(node_thread),
+        })
+    }
+
+    /// Where the HTTP API listens.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// Where peers connect.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// The peer address other nodes are told (the listening one unless configured).
+    pub fn advertised_addr(&self) -> &str {
+        &self.advertised
+    }
+
+    /// A handle to the node thread (cloneable).
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// The server's counters.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Stops cleanly: HTTP stops taking requests (those in flight get a few seconds), peer
+    /// intake stops, the node commits what is pending, persists a clean epoch and closes its
+    /// engine; when this returns, the data directory may be opened again.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.http_stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.http_task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(HTTP_DRAIN, task).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Some(task) = self.accept_task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        // Fails only if the thread is already gone.
+        let _ = self.handle.shutdown().await;
+        if let Some(thread) = self.node_thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = self.http_task.take() {
+            task.abort();
+        }
+        if let Some(task) = self.accept_task.take() {
+            task.abort();
+        }
+        // The node thread stops by itself once every handle is dropped.
+    }
+}
+
+/// Opens the store in `dir`: the configured engine, else the one whose marker the directory
+/// holds, else the build's default. A configured engine that differs from the directory's is
+/// refused rather than silently creating a second store beside the first.
+///
+/// # Errors
+/// [`StartError::EngineMismatch`], or the engine's error.
+pub fn open_engine(configured: Option<Engine>, dir: &Path) -> Result<AnyEngine, StartError> {
+    let found = Engine::detect(dir)?;
+    let engine = match (configured, found) {
+        (Some(configured), Some(found)) if configured != found => {
+            return Err(StartError::EngineMismatch { configured, found });
+        }
+        (Some(e), _) | (None, Some(e)) => e,
+        (None, None) => Engine::default_for_build().ok_or_else(|| {
+            StartError::Engine(engine_api::Error::Unsupported(
+                "no storage engine in this build".into(),
+            ))
+        })?,
+    };
+    Ok(engine.open(&EngineConfig::new(dir, KEYSPACES))?)
+}
+
+/// The HTTP API ([`crate::http`]).
+fn http_router(handle: NodeHandle, metrics: Arc<Metrics>, max_value_size: usize) -> Router {
+    crate::http::router(crate::http::HttpState {
+        handle,
+        metrics,
+        max_value_size,
+    })
+}

@@ -1,0 +1,453 @@
+//! The peer transport: TCP connections between nodes carrying [`wire`] frames.
+//!
+//! Connections are one-way. To send, a node dials the peer and writes a hello, then
+//! messages; to receive, it accepts connections and reads. So each pair of nodes uses two
+//! connections, each with one writer, and neither side has to decide who dials.
+//!
+//! - Sending ([`Outgoing`], owned by the node thread): one task per peer with a bounded
+//!   queue. A full queue drops the message (counted in `peer_dropped`): Dynamo's protocols
+//!   retry, re-gossip or repair, and a slow peer must not stall the node. The task connects
+//!   with a timeout, retries with exponential backoff (50 ms to 5 s) while the peer is
+//!   unreachable, and drops what waited meanwhile (stale by then). It writes batches of
+//!   queued messages through one buffer and flushes when the queue is empty. It also watches
+//!   the socket's read side: the acceptor never writes, so a readable socket means the peer
+//!   closed it, and the task reconnects at once instead of losing the next write.
+//! - Receiving ([`accept_loop`]): every accepted connection must start with a hello within
+//!   [`HELLO_TIMEOUT`]; its address goes to the driver's address book, and every later frame
+//!   to [`NodeHandle::peer`]. A bad frame (malformed, oversized, another version, a message
+//!   before the hello) closes that connection with a `warn` line giving the reason and counts
+//!   in `peer_bad_frames`; the node carries on.
+//!
+//! Every socket has `TCP_NODELAY`: messages are small and latency-bound (Nagle's algorithm
+//! meeting delayed ACKs costs tens of milliseconds per exchange).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dynamo_core::NodeId;
+use dynamo_core::proto::PeerMessage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::handle::{HandleError, NodeHandle};
+use crate::metrics::Metrics;
+use crate::wire::{self, Frame, Hello, WireError};
+
+/// First delay before redialing an unreachable peer.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest delay between two dials of an unreachable peer.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a dial may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long an accepted connection may take to say hello.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Messages written between two flushes at most.
+const WRITE_BATCH: usize = 256;
+/// Socket buffer sizes of the transport's readers and writers.
+const IO_BUFFER: usize = 64 * 1024;
+
+/// Settings shared by the sending and receiving sides.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// This node.
+    pub node: NodeId,
+    /// The peer address this node advertises (sent in every hello).
+    pub advertised: String,
+    /// Largest frame sent or accepted.
+    pub max_frame: usize,
+    /// Messages waiting per peer before new ones are dropped.
+    pub queue: usize,
+}
+
+/// The sending side: one queue and task per peer. Owned by the node thread, which is not a
+/// tokio thread; tasks are spawned on `runtime`.
+#[derive(Debug)]
+pub struct Outgoing {
+    runtime: tokio::runtime::Handle,
+    config: TransportConfig,
+    metrics: Arc<Metrics>,
+    peers: HashMap<NodeId, PeerQueue>,
+}
+
+#[derive(Debug)]
+struct PeerQueue {
+    tx: mpsc::Sender<PeerMessage>,
+    address: watch::Sender<String>,
+}
+
+impl Outgoing {
+    /// A sending side with no peer yet; peer tasks will run on `runtime`.
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        config: TransportConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Outgoing {
+            runtime,
+            config,
+            metrics,
+            peers: HashMap::new(),
+        }
+    }
+
+    /// Queues `message` for `to` at `address` without waiting; starts the peer's task on
+    /// first use and redirects it when the address changed. A full queue drops the message.
+    pub fn send(&mut self, to: &NodeId, address: &str, message: PeerMessage) {
+        let peer = match self.peers.get(to) {
+            Some(p) if !p.tx.is_closed() => p,
+            _ => {
+                let queue = self.spawn_peer(to.clone(), address.to_owned());
+                self.peers.entry(to.clone()).insert_entry(queue).into_mut()
+            }
+        };
+        if peer.address.borrow().as_str() != address {
+            tracing::debug!(peer = %to, %address, "peer address changed");
+            peer.address.send_replace(address.to_owned());
+        }
+        match peer.tx.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.peer_dropped.inc();
+                tracing::debug!(peer = %to, "peer queue full: message dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.metrics.peer_dropped.inc();
+            }
+        }
+    }
+
+    /// Peers with a queue (a task).
+    pub fn peers(&self) -> usize {
+        self.peers.len()
+    }
+
+    fn spawn_peer(&self, to: NodeId, address: String) -> PeerQueue {
+        let (tx, rx) = mpsc::channel(self.config.queue.max(1));
+        let (address_tx, address_rx) = watch::channel(address);
+        let task = PeerTask {
+            hello: Hello {
+                node: self.config.node.clone(),
+                peer_addr: self.config.advertised.clone(),
+            },
+            to,
+            address: address_rx,
+            address_alive: true,
+            rx,
+            metrics: Arc::clone(&self.metrics),
+            max_frame: self.config.max_frame,
+            buf: Vec::new(),
+        };
+        self.runtime.spawn(task.run());
+        PeerQueue {
+            tx,
+            address: address_tx,
+        }
+    }
+}
+
+/// How a connection to a peer ended.
+enum SessionEnd {
+    /// The queue closed (the node stopped) and everything queued was written.
+    Closed,
+    /// The peer's address changed: dial the new one.
+    AddressChanged,
+    /// The connection failed or the peer closed it.
+    Lost(String),
+}
+
+/// The task that owns the connection to one peer.
+struct PeerTask {
+    hello: Hello,
+    to: NodeId,
+    address: watch::Receiver<String>,
+    address_alive: bool,
+    rx: mpsc::Receiver<PeerMessage>,
+    metrics: Arc<Metrics>,
+    max_frame: usize,
+    buf: Vec<u8>,
+}
+
+impl PeerTask {
+    async fn run(mut self) {
+        let mut backoff = MIN_BACKOFF;
+        let mut failures: u32 = 0;
+        loop {
+            if self.rx.is_closed() && self.rx.is_empty() {
+                return;
+            }
+            let address = self.address.borrow_and_update().clone();
+            match dial(&address).await {
+                Ok(stream) => {
+                    self.metrics.peer_connects.inc();
+                    if failures > 0 {
+                        tracing::debug!(peer = %self.to, %address, failures, "connected to peer");
+                    }
+                    failures = 0;
+                    backoff = MIN_BACKOFF;
+                    match self.session(stream).await {
+                        SessionEnd::Closed => return,
+                        SessionEnd::AddressChanged => {}
+                        SessionEnd::Lost(reason) => {
+                            tracing::debug!(peer = %self.to, %address, %reason, "peer connection lost");
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.metrics.peer_connect_failures.inc();
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::debug!(peer = %self.to, %address, error = %e, "cannot connect to peer; retrying with backoff");
+                    }
+                    // What waited is stale by the time a connection exists: drop it, so that
+                    // an unreachable peer holds no memory.
+                    let mut dropped = 0;
+                    while self.rx.try_recv().is_ok() {
+                        dropped += 1;
+                    }
+                    self.metrics.peer_dropped.add(dropped);
+                    if self.rx.is_closed() {
+                        return;
+                    }
+                    let changed = self.wait(backoff).await;
+                    backoff = if changed {
+                        MIN_BACKOFF
+                    } else {
+                        (backoff * 2).min(MAX_BACKOFF)
+                    };
+                }
+            }
+        }
+    }
+
+    /// Sleeps `backoff`, or less if the address changes; true when it changed.
+    async fn wait(&mut self, backoff: Duration) -> bool {
+        if !self.address_alive {
+            tokio::time::sleep(backoff).await;
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => false,
+            changed = self.address.changed() => {
+                if changed.is_err() {
+                    self.address_alive = false;
+                }
+                changed.is_ok()
+            }
+        }
+    }
+
+    async fn session(&mut self, stream: TcpStream) -> SessionEnd {
+        let (mut reader, writer) = stream.into_split();
+        let mut writer = BufWriter::with_capacity(IO_BUFFER, writer);
+        let hello = Frame::Hello(self.hello.clone());
+        if let Err(e) = self.write(&mut writer, &hello).await {
+            return SessionEnd::Lost(e);
+        }
+        if let Err(e) = writer.flush().await {
+            return SessionEnd::Lost(e.to_string());
+        }
+        let mut probe = [0u8; 64];
+        loop {
+            tokio::select! {
+                biased;
+                message = self.rx.recv() => {
+                    let Some(message) = message else {
+                        let _ = writer.flush().await;
+                        let _ = writer.shutdown().await;
+                        return SessionEnd::Closed;
+                    };
+                    if let Err(e) = self.write(&mut writer, &Frame::Message(message)).await {
+                        return SessionEnd::Lost(e);
+                    }
+                    let mut batch = 1;
+                    while batch < WRITE_BATCH {
+                        let Ok(message) = self.rx.try_recv() else { break };
+                        if let Err(e) = self.write(&mut writer, &Frame::Message(message)).await {
+                            return SessionEnd::Lost(e);
+                        }
+                        batch += 1;
+                    }
+                    if let Err(e) = writer.flush().await {
+                        self.metrics.peer_dropped.inc();
+                        return SessionEnd::Lost(e.to_string());
+                    }
+                }
+                read = reader.read(&mut probe) => {
+                    return SessionEnd::Lost(match read {
+                        Ok(0) => "closed by the peer".to_owned(),
+                        Ok(_) => "the peer wrote on a send-only connection".to_owned(),
+                        Err(e) => e.to_string(),
+                    });
+                }
+                changed = self.address.changed(), if self.address_alive => {
+                    if changed.is_err() {
+                        self.address_alive = false;
+                    } else {
+                        let _ = writer.flush().await;
+                        return SessionEnd::AddressChanged;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Encodes and buffers one frame. An unencodable message is dropped (logged), not fatal;
+    /// a failed write is returned and the message counts as dropped.
+    async fn write<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        frame: &Frame,
+    ) -> Result<(), String> {
+        self.buf.clear();
+        if let Err(e) = wire::encode_into(frame, self.max_frame, &mut self.buf) {
+            self.metrics.peer_dropped.inc();
+            tracing::warn!(peer = %self.to, error = %e, "message to peer not sent");
+            return Ok(());
+        }
+        if let Err(e) = writer.write_all(&self.buf).await {
+            self.metrics.peer_dropped.inc();
+            return Err(e.to_string());
+        }
+        self.metrics.peer_frames_out.inc();
+        self.metrics.peer_bytes_out.add(self.buf.len() as u64);
+        // Do not keep a huge buffer around after a large message.
+        if self.buf.capacity() > 4 * IO_BUFFER {
+            self.buf = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+async fn dial(address: &str) -> std::io::Result<TcpStream> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Accepts peer connections on `listener` until the task is aborted (aborting it also ends
+/// every connection it accepted), handing decoded messages to `handle`.
+pub async fn accept_loop(
+    listener: TcpListener,
+    handle: NodeHandle,
+    metrics: Arc<Metrics>,
+    max_frame: usize,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, remote)) => {
+                    connections.spawn(serve_connection(
+                        stream,
+                        remote,
+                        handle.clone(),
+                        Arc::clone(&metrics),
+                        max_frame,
+                    ));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little rather than spin.
+                    tracing::warn!(error = %e, "cannot accept a peer connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+}
+
+/// Closes a connection for a bad frame: a `warn` line and the counter.
+fn bad_frame(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, reason: &str) {
+    metrics.peer_bad_frames.inc();
+    match peer {
+        Some(p) => tracing::warn!(%remote, peer = %p, %reason, "peer connection closed: bad frame"),
+        None => tracing::warn!(%remote, %reason, "peer connection closed: bad frame"),
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    remote: SocketAddr,
+    handle: NodeHandle,
+    metrics: Arc<Metrics>,
+    max_frame: usize,
+) {
+    let _ = stream.set_nodelay(true);
+    let mut reader = BufReader::with_capacity(IO_BUFFER, stream);
+    let mut buf = Vec::new();
+    let first = tokio::time::timeout(
+        HELLO_TIMEOUT,
+        wire::read_frame(&mut reader, max_frame, &mut buf),
+    )
+    .await;
+    let hello = match first {
+        Err(_) => {
+            return bad_frame(&metrics, remote, None, "no hello in time");
+        }
+        Ok(Ok(Some((Frame::Hello(hello), size)))) => {
+            metrics.peer_frames_in.inc();
+            metrics.peer_bytes_in.add(size as u64);
+            hello
+        }
+        Ok(Ok(Some((Frame::Message(_), _)))) => {
+            return bad_frame(&metrics, remote, None, "the first frame is not a hello");
+        }
+        Ok(Ok(None)) => return,
+        Ok(Err(e)) => return read_failed(&metrics, remote, None, &e),
+    };
+    if &hello.node == handle.id() {
+        return bad_frame(
+            &metrics,
+            remote,
+            None,
+            "hello from a node with this node's id",
+        );
+    }
+    if hello.peer_addr.len() > dynamo_core::membership::MAX_ADDRESS_LEN {
+        return bad_frame(&metrics, remote, Some(&hello.node), "address too long");
+    }
+    let from = hello.node;
+    tracing::debug!(%remote, peer = %from, address = %hello.peer_addr, "peer connected");
+    if !hello.peer_addr.is_empty() && handle.learn_address(from.clone(), hello.peer_addr).is_err() {
+        metrics.peer_inbound_dropped.inc();
+    }
+    loop {
+        match wire::read_frame(&mut reader, max_frame, &mut buf).await {
+            Ok(Some((Frame::Message(message), size))) => {
+                metrics.peer_frames_in.inc();
+                metrics.peer_bytes_in.add(size as u64);
+                match handle.peer(from.clone(), message) {
+                    Ok(()) => {}
+                    Err(HandleError::Overloaded) => metrics.peer_inbound_dropped.inc(),
+                    Err(HandleError::Stopped) => return,
+                }
+            }
+            Ok(Some((Frame::Hello(_), _))) => {
+                return bad_frame(&metrics, remote, Some(&from), "a second hello");
+            }
+            Ok(None) => {
+                tracing::debug!(%remote, peer = %from, "peer disconnected");
+                return;
+            }
+            Err(e) => return read_failed(&metrics, remote, Some(&from), &e),
+        }
+        // Keep the buffer small between large frames.
+        if buf.capacity() > 4 * IO_BUFFER {
+            buf = Vec::new();
+        }
+    }
+}
+
+fn read_failed(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, e: &WireError) {
+    if e.is_bad_frame() {
+        bad_frame(metrics, remote, peer, &e.to_string());
+    } else {
+        tracing::debug!(%remote, error = %e, "peer connection failed");
+    }
+}
