@@ -441,6 +441,10 @@ pub enum PeerMessage {
         /// The state.
         state: ClusterState,
     },
+    /// Asks for the receiver's cluster state, answered with [`PeerMessage::Gossip`]: sent by a
+    /// node that started without a stored epoch, to learn which epoch the cluster last saw it
+    /// use before it coordinates writes.
+    GossipPull,
 }
 
 /// Serde for [`Bytes`] as a byte string (compact in binary formats).

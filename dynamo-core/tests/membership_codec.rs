@@ -1,8 +1,9 @@
-//! The binary encoding of cluster states (format version 1): a committed fixture keeps being
-//! read, and every kind of damage is a typed error.
+//! The binary encoding of cluster states (format version 2, and version 1 still read):
+//! committed fixtures keep being read, and every kind of damage is a typed error.
 //!
-//! Regenerate the fixture (only when deliberately creating a new one, never to "fix" this
-//! test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`.
+//! Write the version 2 fixture (only when deliberately creating a new one, never to "fix"
+//! this test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`. The
+//! version 1 fixture was written by the version 1 encoder and is never rewritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod membership_support;
@@ -21,6 +22,18 @@ use membership_support::id;
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v1.bin")
+}
+
+fn fixture_v2() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v2.bin")
+}
+
+/// [`sample`] with the epochs its members announced.
+fn sample_with_epochs() -> ClusterState {
+    let mut s = sample();
+    s.set_epoch(&id("n1"), 1_700_000_000_123).unwrap();
+    s.set_epoch(&id("n4"), 42).unwrap();
+    s
 }
 
 /// Three founders in two zones, a fourth node admitted, a fifth that left, a sixth still
@@ -59,7 +72,32 @@ fn sample() -> ClusterState {
 #[test]
 #[ignore = "writes the fixture"]
 fn write_fixture() {
-    std::fs::write(fixture(), encode_cluster_state(&sample())).unwrap();
+    std::fs::write(fixture_v2(), encode_cluster_state(&sample_with_epochs())).unwrap();
+}
+
+#[test]
+fn fixture_v2_decodes_with_epochs() {
+    let bytes = std::fs::read(fixture_v2()).unwrap();
+    assert_eq!(bytes[0], 2);
+    let s = decode_cluster_state(&bytes).unwrap();
+    let epochs: Vec<(String, u64, u64)> = s
+        .members()
+        .iter()
+        .map(|(n, m)| (n.to_string(), m.version, m.epoch))
+        .collect();
+    assert_eq!(
+        epochs,
+        vec![
+            ("n1".into(), 2, 1_700_000_000_123),
+            ("n2".into(), 1, 0),
+            ("n3".into(), 1, 0),
+            ("n4".into(), 3, 42),
+            ("n5".into(), 3, 0),
+            ("n6".into(), 1, 0),
+        ]
+    );
+    assert_eq!(s, sample_with_epochs());
+    assert_eq!(encode_cluster_state(&s), bytes);
 }
 
 #[test]
@@ -101,9 +139,11 @@ fn fixture_v1_still_decodes() {
         Some(&BucketProps::new(5, 3, 3, VersioningMode::VClock).unwrap())
     );
     assert_eq!(s.buckets().len(), 2);
-    // And today's encoder writes the same bytes (the encoding is canonical).
+    // Version 1 has no epochs: every member reads as epoch 0, and the state equals the
+    // one built today (which today's encoder writes as version 2).
+    assert!(s.members().values().all(|m| m.epoch == 0));
     assert_eq!(s, sample());
-    assert_eq!(encode_cluster_state(&s), bytes);
+    assert_eq!(encode_cluster_state(&s)[0], 2);
 }
 
 fn reseal(mut body: Vec<u8>) -> Vec<u8> {
@@ -115,17 +155,17 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 #[test]
 fn damage_is_a_typed_error() {
     let good = encode_cluster_state(&sample());
-    assert_eq!(CLUSTER_FORMAT_VERSION, 1);
+    assert_eq!(CLUSTER_FORMAT_VERSION, 2);
     assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_cluster_state(&[1, 0, 0]),
         Err(DecodeError::Truncated)
     );
-    let mut v2 = good.clone();
-    v2[0] = 2;
+    let mut v3 = good.clone();
+    v3[0] = 3;
     assert_eq!(
-        decode_cluster_state(&v2),
-        Err(DecodeError::UnknownVersion(2))
+        decode_cluster_state(&v3),
+        Err(DecodeError::UnknownVersion(3))
     );
     let mut flipped = good.clone();
     flipped[20] ^= 0x10;
@@ -151,7 +191,7 @@ fn damage_is_a_typed_error() {
         Err(DecodeError::Malformed(_))
     ));
     // A state without ring whose member count claims billions of entries.
-    let mut huge = vec![1];
+    let mut huge = vec![2];
     huge.extend_from_slice(&0u64.to_be_bytes());
     huge.push(0);
     huge.extend_from_slice(&u32::MAX.to_be_bytes());

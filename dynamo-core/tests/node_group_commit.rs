@@ -173,7 +173,24 @@ fn a_failed_local_write_fails_the_request_and_sends_nothing() {
     config.default_bucket.n = 2;
     config.default_bucket.r = 1;
     config.default_bucket.w = 1;
+    let ring = config.ring;
     let mut node = Node::new(config, engine, T0).unwrap();
+    drain(&mut node);
+    // A fresh node writes only once a peer told it which epoch the cluster saw it use.
+    assert!(!node.epoch_confirmed());
+    let founders = dynamo_core::membership::ClusterState::new_cluster(
+        ring,
+        [id("n1"), id("n2")].map(|n| (n, None, String::new())),
+    )
+    .unwrap();
+    node.handle(
+        T0,
+        Input::Peer {
+            from: id("n2"),
+            message: PeerMessage::Gossip { state: founders },
+        },
+    );
+    assert!(node.epoch_confirmed());
     drain(&mut node);
     fail.store(true, Ordering::SeqCst);
     node.handle(

@@ -75,3 +75,43 @@ fn a_clean_restart_keeps_the_epoch() {
     assert_eq!(before, after);
     assert_eq!(values(&c.get("n3", "k").unwrap()), ["v"]);
 }
+
+#[test]
+fn a_wiped_node_whose_clock_went_back_learns_its_old_epoch_before_it_writes() {
+    let mut c = Cluster::mem(3, 1, BucketProps::default());
+    c.put("n1", "k", "v", Context::new()).unwrap();
+    let old = c.node("n1").epoch().epoch;
+    // Gossip spreads the epoch n1 announced.
+    c.advance(5_000);
+    assert!(["n2", "n3"].iter().all(|n| {
+        c.node(n)
+            .membership()
+            .state()
+            .member(&id("n1"))
+            .unwrap()
+            .epoch
+            == old
+    }));
+    // n1's disk is wiped and its clock set back to its first start: the clock alone gives
+    // it the epoch it used before.
+    let node = c.nodes.remove(&id("n1")).unwrap();
+    let mut fresh = Node::new(node.config().clone(), mem(), Timestamp(old)).unwrap();
+    while fresh.poll_output().is_some() {}
+    assert_eq!(fresh.epoch().epoch, old);
+    assert!(!fresh.epoch_confirmed());
+    c.nodes.insert(id("n1"), fresh);
+    // Its next write waits until a peer told it that epoch, then goes out as a new actor.
+    let w = c.put("n1", "k", "v2", Context::new()).unwrap();
+    let n1 = c.node("n1");
+    assert!(n1.epoch_confirmed());
+    assert!(
+        n1.epoch().epoch > old,
+        "epoch {} after {old}",
+        n1.epoch().epoch
+    );
+    // The blind write did not replace the value written by the old actor: both are kept.
+    let mut got = values(&c.get("n2", "k").unwrap());
+    got.sort();
+    assert_eq!(got, ["v", "v2"]);
+    assert!(!w.context.is_empty());
+}

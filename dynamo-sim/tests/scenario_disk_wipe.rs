@@ -27,7 +27,6 @@ fn disk_wipe() {
 /// The wiped node's clock also went back to the instant of its first start, so the epoch it
 /// reads from its clock is the one it used before the wipe.
 #[test]
-#[ignore = "node bug: a wiped node takes its new epoch from its clock only (`EpochState::on_start(stored, now, None)` in `Node::new`: the highest epoch seen in the cluster is never passed), so with its clock set back to its first start it comes back as the same actor (seed 0: EpochStarted { epoch: 1700000000000 } before and after the wipe), the KV679 precondition"]
 fn disk_wipe_with_clock_set_back() {
     let summary = sweep(
         seeds_from_env(DEFAULT_SEEDS),

@@ -1,18 +1,18 @@
 //! The binary encoding of a [`ClusterState`], for the node's `meta` keyspace.
 //!
-//! # Layout, format version 1
+//! # Layout, format version 2
 //!
 //! Integers are big-endian; `str8` is a length (u8) then that many bytes, `str16` the same
 //! with a u16 length.
 //!
 //! | size | field |
 //! |---|---|
-//! | 1 | format version: `1` |
+//! | 1 | format version: `2` (version `1` is still read: it has no epoch field, read as 0) |
 //! | 8 | ring version (0: no ring) |
 //! | 1 | ring present: `0` or `1` (exactly when the ring version is not 0) |
 //! | var | if present: partitions (u32), target_n (u32), member count `M` (u32), `M` × (node id `str8`, zone `str8`, empty for none) strictly increasing by node id, then one owner per partition as an index into those members (u32) |
 //! | 4 | member count `K` (u32) |
-//! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), zone `str8` (empty for none), address `str16`; strictly increasing by node id |
+//! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), epoch (u64; not in version 1), zone `str8` (empty for none), address `str16`; strictly increasing by node id |
 //! | 4 | bucket count `B` (u32) |
 //! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww); strictly increasing by name |
 //! | 4 | crc32 (IEEE) of every preceding byte |
@@ -31,9 +31,9 @@ use crate::NodeId;
 use crate::record::DecodeError;
 use crate::ring::{Member, Ring, RingConfig, Zone};
 
-/// The format version [`encode_cluster_state`] writes (and the only one
-/// [`decode_cluster_state`] reads).
-pub const CLUSTER_FORMAT_VERSION: u8 = 1;
+/// The format version [`encode_cluster_state`] writes. [`decode_cluster_state`] also reads
+/// version 1 (members without an epoch), so a node upgraded in place keeps its membership.
+pub const CLUSTER_FORMAT_VERSION: u8 = 2;
 
 /// Encodes `state` in the layout above.
 pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
@@ -64,6 +64,7 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
         put_str8(&mut w, node.as_str());
         w.push(info.status.code());
         w.extend_from_slice(&info.version.to_be_bytes());
+        w.extend_from_slice(&info.epoch.to_be_bytes());
         put_str8(&mut w, info.zone.as_ref().map_or("", Zone::as_str));
         put_bytes16(&mut w, info.address.as_bytes());
     }
@@ -88,9 +89,10 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
     let Some((&version, _)) = input.split_first() else {
         return Err(DecodeError::Truncated);
     };
-    if version != CLUSTER_FORMAT_VERSION {
+    if version != 1 && version != CLUSTER_FORMAT_VERSION {
         return Err(DecodeError::UnknownVersion(version));
     }
+    let has_epoch = version >= 2;
     if input.len() < 1 + 4 {
         return Err(DecodeError::Truncated);
     }
@@ -108,7 +110,8 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         _ => return Err(DecodeError::Malformed("ring flag is neither 0 nor 1")),
     };
 
-    let count = r.count(1 + 1 + 8 + 1 + 2)?;
+    let entry_min = 1 + 1 + 8 + if has_epoch { 8 } else { 0 } + 1 + 2;
+    let count = r.count(entry_min)?;
     let mut members = BTreeMap::new();
     let mut last: Option<NodeId> = None;
     for _ in 0..count {
@@ -119,6 +122,7 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         let status = MemberStatus::from_code(r.u8()?)
             .ok_or(DecodeError::Malformed("unknown member status"))?;
         let version = r.u64()?;
+        let epoch = if has_epoch { r.u64()? } else { 0 };
         let zone = read_zone(&mut r)?;
         let address = std::str::from_utf8(r.bytes16()?)
             .map_err(|_| DecodeError::Malformed("address is not UTF-8"))?
@@ -131,6 +135,7 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
                 version,
                 zone,
                 address,
+                epoch,
             },
         );
     }

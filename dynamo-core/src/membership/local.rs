@@ -191,6 +191,16 @@ impl Membership {
         Ok(self.settle(&before))
     }
 
+    /// Announces the actor epoch this node writes with (see [`ClusterState::set_epoch`]).
+    ///
+    /// # Errors
+    /// [`MembershipError::NotAMember`] when the state has no entry for this node.
+    pub fn set_epoch(&mut self, epoch: u64) -> Result<Update, MembershipError> {
+        let before = self.state.clone();
+        self.state.set_epoch(&self.me, epoch)?;
+        Ok(self.settle(&before))
+    }
+
     /// The node layer confirmed that every partition this Leaving node held reached its new
     /// owner: it becomes Exiting (see [`ClusterState::finish_leave`]).
     ///

@@ -89,17 +89,31 @@ pub struct MemberInfo {
     pub zone: Option<Zone>,
     /// How the driver reaches this node (e.g. `host:port`); opaque to the core.
     pub address: String,
+    /// The actor epoch the member writes versions with ([`crate::version::EpochState`]),
+    /// announced by the member itself. A node that lost its disk learns from it the epoch
+    /// it used before, so that it never numbers versions as that old actor again (Riak's
+    /// KV679), even if its clock went back. 0: not announced.
+    #[serde(default)]
+    pub epoch: u64,
 }
 
 impl MemberInfo {
-    /// The merge order: version, then status, zone, address.
+    /// The merge order: version, then status, zone, address, epoch.
     fn merge_cmp(&self, other: &MemberInfo) -> Ordering {
-        (self.version, self.status, &self.zone, &self.address).cmp(&(
-            other.version,
-            other.status,
-            &other.zone,
-            &other.address,
-        ))
+        (
+            self.version,
+            self.status,
+            &self.zone,
+            &self.address,
+            self.epoch,
+        )
+            .cmp(&(
+                other.version,
+                other.status,
+                &other.zone,
+                &other.address,
+                other.epoch,
+            ))
     }
 }
 
@@ -173,6 +187,7 @@ impl ClusterState {
                 version: 1,
                 zone,
                 address,
+                epoch: 0,
             };
             if members.insert(node.clone(), info).is_some() {
                 return Err(MembershipError::DuplicateMember(node));
@@ -207,6 +222,7 @@ impl ClusterState {
                 version: 1,
                 zone,
                 address,
+                epoch: 0,
             },
         );
         Ok(ClusterState {
@@ -340,6 +356,25 @@ impl ClusterState {
         }
         info.zone = zone;
         info.address = address;
+        info.version += 1;
+        Ok(true)
+    }
+
+    /// Announces the actor epoch `me` writes with, bumping its entry's version when it
+    /// differs from the one recorded (a newer entry wins every merge, so the announcement
+    /// spreads and replaces what the cluster remembered). Returns true when it changed.
+    ///
+    /// # Errors
+    /// [`MembershipError::NotAMember`] when `me` has no entry here.
+    pub fn set_epoch(&mut self, me: &NodeId, epoch: u64) -> Result<bool, MembershipError> {
+        let info = self
+            .members
+            .get_mut(me)
+            .ok_or_else(|| MembershipError::NotAMember(me.clone()))?;
+        if info.epoch == epoch {
+            return Ok(false);
+        }
+        info.epoch = epoch;
         info.version += 1;
         Ok(true)
     }

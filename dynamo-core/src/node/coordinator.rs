@@ -140,6 +140,16 @@ pub(crate) enum Op {
         replied: bool,
         deadline: Timestamp,
     },
+    /// A put or delete that waits until this node knows its epoch (see
+    /// `Node::epoch_confirmed`): started again once it does, refused at its deadline.
+    Parked {
+        reply_to: ReplyTo,
+        kind: Kind,
+        needed: u8,
+        request: ClientRequest,
+        forwarded: bool,
+        deadline: Timestamp,
+    },
     /// A get this node coordinates.
     Read {
         reply_to: ReplyTo,
@@ -159,6 +169,7 @@ impl Op {
         match self {
             Op::Forward { deadline, .. }
             | Op::Write { deadline, .. }
+            | Op::Parked { deadline, .. }
             | Op::Read { deadline, .. } => *deadline,
         }
     }
@@ -307,6 +318,24 @@ impl<E: StorageEngine> Node<E> {
     ) {
         match self.plan(kind, bucket, key, write.w) {
             Err(e) => self.reply(reply_to, kind.error(e)),
+            Ok(plan) if !self.epoch_confirmed => {
+                // A node back from a lost disk does not yet know which epoch it wrote as
+                // before: the write waits (one gossip round trip) rather than risk reusing
+                // that actor's counters.
+                let seq = self.next_op();
+                let deadline = self.deadline_in(self.config.timing.request_timeout_ms);
+                self.ops.insert(
+                    seq,
+                    Op::Parked {
+                        reply_to,
+                        kind,
+                        needed: plan.needed,
+                        request: routing.original,
+                        forwarded: routing.forwarded,
+                        deadline,
+                    },
+                );
+            }
             Ok(plan) => {
                 let Routing {
                     forwarded,
@@ -828,6 +857,27 @@ impl<E: StorageEngine> Node<E> {
 
     /// Ends every operation past its deadline: answers those short of their quorum with
     /// `Unavailable`, read-repairs finished reads, and marks silent targets down.
+    /// Starts the writes parked while this node's epoch was unconfirmed.
+    pub(super) fn resume_parked(&mut self) {
+        let parked: Vec<u64> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| matches!(op, Op::Parked { .. }))
+            .map(|(seq, _)| *seq)
+            .collect();
+        for seq in parked {
+            if let Some(Op::Parked {
+                reply_to,
+                request,
+                forwarded,
+                ..
+            }) = self.ops.remove(&seq)
+            {
+                self.client_request(reply_to, request, forwarded);
+            }
+        }
+    }
+
     pub(super) fn expire_ops(&mut self) {
         let expired: Vec<u64> = self
             .ops
@@ -838,6 +888,22 @@ impl<E: StorageEngine> Node<E> {
         for seq in expired {
             match self.ops.get(&seq) {
                 Some(Op::Write { .. }) => self.check_write(seq, true),
+                Some(Op::Parked { .. }) => {
+                    if let Some(Op::Parked {
+                        reply_to,
+                        kind,
+                        needed,
+                        ..
+                    }) = self.ops.remove(&seq)
+                    {
+                        let e = RequestError::Unavailable {
+                            needed,
+                            answered: 0,
+                            op: kind.quorum(),
+                        };
+                        self.reply(reply_to, kind.error(e));
+                    }
+                }
                 Some(Op::Read { .. }) => self.check_read(seq, true),
                 Some(Op::Forward { .. }) => {
                     if let Some(Op::Forward {

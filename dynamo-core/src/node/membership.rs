@@ -34,6 +34,7 @@ use crate::membership::{
     decode_cluster_state, encode_cluster_state,
 };
 use crate::proto::{AdminInfo, MemberSummary, PeerMessage, RequestError};
+use crate::version::EpochState;
 
 /// Builds the node's membership at start: the persisted cluster state if there is a usable
 /// one, else the founders' first state, else a Joining state.
@@ -145,8 +146,87 @@ impl<E: StorageEngine> Node<E> {
             });
             return;
         }
-        let update = self.membership.handle_gossip(&state);
+        if !self.epoch_confirmed
+            && let Some(theirs) = state.member(&self.config.id)
+        {
+            self.learn_own_epoch(theirs.epoch);
+        }
+        let mut update = self.membership.handle_gossip(&state);
+        // The merge may have taken an older entry of this node (with the epoch it used
+        // before a wipe); announce the current one over it.
+        if self.epoch_confirmed
+            && let Ok(mine) = self.membership.set_epoch(self.epoch.epoch)
+        {
+            update.persist |= mine.persist;
+            update.reply |= mine.persist;
+            update.changes.extend(mine.changes);
+        }
         self.apply_membership(update, Some(from));
+    }
+
+    /// A peer's gossip named `seen` as this node's epoch while this node did not know which
+    /// epoch it used before its start without a stored epoch. An unconfirmed node announces
+    /// no epoch, so `seen` is not an echo of its own: if it is at or above the current epoch,
+    /// the node wrote as that actor before it lost its disk (with its clock set back since,
+    /// the epoch taken from the clock repeats it). It moves to a new epoch above it, durably,
+    /// before it coordinates any write.
+    fn learn_own_epoch(&mut self, seen: u64) {
+        if seen >= self.epoch.epoch {
+            let next = EpochState::on_start(None, self.now, Some(seen.max(self.epoch.epoch)));
+            if let Err(e) = self.store.persist_epoch(&next) {
+                // Stay unconfirmed (no writes coordinated here); the next gossip retries.
+                self.emit(NodeEvent::StorageFailed(e.to_string()));
+                return;
+            }
+            self.epoch = next;
+            self.actor = next.actor(self.config.id.clone());
+            self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
+        }
+        self.epoch_confirmed = true;
+        self.epoch_pull_at = None;
+        self.resume_parked();
+    }
+
+    /// While the epoch is unconfirmed: asks every other known member and seed for its
+    /// cluster state, every gossip interval, until one answers.
+    pub(super) fn poll_epoch_pull(&mut self) {
+        let Some(at) = self.epoch_pull_at else {
+            return;
+        };
+        if self.now < at {
+            return;
+        }
+        let me = self.config.id.clone();
+        let mut peers: Vec<NodeId> = self
+            .membership
+            .state()
+            .members()
+            .keys()
+            .chain(&self.config.seeds)
+            .filter(|n| **n != me)
+            .cloned()
+            .collect();
+        peers.sort();
+        peers.dedup();
+        for peer in peers {
+            self.send(peer, PeerMessage::GossipPull);
+        }
+        self.epoch_pull_at = Some(Timestamp(
+            self.now
+                .0
+                .saturating_add(self.config.timing.gossip_interval_ms),
+        ));
+    }
+
+    /// Announces the current epoch in this node's cluster-state entry (gossiped from there),
+    /// once it is confirmed.
+    pub(super) fn announce_epoch(&mut self) {
+        if !self.epoch_confirmed {
+            return;
+        }
+        if let Ok(update) = self.membership.set_epoch(self.epoch.epoch) {
+            self.apply_membership(update, None);
+        }
     }
 
     /// Persists, answers and reports what a membership operation did; then sees whether a
@@ -238,8 +318,10 @@ impl<E: StorageEngine> Node<E> {
     /// Whether messages from `from` are accepted: from members (whatever their status),
     /// and gossip from anybody (a joining node reaching its seed).
     pub(super) fn accepts_from(&self, from: &NodeId, message: &PeerMessage) -> bool {
-        matches!(message, PeerMessage::Gossip { .. })
-            || self.membership.state().member(from).is_some()
+        matches!(
+            message,
+            PeerMessage::Gossip { .. } | PeerMessage::GossipPull
+        ) || self.membership.state().member(from).is_some()
     }
 
     /// A message arrived from `from`: it is up.

@@ -258,6 +258,11 @@ pub struct Node<E> {
     rng: Rng,
     store: Store<E>,
     epoch: EpochState,
+    /// False after a start without a stored epoch, until a peer's gossip said which epoch
+    /// the cluster last saw this node use: until then the node coordinates no write.
+    epoch_confirmed: bool,
+    /// While the epoch is unconfirmed: when to ask the peers for their cluster state next.
+    epoch_pull_at: Option<Timestamp>,
     actor: Actor,
     outputs: VecDeque<Output>,
     now: Timestamp,
@@ -295,6 +300,12 @@ impl<E: StorageEngine> Node<E> {
                 None
             }
         };
+        // Without a stored epoch (a new or wiped disk) the node may have written as an
+        // actor it no longer remembers: it coordinates no write until a peer told it which
+        // epoch the cluster last saw it use (see `gossip_received`). A cluster of one has
+        // nobody to ask.
+        let epoch_confirmed = stored.is_some()
+            || (config.seeds.is_empty() && config.members.iter().all(|m| *m == config.id));
         let epoch = EpochState::on_start(stored, now, None);
         store.persist_epoch(&epoch)?;
         outputs.push_back(Output::Event(NodeEvent::EpochStarted {
@@ -317,7 +328,7 @@ impl<E: StorageEngine> Node<E> {
             now,
         );
         let transfers = transfer::load(&config, &store, now, &mut outputs)?;
-        Ok(Node {
+        let mut node = Node {
             transfers,
             config,
             membership,
@@ -325,6 +336,8 @@ impl<E: StorageEngine> Node<E> {
             rng,
             store,
             epoch,
+            epoch_confirmed,
+            epoch_pull_at: (!epoch_confirmed).then_some(now),
             actor,
             outputs,
             now,
@@ -334,7 +347,9 @@ impl<E: StorageEngine> Node<E> {
             handoff,
             stopped: false,
             ae,
-        })
+        };
+        node.announce_epoch();
+        Ok(node)
     }
 
     /// Feeds one input at time `now` (the driver's clock, in ms). Drain
@@ -378,6 +393,7 @@ impl<E: StorageEngine> Node<E> {
             .chain(self.ae.next_deadline())
             .chain(self.handoff.next_deadline())
             .chain(self.transfers.next_deadline())
+            .chain(self.epoch_pull_at)
             .min()
     }
 
@@ -391,7 +407,16 @@ impl<E: StorageEngine> Node<E> {
         &self.actor
     }
 
-    /// The epoch state persisted at start.
+    /// False after a start without a stored epoch (a new or wiped disk) until a peer's
+    /// cluster state told the node which epoch it used before (it asks with
+    /// [`PeerMessage::GossipPull`] at once): until then its writes wait, so that it never
+    /// writes as an actor whose counters it forgot.
+    pub fn epoch_confirmed(&self) -> bool {
+        self.epoch_confirmed
+    }
+
+    /// The epoch state in use (persisted at start, and again when the node learned from a
+    /// peer that it must move past an epoch it used before losing its disk).
     pub fn epoch(&self) -> EpochState {
         self.epoch
     }
@@ -563,6 +588,7 @@ impl<E: StorageEngine> Node<E> {
         self.forwards_seen.retain(|_, until| *until > now);
         self.poll_failure();
         self.poll_gossip();
+        self.poll_epoch_pull();
         self.ae_tick();
         // Hinted handoff, after the commit so that its scan sees the latest hints; the one
         // place it asks the failure view and the ring.

@@ -122,6 +122,10 @@ impl<E: StorageEngine> Node<E> {
             PeerMessage::Pong { nonce } => self.pong_received(&from, nonce),
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
             PeerMessage::Gossip { state } => self.gossip_received(from, state),
+            PeerMessage::GossipPull => {
+                let state = self.membership.state().clone();
+                self.send(from, PeerMessage::Gossip { state });
+            }
             PeerMessage::AntiEntropy(message) => self.ae_message(from, message),
             PeerMessage::TransferBatch(batch) => self.transfer_batch_received(from, batch),
             PeerMessage::TransferAck(ack) => self.transfer_ack_received(from, ack),

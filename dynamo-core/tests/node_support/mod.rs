@@ -226,6 +226,10 @@ impl<E: StorageEngine> Cluster<E> {
             c.nodes.insert(m.clone(), node);
             c.drain(m);
         }
+        // Fresh nodes first ask each other which epoch they used before (none): a round
+        // trip before they coordinate writes.
+        c.settle();
+        assert!(c.nodes.values().all(|n| n.epoch_confirmed()));
         c
     }
 
