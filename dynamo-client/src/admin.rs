@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// A node's report on itself and the cluster as it sees it (`GET /admin/status`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminStatus {
     /// The node answering.
@@ -47,7 +47,7 @@ impl AdminStatus {
 }
 
 /// One member in an [`AdminStatus`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MemberStatus {
     /// The member.
@@ -65,7 +65,7 @@ pub struct MemberStatus {
 }
 
 /// One outgoing partition transfer.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TransferStatus {
     /// The partition.
@@ -79,7 +79,7 @@ pub struct TransferStatus {
 }
 
 /// The ring a node routes with (`GET /ring`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RingInfo {
     /// The node answering.
@@ -99,7 +99,7 @@ pub struct RingInfo {
 }
 
 /// A member of a [`RingInfo`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RingMember {
     /// The node.
@@ -111,7 +111,7 @@ pub struct RingMember {
 }
 
 /// A partition of a [`RingInfo`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RingPartition {
     /// The partition's number.
@@ -123,7 +123,7 @@ pub struct RingPartition {
 }
 
 /// The members a node knows (`GET /members`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Members {
     /// The node answering.
@@ -133,7 +133,7 @@ pub struct Members {
 }
 
 /// One member of [`Members`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Member {
     /// The member.
