@@ -1,0 +1,47 @@
+//! The `dynamo` command's subcommands (clap derive). Errors are `anyhow` here and in `main`
+//! only: the library's are typed.
+//!
+//! - `dynamo node`: run one node ([`node`]);
+//! - `dynamo up`: a local cluster of node processes on 127.0.0.1 ([`up`]).
+
+use clap::{Parser, Subcommand};
+
+pub mod node;
+pub mod up;
+
+/// A Dynamo-style replicated key-value store.
+#[derive(Debug, Parser)]
+#[command(name = "dynamo", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+// Parsed once per run: the size of a variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Run one node (from a TOML config file and/or flags).
+    Node(node::NodeArgs),
+    /// Start a local cluster on 127.0.0.1, one process and data directory per node; Ctrl-C
+    /// stops it. Run it again on the same data directory to restart the same cluster.
+    Up(up::UpArgs),
+}
+
+/// Runs the command on a multi-threaded tokio runtime.
+///
+/// # Errors
+/// Whatever the command reports.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Node(args) => node::run(args).await,
+            Command::Up(args) => up::run(args).await,
+        }
+    })
+}
