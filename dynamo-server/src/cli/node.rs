@@ -285,6 +285,9 @@ mod tests {
     fn a_missing_file_is_an_error() {
         let a = node_args(&["--config", "/nonexistent/dynamo.toml"]);
         let err = a.config().unwrap_err();
-        assert!(err.to_string().contains("/nonexistent/dynamo.toml"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent/dynamo.toml"),
+            "{err}"
+        );
     }
 }
