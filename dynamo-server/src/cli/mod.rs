@@ -2,10 +2,13 @@
 //! only: the library's are typed.
 //!
 //! - `dynamo node`: run one node ([`node`]);
-//! - `dynamo up`: a local cluster of node processes on 127.0.0.1 ([`up`]).
+//! - `dynamo up`: a local cluster of node processes on 127.0.0.1 ([`up`]);
+//! - `dynamo get | put | delete` and `dynamo admin join | leave | status | ring`: a client
+//!   of one node's HTTP API ([`client`]).
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 pub mod node;
 pub mod up;
 
@@ -28,6 +31,19 @@ pub enum Command {
     /// Start a local cluster on 127.0.0.1, one process and data directory per node; Ctrl-C
     /// stops it. Run it again on the same data directory to restart the same cluster.
     Up(up::UpArgs),
+    /// Read a key: its value on standard output and its context on standard error, or its
+    /// siblings.
+    Get(client::GetArgs),
+    /// Write a key (the value from the argument, or from standard input).
+    Put(client::PutArgs),
+    /// Delete a key.
+    Delete(client::DeleteArgs),
+    /// Cluster administration: join, leave, status, ring.
+    Admin {
+        /// The admin command.
+        #[command(subcommand)]
+        command: client::AdminCommand,
+    },
 }
 
 /// Runs the command on a multi-threaded tokio runtime.
@@ -42,6 +58,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         match cli.command {
             Command::Node(args) => node::run(args).await,
             Command::Up(args) => up::run(args).await,
+            Command::Get(args) => client::get(args).await,
+            Command::Put(args) => client::put(args).await,
+            Command::Delete(args) => client::delete(args).await,
+            Command::Admin { command } => client::admin(command).await,
         }
     })
 }
