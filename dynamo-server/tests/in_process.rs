@@ -363,3 +363,37 @@ async fn a_data_directory_keeps_its_engine() {
     assert_eq!(kind, engine_any::Engine::Lsm);
     s.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_reconnect_to_a_node_that_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut servers = start3("lsm", dir.path()).await;
+    let peers: Vec<String> = servers.iter().map(|s| s.peer_addr().to_string()).collect();
+    let h1 = servers[0].handle();
+    put_until_ok(&h1, "k1", "a", 3).await;
+    let n3 = servers.pop().unwrap();
+    let (http, peer) = (n3.http_addr(), n3.peer_addr());
+    n3.shutdown().await;
+
+    // W = 2 still succeeds with n3 gone; W = 3 cannot.
+    put_until_ok(&h1, "k2", "b", 2).await;
+    let answer = h1.request(put("k3", "c", 3)).await.unwrap();
+    assert!(matches!(answer, ClientResponse::Put(Err(_))), "{answer:?}");
+    let failures_before = servers[0].metrics().peer_connect_failures.get();
+    assert!(failures_before > 0, "n1 tried to reach n3 and failed");
+
+    // n3 comes back on the same address: n1's and n2's peer tasks, backing off, reconnect.
+    let n3 = Server::start_with(
+        config(2, "lsm", dir.path(), &peers),
+        rebind(http, peer).await,
+    )
+    .await
+    .unwrap();
+    put_until_ok(&h1, "k3", "c", 3).await;
+    let result = read(&n3.handle(), "k1", 3).await.unwrap();
+    assert_eq!(values(&result), vec![&b"a"[..]]);
+    n3.shutdown().await;
+    for s in servers {
+        s.shutdown().await;
+    }
+}
