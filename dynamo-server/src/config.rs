@@ -182,7 +182,7 @@ fn check_address(a: &str) -> Result<(), &'static str> {
 #[non_exhaustive]
 pub enum ConfigError {
     /// The configuration file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -198,7 +198,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The node id breaks the naming rules.
-    #[error("node_id: {0}")]
+    #[error(transparent)]
     NodeId(#[from] dynamo_core::InvalidNodeId),
     /// A member or seed is malformed.
     #[error("invalid peer {spec:?}: {reason}")]
@@ -243,7 +243,7 @@ pub enum ConfigError {
         w: u8,
     },
     /// The partition count is not a power of two in range.
-    #[error("partitions: {0}")]
+    #[error(transparent)]
     Ring(#[from] dynamo_core::ring::RingError),
     /// A limit is out of range.
     #[error("{0}")]

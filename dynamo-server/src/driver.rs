@@ -49,7 +49,7 @@ const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(2);
 #[non_exhaustive]
 pub enum StartError {
     /// The storage engine did not open.
-    #[error("storage engine: {0}")]
+    #[error("cannot open the storage engine")]
     Engine(#[from] engine_api::Error),
     /// The data directory holds another engine than the one configured.
     #[error("the data directory holds a {found} store but the configuration asks for {configured}")]
@@ -60,7 +60,7 @@ pub enum StartError {
         found: engine_any::Engine,
     },
     /// The node refused to start.
-    #[error("node: {0}")]
+    #[error("the node refused to start")]
     Node(#[from] NodeError),
     /// The thread could not be spawned, or died before reporting.
     #[error("node thread: {0}")]

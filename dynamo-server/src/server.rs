@@ -55,10 +55,10 @@ pub const STORE_DIR: &str = "store";
 #[non_exhaustive]
 pub enum ServerError {
     /// The configuration is invalid.
-    #[error("configuration: {0}")]
+    #[error("invalid configuration")]
     Config(#[from] ConfigError),
     /// A listener could not be bound.
-    #[error("cannot listen on {address} ({what}): {source}")]
+    #[error("cannot listen on {address} ({what})")]
     Bind {
         /// `http` or `peer`.
         what: &'static str,

@@ -89,7 +89,13 @@ pub enum WireError {
     Encode(postcard::Error),
     /// Reading from the socket failed.
     #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for WireError {
+    fn from(e: std::io::Error) -> Self {
+        WireError::Io(e)
+    }
 }
 
 impl WireError {

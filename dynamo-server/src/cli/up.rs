@@ -336,6 +336,11 @@ fn print_summary(procs: &[Proc], root: &Path, engine: Option<&str>, exe: &Path) 
         "  curl -i -X DELETE -H 'X-Dynamo-Context: <context from the read>' {a}/buckets/demo/keys/greeting"
     );
     println!("  curl -s {a}/admin/status");
+    let exe_name = exe.display();
+    println!("Or with this command:");
+    println!("  {exe_name} put demo greeting hello --node {a}");
+    println!("  {exe_name} get demo greeting --node {b}");
+    println!("  {exe_name} admin status --node {c}");
     if let Some(p) = procs.get(1) {
         println!(
             "Kill a node (kill -9 {}), watch the others carry on, then restart it:\n  {} node --config {}",
