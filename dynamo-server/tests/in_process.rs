@@ -397,3 +397,77 @@ async fn peers_reconnect_to_a_node_that_comes_back() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_joins_through_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start3("mem", dir.path()).await;
+    let h1 = servers[0].handle();
+    for i in 0..20 {
+        put_until_ok(&h1, &format!("k{i}"), &format!("v{i}"), 3).await;
+    }
+    // n4 knows only n1's peer address; the others learn its address from its hello and the
+    // gossiped cluster state.
+    let n4 = Server::start(ServerConfig {
+        node_id: "n4".into(),
+        http_addr: "127.0.0.1:0".into(),
+        peer_addr: "127.0.0.1:0".into(),
+        data_dir: Some(dir.path().join("n4")),
+        engine: Some("mem".into()),
+        seeds: vec![format!("n1@{}", servers[0].peer_addr())],
+        seed: Some(4),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let n4_id = dynamo_core::NodeId::new("n4").unwrap();
+    let mut all: Vec<NodeHandle> = servers.iter().map(Server::handle).collect();
+    all.push(n4.handle());
+    eventually("n4 valid, one ring on every node, transfers done", || {
+        let all = all.clone();
+        let n4_id = n4_id.clone();
+        async move {
+            let mut digests = Vec::new();
+            for h in &all {
+                let n4_id = n4_id.clone();
+                let (valid, digest, pending) = h
+                    .inspect(move |n| {
+                        let state = n.membership().state();
+                        (
+                            state.member(&n4_id).map(|m| m.status)
+                                == Some(dynamo_core::membership::MemberStatus::Valid),
+                            state
+                                .ring()
+                                .filter(|r| r.contains_node(&n4_id))
+                                .map(|r| r.digest()),
+                            n.transfers().pending(),
+                        )
+                    })
+                    .await
+                    .unwrap();
+                if !valid || pending > 0 {
+                    return None;
+                }
+                digests.push(digest?);
+            }
+            digests.windows(2).all(|w| w[0] == w[1]).then_some(())
+        }
+    })
+    .await;
+    // Every key is readable with all three of its replicas answering, through the new node.
+    let h4 = n4.handle();
+    for i in 0..20 {
+        let key = format!("k{i}");
+        let result = eventually("a read of every replica", || {
+            let h4 = h4.clone();
+            let key = key.clone();
+            async move { read(&h4, &key, 3).await }
+        })
+        .await;
+        assert_eq!(values(&result), vec![format!("v{i}").as_bytes()]);
+    }
+    n4.shutdown().await;
+    for s in servers {
+        s.shutdown().await;
+    }
+}
