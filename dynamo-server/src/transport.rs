@@ -8,7 +8,8 @@
 //!   queue. A full queue drops the message (counted in `peer_dropped`): Dynamo's protocols
 //!   retry, re-gossip or repair, and a slow peer must not stall the node. The task connects
 //!   with a timeout, retries with exponential backoff (50 ms to 5 s) while the peer is
-//!   unreachable, and drops what waited meanwhile (stale by then). It writes batches of
+//!   unreachable (or closes connections as soon as they are made), and drops what waited
+//!   meanwhile when a dial fails (stale by then). It writes batches of
 //!   queued messages through one buffer and flushes when the queue is empty. It also watches
 //!   the socket's read side: the acceptor never writes, so a readable socket means the peer
 //!   closed it, and the task reconnects at once instead of losing the next write.
@@ -41,6 +42,8 @@ use crate::wire::{self, Frame, Hello, WireError};
 pub const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest delay between two dials of an unreachable peer.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// A connection lost sooner than this after it was made counts as a failed attempt (backoff).
+pub const MIN_SESSION: Duration = Duration::from_secs(1);
 /// How long a dial may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long an accepted connection may take to say hello.
@@ -187,12 +190,24 @@ impl PeerTask {
                         tracing::debug!(peer = %self.to, %address, failures, "connected to peer");
                     }
                     failures = 0;
-                    backoff = MIN_BACKOFF;
+                    let started = tokio::time::Instant::now();
                     match self.session(stream).await {
                         SessionEnd::Closed => return,
-                        SessionEnd::AddressChanged => {}
+                        SessionEnd::AddressChanged => backoff = MIN_BACKOFF,
                         SessionEnd::Lost(reason) => {
                             tracing::debug!(peer = %self.to, %address, %reason, "peer connection lost");
+                            if started.elapsed() < MIN_SESSION {
+                                // Accepted, then closed at once (the peer refuses our hello,
+                                // or is stopping): back off rather than redial in a loop.
+                                let changed = self.wait(backoff).await;
+                                backoff = if changed {
+                                    MIN_BACKOFF
+                                } else {
+                                    (backoff * 2).min(MAX_BACKOFF)
+                                };
+                            } else {
+                                backoff = MIN_BACKOFF;
+                            }
                         }
                     }
                 }

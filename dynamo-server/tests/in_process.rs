@@ -471,3 +471,48 @@ async fn a_node_joins_through_a_seed() {
         s.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_hangs_up_at_once_is_redialled_with_backoff() {
+    // A "peer" that accepts every connection and closes it at once, noting when.
+    let fake = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let fake_addr = fake.local_addr().unwrap();
+    let (tx, mut accepts) = tokio::sync::mpsc::unbounded_channel();
+    let acceptor = tokio::spawn(async move {
+        loop {
+            let (stream, _) = fake.accept().await.unwrap();
+            drop(stream);
+            let _ = tx.send(Instant::now());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let listeners = bind3().await.into_iter().next().unwrap();
+    let me = listeners.peer.local_addr().unwrap();
+    let server = Server::start_with(
+        ServerConfig {
+            node_id: "n1".into(),
+            data_dir: Some(dir.path().join("n1")),
+            engine: Some("mem".into()),
+            members: vec![format!("n1@{me}"), format!("n2@{fake_addr}")],
+            ..ServerConfig::default()
+        },
+        listeners,
+    )
+    .await
+    .unwrap();
+    // n1 gossips to n2 within a second and keeps trying to keep a connection to it.
+    let mut times = Vec::new();
+    while times.len() < 5 {
+        let t = tokio::time::timeout(DEADLINE, accepts.recv())
+            .await
+            .expect("n1 keeps redialling")
+            .unwrap();
+        times.push(t);
+    }
+    // Backoff between the attempts: at least 50 + 100 + 200 + 400 ms over four gaps (a
+    // redial loop would make them microseconds apart).
+    let spread = times[4] - times[0];
+    assert!(spread >= Duration::from_millis(700), "{spread:?}");
+    acceptor.abort();
+    server.shutdown().await;
+}
