@@ -441,10 +441,46 @@ pub enum PeerMessage {
         /// The state.
         state: ClusterState,
     },
+    /// Tombstone reaping: the first replica of some keys asks another replica whether it
+    /// holds exactly these tombstones; answered with [`PeerMessage::ReapReply`].
+    ReapQuery {
+        /// The round, echoed in the reply.
+        id: u64,
+        /// The keys and the digests of their tombstone records.
+        keys: Vec<ReapKey>,
+    },
+    /// Answer to [`PeerMessage::ReapQuery`]: for each key in order, whether the receiver
+    /// holds a record with that digest.
+    ReapReply {
+        /// The round.
+        id: u64,
+        /// One flag per key asked.
+        held: Vec<bool>,
+    },
+    /// Every replica holds these tombstones: delete each where the record still has that
+    /// digest (a record changed since is kept).
+    Reap {
+        /// The keys and digests.
+        keys: Vec<ReapKey>,
+    },
     /// Asks for the receiver's cluster state, answered with [`PeerMessage::Gossip`]: sent by a
     /// node that started without a stored epoch, to learn which epoch the cluster last saw it
     /// use before it coordinates writes.
     GossipPull,
+}
+
+/// A key proposed for tombstone reaping, with the digest of its record
+/// ([`record_digest`](crate::node::store::record_digest) of the encoded record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReapKey {
+    /// The bucket.
+    #[serde(with = "bytes_serde")]
+    pub bucket: Bytes,
+    /// The key.
+    #[serde(with = "bytes_serde")]
+    pub key: Bytes,
+    /// Digest of the tombstone record.
+    pub digest: u64,
 }
 
 /// Serde for [`Bytes`] as a byte string (compact in binary formats).

@@ -107,6 +107,34 @@ pub struct NodeConfig {
     pub handoff_max_in_flight: usize,
     /// Pacing of partition transfers (batch size, batches in flight, records per round).
     pub transfer: crate::transfer::TransferConfig,
+    /// When and how tombstones are reaped.
+    pub tombstones: TombstoneConfig,
+}
+
+/// Tombstone reaping (see the node's `reaper` module): a tombstone-only record goes once it
+/// is older than `grace_ms`, every replica holds it, and every actor in its history has moved
+/// to a newer epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TombstoneConfig {
+    /// How long a tombstone stays at least, in ms. A replica or hint holder cut off for longer
+    /// may bring a deleted value back (as with Cassandra's `gc_grace_seconds`): choose it
+    /// longer than any outage you expect to heal by handoff or anti-entropy. Default 1 day.
+    pub grace_ms: u64,
+    /// How often one partition is scanned for tombstones to reap (0: never reap).
+    /// Default 1 s.
+    pub interval_ms: u64,
+    /// Most keys proposed for reaping per round.
+    pub max_keys_per_round: usize,
+}
+
+impl Default for TombstoneConfig {
+    fn default() -> Self {
+        TombstoneConfig {
+            grace_ms: 24 * 3_600 * 1_000,
+            interval_ms: 1_000,
+            max_keys_per_round: 128,
+        }
+    }
 }
 
 impl NodeConfig {
@@ -132,6 +160,7 @@ impl NodeConfig {
             anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
             handoff_max_in_flight: crate::handoff::DEFAULT_MAX_IN_FLIGHT,
             transfer: crate::transfer::TransferConfig::default(),
+            tombstones: TombstoneConfig::default(),
         }
     }
 

@@ -81,11 +81,12 @@ mod anti_entropy;
 pub mod config;
 mod coordinator;
 mod membership;
+mod reaper;
 mod replica;
 pub mod store;
 mod transfer;
 
-pub use config::{BucketProps, ConfigError, NodeConfig, Timing};
+pub use config::{BucketProps, ConfigError, NodeConfig, Timing, TombstoneConfig};
 pub use store::{KEYSPACES, Location, StoreError};
 
 use coordinator::Op;
@@ -229,6 +230,12 @@ pub enum NodeEvent {
     /// An anti-entropy exchange this node initiated ended (paper §4.7): partition, peer,
     /// outcome, keys repaired, messages and hashes exchanged.
     AntiEntropy(crate::antientropy::AeReport),
+    /// Tombstones deleted here (deletions staged for the next group commit): older than the
+    /// grace period, held by every replica, written only by retired actors.
+    TombstonesReaped {
+        /// How many.
+        count: usize,
+    },
 }
 
 /// Why a node could not start.
@@ -277,6 +284,8 @@ pub struct Node<E> {
     ae: crate::antientropy::AntiEntropy,
     /// Partition transfers: outgoing transfers, acks owed after the next commit.
     transfers: crate::transfer::Transfers,
+    /// Tombstone reaping: timer, cursor, rounds awaiting replies.
+    reaper: reaper::Reaper,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -347,6 +356,7 @@ impl<E: StorageEngine> Node<E> {
             handoff,
             stopped: false,
             ae,
+            reaper: reaper::Reaper::new(now),
         };
         node.announce_epoch();
         Ok(node)
@@ -394,6 +404,7 @@ impl<E: StorageEngine> Node<E> {
             .chain(self.handoff.next_deadline())
             .chain(self.transfers.next_deadline())
             .chain(self.epoch_pull_at)
+            .chain(self.reaper.next_deadline())
             .min()
     }
 
@@ -590,6 +601,7 @@ impl<E: StorageEngine> Node<E> {
         self.poll_gossip();
         self.poll_epoch_pull();
         self.ae_tick();
+        self.reap_tick();
         // Hinted handoff, after the commit so that its scan sees the latest hints; the one
         // place it asks the failure view and the ring.
         let failure = &self.failure;

@@ -122,6 +122,9 @@ impl<E: StorageEngine> Node<E> {
             PeerMessage::Pong { nonce } => self.pong_received(&from, nonce),
             PeerMessage::Ping { nonce } => self.send(from, PeerMessage::Pong { nonce }),
             PeerMessage::Gossip { state } => self.gossip_received(from, state),
+            PeerMessage::ReapQuery { id, keys } => self.reap_query(from, id, &keys),
+            PeerMessage::ReapReply { id, held } => self.reap_reply(&from, id, &held),
+            PeerMessage::Reap { keys } => self.reap_apply(&keys),
             PeerMessage::GossipPull => {
                 let state = self.membership.state().clone();
                 self.send(from, PeerMessage::Gossip { state });
