@@ -167,10 +167,13 @@ impl NodeHandle {
     pub async fn shutdown(&self) -> Result<(), HandleError> {
         let (tx, rx) = oneshot::channel();
         let sender = self.tx.clone();
-        tokio::task::spawn_blocking(move || sender.send(Command::Shutdown(tx)))
-            .await
-            .map_err(|_| HandleError::Stopped)?
-            .map_err(|_| HandleError::Stopped)?;
+        tokio::task::spawn_blocking(move || {
+            sender
+                .send(Command::Shutdown(tx))
+                .map_err(|_| HandleError::Stopped)
+        })
+        .await
+        .map_err(|_| HandleError::Stopped)??;
         rx.await.map_err(|_| HandleError::Stopped)
     }
 }
