@@ -466,3 +466,39 @@ fn read_failed(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, e: 
         tracing::debug!(%remote, error = %e, "peer connection failed");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_full_peer_queue_drops_and_counts() {
+        // A runtime nobody drives: the peer task never runs, so its queue only fills.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let mut out = Outgoing::new(
+            runtime.handle().clone(),
+            TransportConfig {
+                node: NodeId::new("n1").unwrap(),
+                advertised: "127.0.0.1:1".into(),
+                max_frame: 1 << 20,
+                queue: 2,
+            },
+            Arc::clone(&metrics),
+        );
+        let n2 = NodeId::new("n2").unwrap();
+        for nonce in 0..5 {
+            out.send(&n2, "127.0.0.1:2", PeerMessage::Ping { nonce });
+        }
+        assert_eq!(out.peers(), 1);
+        assert_eq!(metrics.peer_dropped.get(), 3);
+        // Another address for the same peer reuses its queue.
+        out.send(&n2, "127.0.0.1:3", PeerMessage::Ping { nonce: 9 });
+        assert_eq!(out.peers(), 1);
+        assert_eq!(metrics.peer_dropped.get(), 4);
+    }
+}
