@@ -13,6 +13,12 @@
 //! r = 2
 //! w = 2
 //! versioning = "dvv"                  # dvv | vclock | lww
+//! # max_value_size = 16777216         # bytes
+//! # request_timeout_ms = 1000
+//! # gossip_interval_ms = 1000
+//! # anti_entropy_interval_ms = 1000   # 0: off
+//! # tombstone_grace_ms = 86400000     # deleted keys are kept at least this long
+//! # log = "info"                      # RUST_LOG syntax
 //! ```
 //!
 //! Every key is optional. `members` are the founders of a new cluster (each founder lists
@@ -87,6 +93,14 @@ pub struct ServerConfig {
     pub max_value_size: usize,
     /// How long a coordinator waits for replicas, in milliseconds.
     pub request_timeout_ms: u64,
+    /// How often the cluster state is gossiped, in milliseconds (default: the core's, 1 s).
+    pub gossip_interval_ms: Option<u64>,
+    /// How often an anti-entropy exchange starts, in milliseconds; 0 turns anti-entropy off
+    /// (default: the core's, 1 s).
+    pub anti_entropy_interval_ms: Option<u64>,
+    /// How long a tombstone is kept at least before it may be reaped, in milliseconds
+    /// (default: the core's, one day). Longer than any outage expected to heal.
+    pub tombstone_grace_ms: Option<u64>,
     /// Seed of the node's randomness (default: derived from the node id and the start time).
     pub seed: Option<u64>,
     /// The tracing filter (`RUST_LOG` syntax); see [`DEFAULT_LOG_FILTER`].
@@ -115,6 +129,9 @@ impl Default for ServerConfig {
             partitions: dynamo_core::ring::DEFAULT_PARTITIONS,
             max_value_size: NodeConfig::DEFAULT_MAX_VALUE_SIZE,
             request_timeout_ms: dynamo_core::node::Timing::default().request_timeout_ms,
+            gossip_interval_ms: None,
+            anti_entropy_interval_ms: None,
+            tombstone_grace_ms: None,
             seed: None,
             log: DEFAULT_LOG_FILTER.to_owned(),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
@@ -401,6 +418,9 @@ impl ServerConfig {
         if self.request_timeout_ms == 0 {
             return Err(ConfigError::Invalid("request_timeout_ms must be positive"));
         }
+        if self.gossip_interval_ms == Some(0) {
+            return Err(ConfigError::Invalid("gossip_interval_ms must be positive"));
+        }
         if self.max_frame_size < 1024 {
             return Err(ConfigError::Invalid("max_frame_size must be at least 1024"));
         }
@@ -472,6 +492,15 @@ impl ServerConfig {
                 .saturating_mul(2)
                 .saturating_add(500),
         );
+        if let Some(ms) = self.gossip_interval_ms {
+            config.timing.gossip_interval_ms = ms;
+        }
+        if let Some(ms) = self.anti_entropy_interval_ms {
+            config.timing.anti_entropy_interval_ms = ms;
+        }
+        if let Some(ms) = self.tombstone_grace_ms {
+            config.tombstones.grace_ms = ms;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -490,6 +519,8 @@ mod tests {
             node_id = "n2"
             members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3"]
             engine = "mem"
+            gossip_interval_ms = 200
+            tombstone_grace_ms = 5000
             "#,
         )
         .unwrap();
@@ -504,6 +535,12 @@ mod tests {
         assert_eq!(nc.addresses[&NodeId::new("n1").unwrap()], "127.0.0.1:9001");
         assert!(!nc.addresses.contains_key(&NodeId::new("n3").unwrap()));
         assert_eq!((nc.default_bucket.n, nc.default_bucket.r), (3, 2));
+        assert_eq!(nc.timing.gossip_interval_ms, 200);
+        assert_eq!(nc.tombstones.grace_ms, 5000);
+        assert_eq!(
+            nc.timing.anti_entropy_interval_ms,
+            dynamo_core::node::Timing::default().anti_entropy_interval_ms
+        );
     }
 
     #[test]

@@ -65,6 +65,15 @@ pub struct NodeArgs {
     /// How long a coordinator waits for replicas, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub request_timeout_ms: Option<u64>,
+    /// How often the cluster state is gossiped, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub gossip_interval_ms: Option<u64>,
+    /// How often an anti-entropy exchange starts, in milliseconds (0: off).
+    #[arg(long, value_name = "MS")]
+    pub anti_entropy_interval_ms: Option<u64>,
+    /// How long tombstones are kept at least, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub tombstone_grace_ms: Option<u64>,
     /// Seed of the node's randomness.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -129,6 +138,9 @@ impl NodeArgs {
         if let Some(v) = a.request_timeout_ms {
             c.request_timeout_ms = v;
         }
+        c.gossip_interval_ms = a.gossip_interval_ms.or(c.gossip_interval_ms);
+        c.anti_entropy_interval_ms = a.anti_entropy_interval_ms.or(c.anti_entropy_interval_ms);
+        c.tombstone_grace_ms = a.tombstone_grace_ms.or(c.tombstone_grace_ms);
         c.seed = a.seed.or(c.seed);
         if let Some(v) = a.log {
             c.log = v;
