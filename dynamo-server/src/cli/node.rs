@@ -31,7 +31,7 @@ pub struct NodeArgs {
     /// Peer address told to other nodes (`advertise_addr`), when it differs from --peer.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
-    /// Data directory (`data_dir`; default dynamo-data/<id>).
+    /// Data directory (`data_dir`; default `dynamo-data/<id>`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Storage engine (`engine`): mem, lmdb, lsm or redb.
