@@ -646,3 +646,43 @@ pub async fn run_cli(args: &[&str]) -> std::process::Output {
     .await
     .unwrap()
 }
+
+/// What a stopped node's data directory holds: its records by (bucket, key), and how many
+/// hints it keeps.
+#[derive(Debug)]
+pub struct StoreDump {
+    /// The `data` keyspace, decoded.
+    pub data: std::collections::BTreeMap<(Vec<u8>, Vec<u8>), dynamo_core::version::SiblingSet>,
+    /// Entries of the `hints` keyspace.
+    pub hints: usize,
+}
+
+/// Opens the store of a stopped node's data directory with `engine` and reads it whole,
+/// decoding every data key and record with dynamo-core's functions.
+pub fn read_store(data_dir: &Path, engine: &str) -> StoreDump {
+    use engine_api::{Direction, KeyRange, Snapshot as _, StorageEngine as _};
+    let engine: engine_any::Engine = engine.parse().unwrap();
+    let config = engine_api::EngineConfig::new(
+        data_dir.join(dynamo_server::server::STORE_DIR),
+        dynamo_core::node::KEYSPACES,
+    );
+    let store = engine.open(&config).unwrap();
+    let snapshot = store.snapshot().unwrap();
+    let mut data = std::collections::BTreeMap::new();
+    let ks = store.keyspace("data").unwrap();
+    for item in snapshot
+        .scan(ks, KeyRange::all(), Direction::Forward)
+        .unwrap()
+    {
+        let (k, v) = item.unwrap();
+        let key = dynamo_core::ring::decode_storage_key(&k).unwrap();
+        let record = dynamo_core::record::decode(&v).unwrap();
+        data.insert((key.bucket.to_vec(), key.key.to_vec()), record);
+    }
+    let ks = store.keyspace("hints").unwrap();
+    let hints = snapshot
+        .scan(ks, KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .count();
+    StoreDump { data, hints }
+}
