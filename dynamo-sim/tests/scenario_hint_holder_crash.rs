@@ -13,7 +13,7 @@
 use dynamo_sim::scenario;
 use dynamo_sim::{seeds_from_env, sweep};
 
-const DEFAULT_SEEDS: u64 = 40;
+const DEFAULT_SEEDS: u64 = 100;
 
 #[test]
 fn hint_holder_crash() {

@@ -11,7 +11,7 @@
 use dynamo_sim::scenario;
 use dynamo_sim::{seeds_from_env, sweep};
 
-const DEFAULT_SEEDS: u64 = 40;
+const DEFAULT_SEEDS: u64 = 100;
 
 #[test]
 fn join_leave() {

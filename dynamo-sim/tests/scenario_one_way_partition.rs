@@ -13,7 +13,7 @@
 use dynamo_sim::scenario;
 use dynamo_sim::{seeds_from_env, sweep};
 
-const DEFAULT_SEEDS: u64 = 30;
+const DEFAULT_SEEDS: u64 = 100;
 
 /// The whole scenario, membership during the cut included.
 #[test]

@@ -12,7 +12,7 @@ use dynamo_core::version::VersioningMode;
 use dynamo_sim::scenario::{split_brain, split_brain_dvv};
 use dynamo_sim::{Summary, seeds_from_env, sweep};
 
-const DEFAULT_SEEDS: u64 = 4;
+const DEFAULT_SEEDS: u64 = 100;
 
 #[test]
 fn split_brain_loses_nothing_with_dvv() {
