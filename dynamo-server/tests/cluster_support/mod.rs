@@ -686,3 +686,289 @@ pub fn read_store(data_dir: &Path, engine: &str) -> StoreDump {
         .count();
     StoreDump { data, hints }
 }
+
+/// Writer tasks writing distinct keys (`w<task>-<n>`) of one bucket through a set of nodes
+/// in turn, each write once, recording which were acknowledged and which failed.
+pub struct Writers {
+    log: Arc<WriteLog>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What the writer tasks share.
+struct WriteLog {
+    acked: Mutex<std::collections::BTreeMap<String, String>>,
+    failed: Mutex<std::collections::BTreeMap<String, String>>,
+    acks: std::sync::atomic::AtomicUsize,
+    /// Per node: writers leave it alone while set.
+    paused: Vec<std::sync::atomic::AtomicBool>,
+    stop: std::sync::atomic::AtomicBool,
+}
+
+/// The outcome of a [`Writers`] run.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Acknowledged writes: key → value.
+    pub acked: std::collections::BTreeMap<String, String>,
+    /// Failed writes: key → error (each may or may not have landed).
+    pub failed: std::collections::BTreeMap<String, String>,
+}
+
+impl Written {
+    /// Every key written, acknowledged or not.
+    pub fn keys(&self) -> Vec<String> {
+        self.acked
+            .keys()
+            .chain(self.failed.keys())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Writers {
+    /// Starts `tasks` writers on `bucket` through `clients` with write quorum `w`; values
+    /// are padded to at least `value_size` bytes.
+    pub fn start(
+        tasks: usize,
+        clients: Vec<Client>,
+        bucket: &str,
+        w: u8,
+        value_size: usize,
+    ) -> Writers {
+        use std::sync::atomic::Ordering;
+        let log = Arc::new(WriteLog {
+            acked: Mutex::default(),
+            failed: Mutex::default(),
+            acks: 0.into(),
+            paused: clients.iter().map(|_| false.into()).collect(),
+            stop: false.into(),
+        });
+        let tasks = (0..tasks)
+            .map(|t| {
+                let log = Arc::clone(&log);
+                let clients = clients.clone();
+                let bucket = bucket.to_owned();
+                tokio::spawn(async move {
+                    let options = PutOptions {
+                        w: Some(w),
+                        ..PutOptions::default()
+                    };
+                    let mut i = 0usize;
+                    while !log.stop.load(Ordering::SeqCst) {
+                        let node = (t + i) % clients.len();
+                        if log.paused[node].load(Ordering::SeqCst) {
+                            i += 1;
+                            if log.paused.iter().all(|p| p.load(Ordering::SeqCst)) {
+                                tokio::time::sleep(Duration::from_millis(10)).await;
+                            }
+                            continue;
+                        }
+                        let key = format!("w{t}-{i:05}");
+                        let mut value = format!("value {t} {i} via node {node} ");
+                        while value.len() < value_size {
+                            value.push_str("0123456789abcdef");
+                        }
+                        match clients[node]
+                            .put(&bucket, &key, value.clone(), &options)
+                            .await
+                        {
+                            Ok(_) => {
+                                log.acked.lock().unwrap().insert(key, value);
+                                log.acks.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(e) => {
+                                log.failed.lock().unwrap().insert(key, e.to_string());
+                            }
+                        }
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        Writers { log, tasks }
+    }
+
+    /// Acknowledged writes so far.
+    pub fn acks(&self) -> usize {
+        self.log.acks.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Failed writes so far.
+    pub fn failures(&self) -> usize {
+        self.log.failed.lock().unwrap().len()
+    }
+
+    /// Leaves node `i` (an index into the clients) alone, or uses it again.
+    pub fn pause(&self, i: usize, paused: bool) {
+        self.log.paused[i].store(paused, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Waits until `n` more writes than now are acknowledged.
+    pub async fn wait_more(&self, n: usize, what: &str) {
+        let target = self.acks() + n;
+        eventually(what, || {
+            std::future::ready((self.acks() >= target).then_some(()))
+        })
+        .await;
+    }
+
+    /// Stops the writers and returns what they wrote.
+    pub async fn stop(self) -> Written {
+        self.log
+            .stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in self.tasks {
+            t.await.unwrap();
+        }
+        Written {
+            acked: self.log.acked.lock().unwrap().clone(),
+            failed: self.log.failed.lock().unwrap().clone(),
+        }
+    }
+}
+
+/// The total of metric `name` over the nodes of `clients`.
+pub async fn metric_total(clients: &[Client], name: &str) -> u64 {
+    let mut total = 0;
+    for c in clients {
+        let stats = c.stats().await.unwrap();
+        total += stats["metrics"][name].as_u64().unwrap();
+    }
+    total
+}
+
+/// Reads every key of `written` with R = `r` through `clients` in turn (4 tasks), checking
+/// that each acknowledged key reads as exactly its value (and a failed one as at most one
+/// value), until a whole pass made no read repair on any node of `clients` — then every
+/// replica that answered held the same record. Returns the number of passes.
+pub async fn read_back_until_no_repair(
+    clients: &[Client],
+    bucket: &str,
+    written: &Written,
+    r: u8,
+) -> usize {
+    let keys = written.keys();
+    let mut passes = 0;
+    eventually("a pass of reads without a read repair", || {
+        passes += 1;
+        let clients = clients.to_vec();
+        let keys = keys.clone();
+        let acked = written.acked.clone();
+        let bucket = bucket.to_owned();
+        async move {
+            let before = metric_total(&clients, "read_repairs").await;
+            let mut tasks = Vec::new();
+            for (t, chunk) in keys.chunks(keys.len().div_ceil(4).max(1)).enumerate() {
+                let chunk = chunk.to_vec();
+                let clients = clients.clone();
+                let acked = acked.clone();
+                let bucket = bucket.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut all_read = true;
+                    for (i, key) in chunk.iter().enumerate() {
+                        let c = &clients[(t + i) % clients.len()];
+                        let Ok(read) = c.get_with(&bucket, key, &GetOptions { r: Some(r) }).await
+                        else {
+                            all_read = false;
+                            continue;
+                        };
+                        let got: Vec<&[u8]> = read.values().map(|v| &v[..]).collect();
+                        match acked.get(key) {
+                            Some(value) => {
+                                assert_eq!(got, [value.as_bytes()], "acknowledged {key} lost");
+                            }
+                            // A failed write may or may not have landed, never twice.
+                            None => assert!(got.len() <= 1, "{key}: {got:?}"),
+                        }
+                    }
+                    all_read
+                }));
+            }
+            let mut all_read = true;
+            for t in tasks {
+                all_read &= t.await.unwrap();
+            }
+            let after = metric_total(&clients, "read_repairs").await;
+            (all_read && after == before).then_some(())
+        }
+    })
+    .await;
+    passes
+}
+
+/// Checks the stores of stopped nodes (`dumps`, by node id) against what was written to
+/// `bucket`: every key stored was written; every acknowledged key is stored, with exactly its
+/// value, on each replica of its preference list in `ring` (read with the bucket's `n`);
+/// every replica holds the same record; no other node holds it; no node keeps a hint.
+/// Returns the number of keys checked.
+pub fn check_stores(
+    dumps: &std::collections::BTreeMap<String, StoreDump>,
+    ring: &dynamo_client::RingInfo,
+    bucket: &str,
+    written: &Written,
+) -> usize {
+    let preference: std::collections::BTreeMap<u32, Vec<String>> = ring
+        .partitions
+        .iter()
+        .map(|p| (p.id, p.preference_list.clone()))
+        .collect();
+    let ring_config = dynamo_core::ring::RingConfig::new(ring.partition_count).unwrap();
+    for (node, dump) in dumps {
+        assert_eq!(dump.hints, 0, "{node} still keeps hints");
+    }
+    let mut stored = std::collections::BTreeSet::new();
+    for dump in dumps.values() {
+        for (b, key) in dump.data.keys() {
+            if b == bucket.as_bytes() {
+                stored.insert(String::from_utf8(key.clone()).unwrap());
+            }
+        }
+    }
+    for key in &stored {
+        assert!(
+            written.acked.contains_key(key) || written.failed.contains_key(key),
+            "{key} was never written"
+        );
+    }
+    for key in written.acked.keys() {
+        assert!(stored.contains(key), "acknowledged {key} is on no disk");
+    }
+    for key in &stored {
+        let partition = ring_config.partition_of(bucket.as_bytes(), key.as_bytes());
+        let replicas = &preference[&partition.0];
+        assert_eq!(replicas.len(), ring.n);
+        let storage_key = (bucket.as_bytes().to_vec(), key.as_bytes().to_vec());
+        let records: Vec<_> = replicas
+            .iter()
+            .map(|r| {
+                dumps[r]
+                    .data
+                    .get(&storage_key)
+                    .unwrap_or_else(|| panic!("{key} missing on its replica {r}"))
+            })
+            .collect();
+        for (r, record) in replicas.iter().zip(&records).skip(1) {
+            assert_eq!(
+                *record, records[0],
+                "{key}: replica {r} differs from {}",
+                replicas[0]
+            );
+        }
+        let live: Vec<&[u8]> = records[0]
+            .live()
+            .filter_map(|s| s.data())
+            .map(|b| &b[..])
+            .collect();
+        if let Some(value) = written.acked.get(key) {
+            assert_eq!(live, [value.as_bytes()], "{key} on disk");
+        }
+        for (node, dump) in dumps {
+            if !replicas.contains(node) {
+                assert!(
+                    !dump.data.contains_key(&storage_key),
+                    "{key} stored on {node}, not one of its replicas {replicas:?}"
+                );
+            }
+        }
+    }
+    stored.len()
+}
