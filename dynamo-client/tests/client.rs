@@ -1,142 +1,62 @@
-//! The client against a real node: a single node (n = r = w = 1, memory engine) on its own
-//! thread, behind the server's HTTP router on 127.0.0.1, fed by a small loop standing in for
-//! the server's driver.
+//! The client against a real server: a single node (n = r = w = 1, memory engine) started
+//! with [`Server::start`] on 127.0.0.1, reached over its HTTP address.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use dynamo_client::{
     BucketPropsUpdate, Client, ClientError, Context, DeleteOptions, GetOptions, PutOptions,
 };
-use dynamo_core::node::{BucketProps, Input, KEYSPACES, Node, NodeConfig, Output};
-use dynamo_core::proto::{ClientId, ClientResponse};
-use dynamo_core::version::VersioningMode;
-use dynamo_core::{NodeId, Timestamp};
-use dynamo_server::http::{HttpState, router};
-use dynamo_server::{Command, Metrics, NodeHandle, ServerNode};
-use engine_any::Engine;
-use engine_api::EngineConfig;
-use tokio::sync::oneshot;
+use dynamo_server::{HandleError, Server, ServerConfig};
 
 const MAX_VALUE: usize = 64 * 1024;
 
-/// A node serving HTTP on 127.0.0.1; the client points at it.
+/// A server on free ports of 127.0.0.1; the client points at its HTTP address.
 struct TestNode {
     client: Client,
-    handle: NodeHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: Server,
+    /// The data directory (the memory engine keeps nothing there, but the server looks in it
+    /// for another engine's files).
+    _dir: tempfile::TempDir,
 }
 
 impl TestNode {
     async fn start() -> TestNode {
-        let id = NodeId::new("n1").unwrap();
-        let (handle, rx) = NodeHandle::channel(id.clone(), 1024);
-        let engine = Engine::Mem
-            .open(&EngineConfig::new("unused", KEYSPACES))
-            .unwrap();
-        let mut config = NodeConfig::new(id.clone(), 11, vec![id.clone()]);
-        config.default_bucket = BucketProps::new(1, 1, 1, VersioningMode::Dvv).unwrap();
-        config.max_value_size = MAX_VALUE;
-        config.addresses.insert(id, "127.0.0.1:1".into());
-        let node = Node::new(config, engine, now()).unwrap();
-        let thread = std::thread::spawn(move || run(node, rx));
-        let app = router(HttpState {
-            handle: handle.clone(),
-            metrics: Arc::new(Metrics::default()),
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(ServerConfig {
+            node_id: "n1".into(),
+            http_addr: "127.0.0.1:0".into(),
+            peer_addr: "127.0.0.1:0".into(),
+            data_dir: Some(dir.path().to_owned()),
+            engine: Some("mem".into()),
+            n: Some(1),
+            r: Some(1),
+            w: Some(1),
             max_value_size: MAX_VALUE,
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+            seed: Some(11),
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
         TestNode {
-            client: Client::new(&format!("http://{addr}")).unwrap(),
-            handle,
-            thread: Some(thread),
+            client: Client::new(&format!("http://{}", server.http_addr())).unwrap(),
+            server,
+            _dir: dir,
         }
     }
 
-    async fn stop(mut self) {
-        self.handle.shutdown().await.unwrap();
-        self.thread.take().unwrap().join().unwrap();
-    }
-}
-
-fn now() -> Timestamp {
-    Timestamp(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
-
-/// The node loop: commands in, ticks when due, replies to their waiting senders.
-fn run(mut node: ServerNode, rx: Receiver<Command>) {
-    let mut waiting: HashMap<ClientId, oneshot::Sender<ClientResponse>> = HashMap::new();
-    let mut next_id = 0u64;
-    let mut last = now();
-    let mut clock = || {
-        last = last.max(now());
-        last
-    };
-    loop {
-        let t = clock();
-        let wait = node.next_deadline().map_or(Duration::from_millis(50), |d| {
-            Duration::from_millis(d.0.saturating_sub(t.0))
-        });
-        let mut commands = Vec::new();
-        match rx.recv_timeout(wait) {
-            Ok(c) => commands.push(c),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        commands.extend(rx.try_iter());
-        for command in commands {
-            match command {
-                Command::Client { request, reply } => {
-                    next_id += 1;
-                    waiting.insert(ClientId(next_id), reply);
-                    node.handle(
-                        clock(),
-                        Input::Client {
-                            id: ClientId(next_id),
-                            request,
-                        },
-                    );
-                }
-                Command::Peer { from, message } => {
-                    node.handle(clock(), Input::Peer { from, message });
-                }
-                Command::Inspect(f) => f(&node),
-                Command::Address { .. } => {}
-                Command::Shutdown(done) => {
-                    node.shutdown(clock()).unwrap();
-                    drain(&mut node, &mut waiting);
-                    let _ = done.send(());
-                    return;
-                }
-            }
-        }
-        let t = clock();
-        if node.next_deadline().is_some_and(|d| d <= t) {
-            node.handle(t, Input::Tick);
-        }
-        drain(&mut node, &mut waiting);
-    }
-}
-
-fn drain(node: &mut ServerNode, waiting: &mut HashMap<ClientId, oneshot::Sender<ClientResponse>>) {
-    while let Some(out) = node.poll_output() {
-        if let Output::Reply { id, response } = out
-            && let Some(tx) = waiting.remove(&id)
-        {
-            let _ = tx.send(response);
-        }
+    /// Stops the server, checking that the node thread lived to the end, shut down cleanly
+    /// (its last commit and the engine's close did not fail) and is gone.
+    async fn stop(self) {
+        let handle = self.server.handle();
+        let metrics = self.server.metrics();
+        handle.inspect(|_| ()).await.unwrap();
+        self.server.shutdown().await;
+        assert_eq!(metrics.storage_failures.get(), 0);
+        assert!(matches!(
+            handle.inspect(|_| ()).await,
+            Err(HandleError::Stopped)
+        ));
     }
 }
 

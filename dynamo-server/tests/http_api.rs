@@ -1,14 +1,13 @@
-//! The HTTP API against a real single node (n = r = w = 1, memory engine), driven in-process
-//! through the router with `tower::ServiceExt::oneshot`. The node runs on a thread of its own,
-//! fed by a small loop standing in for the server's driver.
+//! The HTTP API against a real server: a single node (n = r = w = 1, memory engine) started
+//! with [`Server::start`] on 127.0.0.1, driven in-process through the router (on the
+//! server's node handle and metrics) with `tower::ServiceExt::oneshot`, and over the
+//! server's own HTTP address where a real socket matters.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -16,16 +15,9 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use dynamo_core::node::{BucketProps, Input, KEYSPACES, Node, NodeConfig, Output};
-use dynamo_core::proto::{ClientId, ClientResponse};
-use dynamo_core::version::VersioningMode;
-use dynamo_core::{NodeId, Timestamp};
 use dynamo_server::http::{HttpState, router};
-use dynamo_server::{Command, Metrics, NodeHandle, ServerNode};
-use engine_any::Engine;
-use engine_api::EngineConfig;
+use dynamo_server::{HandleError, Metrics, Server, ServerConfig};
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 const MAX_VALUE: usize = 64 * 1024;
@@ -34,38 +26,45 @@ const MAX_VALUE: usize = 64 * 1024;
 type Headers<'a> = &'a [(&'a str, &'a str)];
 const LONG_TYPE: &str = "text/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
-/// A node on its own thread and the router in front of it.
+/// A server and a router in front of its node (sharing the server's metrics).
 struct TestNode {
+    server: Server,
     router: Router,
-    handle: NodeHandle,
     metrics: Arc<Metrics>,
-    thread: Option<JoinHandle<()>>,
+    /// The data directory (the memory engine keeps nothing there, but the server looks in it
+    /// for another engine's files).
+    _dir: tempfile::TempDir,
 }
 
 impl TestNode {
-    fn start() -> TestNode {
-        let id = NodeId::new("n1").unwrap();
-        let (handle, rx) = NodeHandle::channel(id.clone(), 1024);
-        let engine = Engine::Mem
-            .open(&EngineConfig::new("unused", KEYSPACES))
-            .unwrap();
-        let mut config = NodeConfig::new(id.clone(), 7, vec![id.clone()]);
-        config.default_bucket = BucketProps::new(1, 1, 1, VersioningMode::Dvv).unwrap();
-        config.max_value_size = MAX_VALUE;
-        config.addresses.insert(id, "127.0.0.1:1".into());
-        let node = Node::new(config, engine, now()).unwrap();
-        let thread = std::thread::spawn(move || run(node, rx));
-        let metrics = Arc::new(Metrics::default());
+    async fn start() -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(ServerConfig {
+            node_id: "n1".into(),
+            http_addr: "127.0.0.1:0".into(),
+            peer_addr: "127.0.0.1:0".into(),
+            data_dir: Some(dir.path().to_owned()),
+            engine: Some("mem".into()),
+            n: Some(1),
+            r: Some(1),
+            w: Some(1),
+            max_value_size: MAX_VALUE,
+            seed: Some(7),
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        let metrics = server.metrics();
         let router = router(HttpState {
-            handle: handle.clone(),
+            handle: server.handle(),
             metrics: metrics.clone(),
             max_value_size: MAX_VALUE,
         });
         TestNode {
+            server,
             router,
-            handle,
             metrics,
-            thread: Some(thread),
+            _dir: dir,
         }
     }
 
@@ -82,18 +81,22 @@ impl TestNode {
         Reply::read(response).await
     }
 
-    /// Serves the router on 127.0.0.1 (a free port) and returns the address.
-    async fn serve(&self) -> std::net::SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = self.router.clone();
-        tokio::spawn(async move { axum::serve(listener, router).await });
-        addr
+    /// Where the server's own HTTP listener is (the same API on a real socket).
+    fn addr(&self) -> SocketAddr {
+        self.server.http_addr()
     }
 
-    async fn stop(mut self) {
-        self.handle.shutdown().await.unwrap();
-        self.thread.take().unwrap().join().unwrap();
+    /// Stops the server, checking that the node thread lived to the end, shut down cleanly
+    /// (its last commit and the engine's close did not fail) and is gone.
+    async fn stop(self) {
+        let handle = self.server.handle();
+        handle.inspect(|_| ()).await.unwrap();
+        self.server.shutdown().await;
+        assert_eq!(self.metrics.storage_failures.get(), 0);
+        assert!(matches!(
+            handle.inspect(|_| ()).await,
+            Err(HandleError::Stopped)
+        ));
     }
 }
 
@@ -146,80 +149,6 @@ impl Reply {
     }
 }
 
-fn now() -> Timestamp {
-    Timestamp(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64,
-    )
-}
-
-/// The node loop: commands in, ticks when due, replies to their waiting senders.
-fn run(mut node: ServerNode, rx: Receiver<Command>) {
-    let mut waiting: HashMap<ClientId, oneshot::Sender<ClientResponse>> = HashMap::new();
-    let mut next_id = 0u64;
-    let mut last = now();
-    let mut clock = || {
-        last = last.max(now());
-        last
-    };
-    loop {
-        let t = clock();
-        let wait = node.next_deadline().map_or(Duration::from_millis(50), |d| {
-            Duration::from_millis(d.0.saturating_sub(t.0))
-        });
-        let mut commands = Vec::new();
-        match rx.recv_timeout(wait) {
-            Ok(c) => commands.push(c),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-        commands.extend(rx.try_iter());
-        for command in commands {
-            match command {
-                Command::Client { request, reply } => {
-                    next_id += 1;
-                    waiting.insert(ClientId(next_id), reply);
-                    node.handle(
-                        clock(),
-                        Input::Client {
-                            id: ClientId(next_id),
-                            request,
-                        },
-                    );
-                }
-                Command::Peer { from, message } => {
-                    node.handle(clock(), Input::Peer { from, message });
-                }
-                Command::Inspect(f) => f(&node),
-                Command::Address { .. } => {}
-                Command::Shutdown(done) => {
-                    node.shutdown(clock()).unwrap();
-                    drain(&mut node, &mut waiting);
-                    let _ = done.send(());
-                    return;
-                }
-            }
-        }
-        let t = clock();
-        if node.next_deadline().is_some_and(|d| d <= t) {
-            node.handle(t, Input::Tick);
-        }
-        drain(&mut node, &mut waiting);
-    }
-}
-
-fn drain(node: &mut ServerNode, waiting: &mut HashMap<ClientId, oneshot::Sender<ClientResponse>>) {
-    while let Some(out) = node.poll_output() {
-        if let Output::Reply { id, response } = out
-            && let Some(tx) = waiting.remove(&id)
-        {
-            let _ = tx.send(response);
-        }
-    }
-}
-
 /// A `multipart/mixed` body parsed independently of the server's encoder: each part's
 /// headers (lower-cased names) and body.
 fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<(HashMap<String, String>, Vec<u8>)> {
@@ -268,7 +197,7 @@ fn parse_multipart(content_type: &str, body: &[u8]) -> Vec<(HashMap<String, Stri
 
 #[tokio::test]
 async fn put_get_update_with_context() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let r = node
         .call(
             "PUT",
@@ -361,7 +290,7 @@ async fn put_get_update_with_context() {
 
 #[tokio::test]
 async fn blind_puts_make_siblings_and_the_merged_context_resolves_them() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     // Two concurrent writers, neither with a context.
     let (a, b) = tokio::join!(
         node.call(
@@ -445,7 +374,7 @@ async fn blind_puts_make_siblings_and_the_merged_context_resolves_them() {
 
 #[tokio::test]
 async fn delete_leaves_a_tombstone_404_with_its_context() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let r = node.call("GET", "/buckets/b/keys/gone", &[], b"").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND, "absent");
     assert!(r.header("x-dynamo-deleted").is_none());
@@ -515,7 +444,7 @@ async fn delete_leaves_a_tombstone_404_with_its_context() {
 
 #[tokio::test]
 async fn bad_input_is_answered_with_documented_errors() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let bad = StatusCode::BAD_REQUEST;
     let cases: &[(&str, &str, Headers)] = &[
         ("GET", "/buckets/b/keys/k?r=abc", &[]),
@@ -567,7 +496,7 @@ async fn bad_input_is_answered_with_documented_errors() {
     let r = node.call("PUT", "/buckets/b/keys/big", &[], &big).await;
     r.assert_error(StatusCode::PAYLOAD_TOO_LARGE, "too_large");
     // ... or streamed without a length, over a real socket.
-    let addr = node.serve().await;
+    let addr = node.addr();
     let mut request = b"PUT /buckets/b/keys/big HTTP/1.1\r\nHost: t\r\n\
         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
         .to_vec();
@@ -627,7 +556,7 @@ async fn bad_input_is_answered_with_documented_errors() {
 
 /// Sends `request` on a new connection and reads one response: its status and the rest as
 /// text (headers and body, up to the announced length).
-async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
+async fn raw_http(addr: SocketAddr, request: &[u8]) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     // The server may answer and close before reading all of a refused body: a failed write
@@ -662,7 +591,7 @@ async fn raw_http(addr: std::net::SocketAddr, request: &[u8]) -> (u16, String) {
 
 #[tokio::test]
 async fn bucket_props_get_and_put() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let r = node.call("GET", "/buckets/p/props", &[], b"").await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
@@ -710,7 +639,7 @@ async fn bucket_props_get_and_put() {
 
 #[tokio::test]
 async fn ping_stats_metrics_ring_members_and_admin() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let r = node.call("GET", "/ping", &[], b"").await;
     assert_eq!((r.status, r.body.as_slice()), (StatusCode::OK, &b"OK"[..]));
 
@@ -774,7 +703,7 @@ async fn ping_stats_metrics_ring_members_and_admin() {
     assert_eq!(v["members"].as_array().unwrap().len(), 1);
     assert_eq!(v["members"][0]["node"], "n1");
     assert_eq!(v["members"][0]["status"], "valid");
-    assert_eq!(v["members"][0]["address"], "127.0.0.1:1");
+    assert_eq!(v["members"][0]["address"], node.server.advertised_addr());
     assert_eq!(v["members"][0]["up"], true);
 
     let r = node.call("GET", "/admin/status", &[], b"").await;
@@ -801,7 +730,7 @@ async fn ping_stats_metrics_ring_members_and_admin() {
 
 #[tokio::test]
 async fn a_stopped_node_answers_503() {
-    let node = TestNode::start();
+    let node = TestNode::start().await;
     let router = node.router.clone();
     let metrics = node.metrics.clone();
     node.stop().await;
