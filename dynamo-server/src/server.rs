@@ -281,8 +281,13 @@ impl Server {
         }
         // Fails only if the thread is already gone.
         let _ = self.handle.shutdown().await;
-        if let Some(thread) = self.node_thread.take() {
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        if let Some(thread) = self.node_thread.take()
+            && !matches!(
+                tokio::task::spawn_blocking(move || thread.join()).await,
+                Ok(Ok(()))
+            )
+        {
+            tracing::error!("the node thread panicked (the next start opens a new epoch)");
         }
     }
 }
