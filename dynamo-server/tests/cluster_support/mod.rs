@@ -269,10 +269,15 @@ impl NodeProc {
 impl Drop for NodeProc {
     fn drop(&mut self) {
         if std::thread::panicking() {
+            // DYNAMO_TEST_FULL_LOGS=1 prints every line.
+            let n = match std::env::var_os("DYNAMO_TEST_FULL_LOGS") {
+                Some(_) => usize::MAX,
+                None => LOG_TAIL,
+            };
             eprintln!(
-                "----- log of node {} (last {LOG_TAIL} lines) -----\n{}",
+                "----- log of node {} (last {n} lines at most) -----\n{}",
                 self.id,
-                self.log_tail(LOG_TAIL)
+                self.log_tail(n)
             );
         }
         self.kill();
