@@ -17,6 +17,9 @@
 //! * the `engine-ops` binary and `callgrind-ops.sh`: one workload alone, for profilers, and the
 //!   instructions each store spends per operation.
 //!
+//! Beside them, [`loadgen`] (the `loadgen` binary) loads a whole running cluster over its HTTP
+//! API: concurrent clients, a read/write mix, throughput and latency quantiles.
+//!
 //! The number of keys comes from [`BenchSize::from_env`] (`BENCH_SIZE=quick|full|<keys>`).
 //! Results and commands are in `BENCHMARKS.engines.md` at the workspace root.
 //!
@@ -40,6 +43,7 @@
 
 mod adapter;
 mod data;
+pub mod loadgen;
 pub mod paired;
 pub mod raw;
 pub mod report;

@@ -1,0 +1,448 @@
+//! A load generator for a running cluster: many concurrent clients (each an async task with its
+//! own seeded random generator) sending a mix of reads and writes over the HTTP API through
+//! `dynamo-client`, spread over the nodes round-robin, for a set time; then the throughput,
+//! the failures by kind and the latency quantiles of each operation type. The `loadgen` binary
+//! is its command line.
+//!
+//! It is a client only: start a cluster first (`dynamo up`), then point it at the nodes.
+//!
+//! A run has up to four phases, in this order:
+//!
+//! 1. *preload* (optional): every key written once, so that reads find values;
+//! 2. *warm-up*: the mix, not measured (connections opened, caches and memtables warm);
+//! 3. *measured*: the mix, each operation's latency recorded; clients stop starting new
+//!    operations when the time is up;
+//! 4. *verify* (optional): every key written is read back; each of its siblings must be a value
+//!    this run wrote to that very key (the values carry their writer's key, client and
+//!    sequence number, and a payload checked byte for byte).
+//!
+//! Writes come in two modes ([`WriteMode`]). With `context` (the default), a write carries
+//! the latest causal context the clients know for the key (from a read or an earlier write of
+//! it), so it replaces what that context covers and siblings appear only for truly concurrent
+//! writes, to be resolved by the next write after a read. With `blind`, writes carry no context
+//! and every write becomes a sibling of what is there: a stress of sibling handling, not a
+//! realistic workload. No operation is a read-modify-write: a write never waits for a read.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bench::loadgen::{LoadConfig, run};
+//!
+//! # async fn demo() -> Result<(), bench::loadgen::LoadError> {
+//! let config = LoadConfig {
+//!     nodes: vec!["http://127.0.0.1:8001".into(), "http://127.0.0.1:8002".into()],
+//!     clients: 8,
+//!     duration: Duration::from_secs(10),
+//!     ..LoadConfig::default()
+//! };
+//! let report = run(&config).await?;
+//! print!("{}", report.to_text());
+//! # Ok(())
+//! # }
+//! ```
+
+mod histogram;
+mod keys;
+mod progress;
+mod report;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use dynamo_client::{Client, ClientError};
+use tokio::task::JoinSet;
+
+pub use histogram::Histogram;
+pub use keys::{KeyChooser, VALUE_HEADER_LEN, ValueMaker, WriteId, key_name};
+pub use report::{ErrorCounts, LoadReport, Measured, OpStats, VerifyReport};
+
+use progress::{Phase, Progress};
+use worker::{Shared, Worker};
+
+/// How writes treat what is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteMode {
+    /// Send the latest context known for the key: a write replaces what it covers.
+    #[default]
+    Context,
+    /// Send no context: every write is kept beside what is there as a sibling.
+    Blind,
+}
+
+impl std::str::FromStr for WriteMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "context" => Ok(WriteMode::Context),
+            "blind" => Ok(WriteMode::Blind),
+            other => Err(format!("unknown mode {other:?}: context or blind")),
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Base URLs of the nodes (`http://127.0.0.1:8001`); client `i` talks to node
+    /// `i % nodes.len()`.
+    pub nodes: Vec<String>,
+    /// Concurrent clients, each with at most one request in flight.
+    pub clients: usize,
+    /// Length of the measured phase.
+    pub duration: Duration,
+    /// Length of the unmeasured warm-up before it.
+    pub warmup: Duration,
+    /// Keys `key00000000` … (`keys` − 1).
+    pub keys: u32,
+    /// Bytes per value (at least [`VALUE_HEADER_LEN`]; smaller sizes are raised to it).
+    pub value_size: usize,
+    /// Fraction of operations that are reads (0 to 1); the rest are writes.
+    pub read_ratio: f64,
+    /// Writes with or without a context.
+    pub mode: WriteMode,
+    /// Zipf exponent of the key popularity (`None` or 0: uniform).
+    pub zipf: Option<f64>,
+    /// Seed of every client's generator (client `i` uses a generator derived from it and `i`).
+    pub seed: u64,
+    /// The bucket written to.
+    pub bucket: String,
+    /// Read quorum of every read (default: the bucket's).
+    pub r: Option<u8>,
+    /// Write quorum of every write (default: the bucket's).
+    pub w: Option<u8>,
+    /// Write every key once before the warm-up.
+    pub preload: bool,
+    /// Read back every key written after the measured phase.
+    pub verify: bool,
+    /// Print a progress line on stderr this often (`None`: silent).
+    pub progress: Option<Duration>,
+    /// Time limit of one request, connection included.
+    pub timeout: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            nodes: vec![
+                "http://127.0.0.1:8001".into(),
+                "http://127.0.0.1:8002".into(),
+                "http://127.0.0.1:8003".into(),
+            ],
+            clients: 32,
+            duration: Duration::from_secs(30),
+            warmup: Duration::from_secs(2),
+            keys: 10_000,
+            value_size: 1024,
+            read_ratio: 0.5,
+            mode: WriteMode::Context,
+            zipf: None,
+            seed: 1,
+            bucket: "loadgen".into(),
+            r: None,
+            w: None,
+            preload: false,
+            verify: false,
+            progress: None,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl LoadConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`LoadError::Config`] naming the first bad setting.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        let bad = |m: &str| Err(LoadError::Config(m.to_owned()));
+        if self.nodes.is_empty() {
+            return bad("no nodes given");
+        }
+        if self.clients == 0 || u32::try_from(self.clients).is_err() {
+            return bad("clients must be between 1 and 2^32-1");
+        }
+        if self.keys == 0 {
+            return bad("keys must be positive");
+        }
+        if !(0.0..=1.0).contains(&self.read_ratio) {
+            return bad("read ratio must be between 0 and 1");
+        }
+        if self.duration.is_zero() {
+            return bad("duration must be positive");
+        }
+        if self.timeout.is_zero() {
+            return bad("timeout must be positive");
+        }
+        if let Some(s) = self.zipf
+            && !(s.is_finite() && s >= 0.0)
+        {
+            return bad("the Zipf exponent must be a finite number >= 0");
+        }
+        if self.r == Some(0) || self.w == Some(0) {
+            return bad("quorums must be at least 1");
+        }
+        if self.bucket.is_empty() {
+            return bad("the bucket name is empty");
+        }
+        if self.progress.is_some_and(|p| p.is_zero()) {
+            return bad("the progress interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Why a run could not be done. Failed operations are not errors of the run: they are counted
+/// in its [`LoadReport`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A setting is out of range.
+    #[error("bad configuration: {0}")]
+    Config(String),
+    /// A node URL is malformed, or the HTTP client could not be made.
+    #[error("node {node}: {source}")]
+    Client {
+        /// The node's URL.
+        node: String,
+        /// What went wrong.
+        source: ClientError,
+    },
+    /// A node did not answer `/ping` before the run.
+    #[error(
+        "node {node} does not answer ({source}); is the cluster running? (start one with `dynamo up`)"
+    )]
+    Unreachable {
+        /// The node's URL.
+        node: String,
+        /// The ping's failure.
+        source: ClientError,
+    },
+    /// A client task panicked.
+    #[error("a client task failed: {0}")]
+    Task(String),
+}
+
+/// Runs the load described by `config` against its nodes and reports what it measured.
+///
+/// # Errors
+/// [`LoadError`]: a bad configuration, a node that does not answer `/ping` at the start, a
+/// client task that panicked. Operations that fail during the run are counted, not returned.
+pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    run_until(config, Arc::new(AtomicBool::new(false))).await
+}
+
+/// [`run`], stopping early (with a report of what was done) once `stop` becomes true, e.g. on
+/// Ctrl-C.
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_until(
+    config: &LoadConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<LoadReport, LoadError> {
+    config.validate()?;
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .pool_max_idle_per_host(config.clients)
+        .build()
+        .map_err(|e| LoadError::Client {
+            node: String::new(),
+            source: ClientError::from(e),
+        })?;
+    let mut node_clients = Vec::new();
+    for node in &config.nodes {
+        let client =
+            Client::with_http_client(node, http.clone()).map_err(|source| LoadError::Client {
+                node: node.clone(),
+                source,
+            })?;
+        client
+            .ping()
+            .await
+            .map_err(|source| LoadError::Unreachable {
+                node: node.clone(),
+                source,
+            })?;
+        node_clients.push(client);
+    }
+
+    let progress = Arc::new(Progress::default());
+    let shared = Arc::new(Shared::new(config.clone(), Arc::clone(&progress), stop));
+    let mut workers: Vec<Worker> = (0..config.clients)
+        .map(|i| {
+            // Lossless: validate() checked that clients fit in a u32.
+            Worker::new(
+                i as u32,
+                node_clients[i % node_clients.len()].clone(),
+                config.seed,
+            )
+        })
+        .collect();
+    let printer = config
+        .progress
+        .map(|every| tokio::spawn(progress::print_every(every, Arc::clone(&progress))));
+
+    let mut preloaded = 0;
+    let mut preload_errors = 0;
+    if config.preload {
+        progress.begin(Phase::Preload, u64::from(config.keys), None);
+        workers = run_phase(workers, |w| w.preload(Arc::clone(&shared))).await?;
+        preloaded = progress.done();
+        preload_errors = progress.failed();
+    }
+
+    let start = Instant::now();
+    let measure_from = start + config.warmup;
+    let end = measure_from + config.duration;
+    progress.begin(Phase::Mix, 0, Some(measure_from));
+    workers = run_phase(workers, |w| w.mix(Arc::clone(&shared), measure_from, end)).await?;
+    let elapsed = Instant::now().saturating_duration_since(measure_from);
+
+    let mut measured = Measured::default();
+    let mut warmup_ops = 0;
+    for w in &workers {
+        measured.merge(&w.measured);
+        warmup_ops += w.warmup_ops;
+    }
+
+    let verify = if config.verify {
+        let logs: Arc<Vec<Vec<u32>>> = Arc::new(
+            workers
+                .iter_mut()
+                .map(|w| std::mem::take(&mut w.log))
+                .collect(),
+        );
+        let mut written = vec![false; config.keys as usize];
+        for &k in logs.iter().flatten() {
+            written[k as usize] = true;
+        }
+        let written = Arc::new(written);
+        let to_check = written.iter().filter(|&&w| w).count() as u64;
+        progress.begin(Phase::Verify, to_check, None);
+        let mut tasks = JoinSet::new();
+        for w in workers {
+            let (shared, logs, written) =
+                (Arc::clone(&shared), Arc::clone(&logs), Arc::clone(&written));
+            tasks.spawn(async move { w.verify(shared, logs, written).await });
+        }
+        let mut report = VerifyReport::default();
+        while let Some(done) = tasks.join_next().await {
+            report.merge(&done.map_err(|e| LoadError::Task(e.to_string()))?);
+        }
+        Some(report)
+    } else {
+        None
+    };
+
+    if let Some(p) = printer {
+        p.abort();
+    }
+    Ok(LoadReport {
+        nodes: config.nodes.clone(),
+        clients: config.clients,
+        preloaded,
+        preload_errors,
+        elapsed,
+        warmup_ops,
+        measured,
+        verify,
+    })
+}
+
+/// Runs `phase` on every worker concurrently and gives the workers back, in their order.
+async fn run_phase<F, Fut>(workers: Vec<Worker>, phase: F) -> Result<Vec<Worker>, LoadError>
+where
+    F: Fn(Worker) -> Fut,
+    Fut: Future<Output = Worker> + Send + 'static,
+{
+    let mut tasks = JoinSet::new();
+    for w in workers {
+        tasks.spawn(phase(w));
+    }
+    let mut back = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        back.push(done.map_err(|e| LoadError::Task(e.to_string()))?);
+    }
+    back.sort_by_key(|w| w.id);
+    Ok(back)
+}
+
+/// Parses a duration: a number with a unit `ms`, `s`, `m` or `h` (`500ms`, `30s`, `1.5m`), or a
+/// bare number of seconds.
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 30s, 500ms, 2m)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit {other:?} in {text:?}: ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn bad_configurations_are_refused() {
+        assert!(LoadConfig::default().validate().is_ok());
+        let bad = [
+            LoadConfig {
+                nodes: vec![],
+                ..LoadConfig::default()
+            },
+            LoadConfig {
+                clients: 0,
+                ..LoadConfig::default()
+            },
+            LoadConfig {
+                read_ratio: 1.5,
+                ..LoadConfig::default()
+            },
+            LoadConfig {
+                zipf: Some(f64::NAN),
+                ..LoadConfig::default()
+            },
+            LoadConfig {
+                w: Some(0),
+                ..LoadConfig::default()
+            },
+            LoadConfig {
+                duration: Duration::ZERO,
+                ..LoadConfig::default()
+            },
+        ];
+        for c in bad {
+            assert!(matches!(c.validate(), Err(LoadError::Config(_))), "{c:?}");
+        }
+        assert_eq!("blind".parse(), Ok(WriteMode::Blind));
+        assert!("other".parse::<WriteMode>().is_err());
+    }
+}
