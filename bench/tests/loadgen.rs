@@ -62,15 +62,13 @@ async fn wait_ready(nodes: &[String], count: u8) {
             ..PutOptions::default()
         };
         loop {
-            let probe = client
-                .put("probe", format!("p{i}"), "x", &options)
-                .await
-                .and(
-                    client
-                        .get_with("probe", format!("p{i}"), &GetOptions { r: Some(count) })
-                        .await
-                        .map(|_| ()),
-                );
+            let probe = match client.put("probe", format!("p{i}"), "x", &options).await {
+                Ok(_) => client
+                    .get_with("probe", format!("p{i}"), &GetOptions { r: Some(count) })
+                    .await
+                    .map(|_| ()),
+                Err(e) => Err(e),
+            };
             if probe.is_ok() {
                 break;
             }
