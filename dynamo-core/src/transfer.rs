@@ -112,6 +112,10 @@ pub struct TransferBatch {
     pub cursor: Bytes,
     /// True when no record of the partition follows.
     pub last: bool,
+    /// The version of the ring the sender routes with: a receiver whose ring is older keeps
+    /// the partition until it has caught up (the sender may be handing it back to it).
+    #[serde(default)]
+    pub ring_version: u64,
 }
 
 /// The receiver of a [`TransferBatch`] holds its records durably.
@@ -189,6 +193,9 @@ pub struct Transfers {
     pub(crate) refill: bool,
     pub(crate) next_round: Timestamp,
     pub(crate) now: Timestamp,
+    /// Partitions this node must not drop before its ring reaches the version (a sender
+    /// with a newer ring handed them to it).
+    pub(crate) held: BTreeMap<PartitionId, u64>,
 }
 
 impl Transfers {
@@ -213,6 +220,7 @@ impl Transfers {
             refill: true,
             next_round: now,
             now,
+            held: BTreeMap::new(),
         };
         for p in persisted {
             let id = t.fresh_id();

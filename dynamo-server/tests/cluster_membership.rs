@@ -10,8 +10,8 @@
 //!   the three remaining nodes, the 4th stopped), and after a clean stop the three stores hold
 //!   every key with identical records.
 //!
-//! A second test, ignored because it fails on a known bug (see its attribute), checks the
-//! stores right after the leave, before any read could repair them.
+//! A second test checks the stores right after the leave, before any read could repair them
+//! (it found a node dropping a partition just handed back to it; fixed in dynamo-core).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -300,14 +300,12 @@ fn explain_missing(
 /// no transfer left anywhere, one ring), every founder should hold every preloaded key of the
 /// partitions it replicates — before any read repair or anti-entropy has to restore it.
 ///
-/// It does not: a node that handed a partition to n4 on the join and is its replica again
-/// after the leave may drop the partition after n4 handed it back (its own drop was due once
-/// its transfer to n4 was done, and it decides by its ring, which does not have the leave
-/// yet; the records n4 sent back equal those it still had, so its "written since the pass
-/// began" guard does not fire). n4 has dropped its copy too, so the key is left with two
-/// replicas until anti-entropy or a read repair. Seen in most runs on 2 cores.
+/// This failed before the transfer batch carried the sender's ring version: a node that
+/// handed a partition to n4 on the join and is its replica again after the leave dropped the
+/// partition after n4 handed it back (its own drop was due once its transfer to n4 was done,
+/// and it decided by its ring, which did not have the leave yet). Now a node keeps a
+/// partition received from a sender with a newer ring until its own ring catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug (dynamo-core transfer_drops): a node may drop a partition just handed back to it, when its ring lags the one of the leave"]
 async fn a_partition_handed_back_stays_with_its_new_owner() {
     let mut cluster = Cluster::start(3, "lsm", &QUORUMS).await;
     let founders = cluster.clients();

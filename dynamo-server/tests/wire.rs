@@ -292,6 +292,7 @@ fn every_message() -> Vec<PeerMessage> {
             }],
             cursor: b("cursor"),
             last: true,
+            ring_version: 9,
         }),
         PeerMessage::TransferAck(TransferAck {
             transfer: 1,

@@ -207,7 +207,12 @@ impl<E: StorageEngine> Node<E> {
             by_partition.entry(*p).or_default().push(to.clone());
         }
         let mut changed = false;
+        let ring_version = self.membership.state().ring_version();
+        self.transfers.held.retain(|_, v| *v > ring_version);
         for (p, tos) in by_partition {
+            if self.transfers.held.contains_key(&p) {
+                continue; // a newer ring gives it to this node: wait for it
+            }
             let all_done = tos.iter().all(|to| {
                 self.transfers
                     .outgoing
@@ -417,6 +422,7 @@ impl<E: StorageEngine> Node<E> {
             records,
             cursor: end.unwrap_or_default(),
             last,
+            ring_version: self.membership.state().ring_version(),
         };
         self.send(to, PeerMessage::TransferBatch(batch));
         Ok(())
@@ -449,6 +455,12 @@ impl<E: StorageEngine> Node<E> {
         }
         if !ok {
             return;
+        }
+        // The sender routes with a newer ring in which this node holds the partition (a
+        // partition handed back after a leave, say): keep it until this node's ring caught up.
+        if batch.ring_version > self.membership.state().ring_version() {
+            let held = self.transfers.held.entry(batch.partition).or_default();
+            *held = (*held).max(batch.ring_version);
         }
         let ack = TransferAck {
             transfer: batch.transfer,
