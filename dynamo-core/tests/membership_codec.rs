@@ -1,9 +1,9 @@
-//! The binary encoding of cluster states (format version 2, and version 1 still read):
+//! The binary encoding of cluster states (format version 3, and versions 1 and 2 still read):
 //! committed fixtures keep being read, and every kind of damage is a typed error.
 //!
-//! Write the version 2 fixture (only when deliberately creating a new one, never to "fix"
+//! Write the version 3 fixture (only when deliberately creating a new one, never to "fix"
 //! this test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`. The
-//! version 1 fixture was written by the version 1 encoder and is never rewritten.
+//! version 1 and 2 fixtures were written by their encoders and are never rewritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod membership_support;
@@ -26,6 +26,18 @@ fn fixture() -> PathBuf {
 
 fn fixture_v2() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v2.bin")
+}
+
+fn fixture_v3() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v3.bin")
+}
+
+/// [`sample_with_epochs`] with the cluster's default bucket properties.
+fn sample_v3() -> ClusterState {
+    let mut s = sample_with_epochs();
+    s.set_default_props(BucketProps::new(3, 2, 2, VersioningMode::Dvv).unwrap())
+        .unwrap();
+    s
 }
 
 /// [`sample`] with the epochs its members announced.
@@ -72,7 +84,25 @@ fn sample() -> ClusterState {
 #[test]
 #[ignore = "writes the fixture"]
 fn write_fixture() {
-    std::fs::write(fixture_v2(), encode_cluster_state(&sample_with_epochs())).unwrap();
+    std::fs::write(fixture_v3(), encode_cluster_state(&sample_v3())).unwrap();
+}
+
+#[test]
+fn fixture_v3_decodes_with_default_props() {
+    let bytes = std::fs::read(fixture_v3()).unwrap();
+    assert_eq!(bytes[0], 3);
+    let s = decode_cluster_state(&bytes).unwrap();
+    let defaults = BucketProps::new(3, 2, 2, VersioningMode::Dvv).unwrap();
+    assert_eq!(s.default_props(), Some(&defaults));
+    assert_eq!(s.default_props_entry().unwrap().version, 1);
+    // A bucket without its own properties gets the cluster's; one with them keeps them.
+    assert_eq!(s.bucket_props(b"other"), Some(&defaults));
+    assert_eq!(
+        s.bucket_props(b"users"),
+        Some(&BucketProps::new(5, 3, 3, VersioningMode::VClock).unwrap())
+    );
+    assert_eq!(s, sample_v3());
+    assert_eq!(encode_cluster_state(&s), bytes);
 }
 
 #[test]
@@ -96,8 +126,10 @@ fn fixture_v2_decodes_with_epochs() {
             ("n6".into(), 1, 0),
         ]
     );
+    // Version 2 has no default properties.
+    assert_eq!(s.default_props(), None);
     assert_eq!(s, sample_with_epochs());
-    assert_eq!(encode_cluster_state(&s), bytes);
+    assert_eq!(encode_cluster_state(&s)[0], 3);
 }
 
 #[test]
@@ -143,7 +175,7 @@ fn fixture_v1_still_decodes() {
     // one built today (which today's encoder writes as version 2).
     assert!(s.members().values().all(|m| m.epoch == 0));
     assert_eq!(s, sample());
-    assert_eq!(encode_cluster_state(&s)[0], 2);
+    assert_eq!(encode_cluster_state(&s)[0], 3);
 }
 
 fn reseal(mut body: Vec<u8>) -> Vec<u8> {
@@ -154,18 +186,18 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn damage_is_a_typed_error() {
-    let good = encode_cluster_state(&sample());
-    assert_eq!(CLUSTER_FORMAT_VERSION, 2);
+    let good = encode_cluster_state(&sample_v3());
+    assert_eq!(CLUSTER_FORMAT_VERSION, 3);
     assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_cluster_state(&[1, 0, 0]),
         Err(DecodeError::Truncated)
     );
-    let mut v3 = good.clone();
-    v3[0] = 3;
+    let mut v4 = good.clone();
+    v4[0] = 4;
     assert_eq!(
-        decode_cluster_state(&v3),
-        Err(DecodeError::UnknownVersion(3))
+        decode_cluster_state(&v4),
+        Err(DecodeError::UnknownVersion(4))
     );
     let mut flipped = good.clone();
     flipped[20] ^= 0x10;
@@ -191,7 +223,7 @@ fn damage_is_a_typed_error() {
         Err(DecodeError::Malformed(_))
     ));
     // A state without ring whose member count claims billions of entries.
-    let mut huge = vec![2];
+    let mut huge = vec![3];
     huge.extend_from_slice(&0u64.to_be_bytes());
     huge.push(0);
     huge.extend_from_slice(&u32::MAX.to_be_bytes());

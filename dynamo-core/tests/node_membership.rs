@@ -553,3 +553,37 @@ fn a_corrupt_stored_cluster_state_is_reported_and_the_node_starts_from_its_confi
     assert_eq!(ring.members().len(), 3);
     assert_eq!(node.membership().status(), Some(MemberStatus::Valid));
 }
+
+#[test]
+fn a_lone_node_that_joins_adopts_the_cluster_default_bucket_properties() {
+    let mut c = Cluster::mem(3, 12, BucketProps::default());
+    // n4 runs alone first, a cluster of one with n = r = w = 1.
+    let me = id("n4");
+    let mut config = NodeConfig::new(me.clone(), 5, vec![me.clone()]);
+    config.default_bucket = BucketProps::new(1, 1, 1, VersioningMode::Dvv).unwrap();
+    config.addresses.insert(me.clone(), "n4:7000".into());
+    c.nodes
+        .insert(me.clone(), Node::new(config, mem(), c.now).unwrap());
+    assert_eq!(c.node("n4").bucket_props(b"b").n, 1);
+    assert_eq!(
+        c.node("n1").membership().state().default_props(),
+        Some(&BucketProps::default())
+    );
+
+    join(&mut c, "n4", "n1");
+    run_until(&mut c, 30_000, |c| {
+        agreed_digest(c).is_some()
+            && c.nodes
+                .values()
+                .all(|n| member_status(n, "n4") == Some(MemberStatus::Valid))
+    });
+    // It coordinates with the cluster's quorums, not its own start-up defaults.
+    assert_eq!(c.node("n4").bucket_props(b"b"), BucketProps::default());
+    assert_eq!(
+        c.node("n4").bucket_props(b"any other"),
+        BucketProps::default()
+    );
+    let w = c.put("n4", "k", "v", Context::new()).unwrap();
+    assert_eq!(values(&c.get("n2", "k").unwrap()), ["v"]);
+    assert!(!w.context.is_empty());
+}

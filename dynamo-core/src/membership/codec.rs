@@ -1,13 +1,13 @@
 //! The binary encoding of a [`ClusterState`], for the node's `meta` keyspace.
 //!
-//! # Layout, format version 2
+//! # Layout, format version 3
 //!
 //! Integers are big-endian; `str8` is a length (u8) then that many bytes, `str16` the same
 //! with a u16 length.
 //!
 //! | size | field |
 //! |---|---|
-//! | 1 | format version: `2` (version `1` is still read: it has no epoch field, read as 0) |
+//! | 1 | format version: `3` (versions `1` and `2` are still read: version 1 has no epoch field, read as 0; neither has the default properties, read as none) |
 //! | 8 | ring version (0: no ring) |
 //! | 1 | ring present: `0` or `1` (exactly when the ring version is not 0) |
 //! | var | if present: partitions (u32), target_n (u32), member count `M` (u32), `M` × (node id `str8`, zone `str8`, empty for none) strictly increasing by node id, then one owner per partition as an index into those members (u32) |
@@ -15,6 +15,8 @@
 //! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), epoch (u64; not in version 1), zone `str8` (empty for none), address `str16`; strictly increasing by node id |
 //! | 4 | bucket count `B` (u32) |
 //! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww); strictly increasing by name |
+//! | 1 | default properties present: `0` or `1` (not in versions 1 and 2) |
+//! | 0 or 12 | if present: version (u64), n, r, w (u8 each), mode (u8) |
 //! | 4 | crc32 (IEEE) of every preceding byte |
 //!
 //! Decoding checks the checksum first, then every length against the bytes that remain, the
@@ -32,8 +34,9 @@ use crate::record::DecodeError;
 use crate::ring::{Member, Ring, RingConfig, Zone};
 
 /// The format version [`encode_cluster_state`] writes. [`decode_cluster_state`] also reads
-/// version 1 (members without an epoch), so a node upgraded in place keeps its membership.
-pub const CLUSTER_FORMAT_VERSION: u8 = 2;
+/// versions 1 (members without an epoch) and 2 (no default bucket properties), so a node
+/// upgraded in place keeps its membership.
+pub const CLUSTER_FORMAT_VERSION: u8 = 3;
 
 /// Encodes `state` in the layout above.
 pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
@@ -75,6 +78,15 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
         let p = entry.props;
         w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode)]);
     }
+    match state.default_props_entry() {
+        None => w.push(0),
+        Some(entry) => {
+            w.push(1);
+            w.extend_from_slice(&entry.version.to_be_bytes());
+            let p = entry.props;
+            w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode)]);
+        }
+    }
     let crc = crc32fast::hash(&w);
     w.extend_from_slice(&crc.to_be_bytes());
     w
@@ -89,7 +101,7 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
     let Some((&version, _)) = input.split_first() else {
         return Err(DecodeError::Truncated);
     };
-    if version != 1 && version != CLUSTER_FORMAT_VERSION {
+    if !(1..=CLUSTER_FORMAT_VERSION).contains(&version) {
         return Err(DecodeError::UnknownVersion(version));
     }
     let has_epoch = version >= 2;
@@ -148,19 +160,34 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         if last.as_ref().is_some_and(|l| *l >= name) {
             return Err(DecodeError::Malformed("buckets not strictly increasing"));
         }
-        let version = r.u64()?;
-        let [n, rq, wq, mode] = r.array::<4>()?;
-        let mode = mode_from_code(mode).ok_or(DecodeError::Malformed("unknown versioning mode"))?;
-        let props = BucketProps::new(n, rq, wq, mode)
-            .map_err(|_| DecodeError::Malformed("bucket properties break the quorum rules"))?;
+        let entry = read_bucket_entry(&mut r)?;
         last = Some(name.clone());
-        buckets.insert(name, BucketEntry { version, props });
+        buckets.insert(name, entry);
     }
+    let default_props = if version >= 3 {
+        match r.u8()? {
+            0 => None,
+            1 => Some(read_bucket_entry(&mut r)?),
+            _ => return Err(DecodeError::Malformed("default flag is neither 0 nor 1")),
+        }
+    } else {
+        None
+    };
     if !r.buf.is_empty() {
         return Err(DecodeError::Malformed("trailing bytes"));
     }
-    ClusterState::from_parts(members, ring, ring_version, buckets)
+    ClusterState::from_parts(members, ring, ring_version, buckets, default_props)
         .map_err(|_| DecodeError::Malformed("cluster state breaks its invariants"))
+}
+
+/// A bucket entry: version (u64), n, r, w, mode.
+fn read_bucket_entry(r: &mut Reader<'_>) -> Result<BucketEntry, DecodeError> {
+    let version = r.u64()?;
+    let [n, rq, wq, mode] = r.array::<4>()?;
+    let mode = mode_from_code(mode).ok_or(DecodeError::Malformed("unknown versioning mode"))?;
+    let props = BucketProps::new(n, rq, wq, mode)
+        .map_err(|_| DecodeError::Malformed("bucket properties break the quorum rules"))?;
+    Ok(BucketEntry { version, props })
 }
 
 fn read_ring(r: &mut Reader<'_>) -> Result<Ring, DecodeError> {

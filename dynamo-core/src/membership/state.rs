@@ -157,6 +157,10 @@ pub struct ClusterState {
     ring: Option<Ring>,
     ring_version: u64,
     buckets: BTreeMap<Bytes, BucketEntry>,
+    /// The properties of every bucket not set otherwise, for the whole cluster (set by the
+    /// founders from their configuration): a node that joins adopts them, so that it
+    /// coordinates with the cluster's quorums rather than its own start-up defaults.
+    default_props: Option<BucketEntry>,
 }
 
 fn check_address(address: &str) -> Result<(), MembershipError> {
@@ -199,6 +203,7 @@ impl ClusterState {
             ring: Some(ring),
             ring_version: 1,
             buckets: BTreeMap::new(),
+            default_props: None,
         })
     }
 
@@ -230,6 +235,7 @@ impl ClusterState {
             ring: None,
             ring_version: 0,
             buckets: BTreeMap::new(),
+            default_props: None,
         })
     }
 
@@ -252,6 +258,7 @@ impl ClusterState {
         self.ring = None;
         self.ring_version = 0;
         self.buckets.clear();
+        self.default_props = None;
         Ok(())
     }
 
@@ -401,7 +408,32 @@ impl ClusterState {
 
     /// The properties set for `bucket`, if any (`None`: the node's defaults apply).
     pub fn bucket_props(&self, bucket: &[u8]) -> Option<&BucketProps> {
-        self.buckets.get(bucket).map(|e| &e.props)
+        self.buckets
+            .get(bucket)
+            .or(self.default_props.as_ref())
+            .map(|e| &e.props)
+    }
+
+    /// The cluster's properties for buckets not set otherwise, if the founders set them.
+    pub fn default_props(&self) -> Option<&BucketProps> {
+        self.default_props.as_ref().map(|e| &e.props)
+    }
+
+    /// The versioned entry behind [`ClusterState::default_props`] (for the encoder).
+    pub fn default_props_entry(&self) -> Option<&BucketEntry> {
+        self.default_props.as_ref()
+    }
+
+    /// Sets the cluster's properties for buckets not set otherwise (validated), at a version
+    /// above the one known here. Returns the new version.
+    ///
+    /// # Errors
+    /// [`MembershipError::InvalidBucketProps`].
+    pub fn set_default_props(&mut self, props: BucketProps) -> Result<u64, MembershipError> {
+        props.validate()?;
+        let version = self.default_props.as_ref().map_or(0, |e| e.version) + 1;
+        self.default_props = Some(BucketEntry { version, props });
+        Ok(version)
     }
 
     /// Every bucket with properties set, by name.
@@ -559,6 +591,14 @@ impl ClusterState {
         if self.buckets.len() > other.buckets.len() {
             out.sender_behind = true;
         }
+        match other.default_props.cmp(&self.default_props) {
+            Ordering::Greater => {
+                self.default_props = other.default_props;
+                out.changed = true;
+            }
+            Ordering::Less => out.sender_behind = true,
+            Ordering::Equal => {}
+        }
         match ring_cmp(
             (other.ring_version, other.ring.as_ref()),
             (self.ring_version, self.ring.as_ref()),
@@ -601,6 +641,9 @@ impl ClusterState {
             }
             entry.props.validate()?;
         }
+        if let Some(entry) = &self.default_props {
+            entry.props.validate()?;
+        }
         Ok(())
     }
 
@@ -610,12 +653,14 @@ impl ClusterState {
         ring: Option<Ring>,
         ring_version: u64,
         buckets: BTreeMap<Bytes, BucketEntry>,
+        default_props: Option<BucketEntry>,
     ) -> Result<Self, MembershipError> {
         let s = ClusterState {
             members,
             ring,
             ring_version,
             buckets,
+            default_props,
         };
         s.validate()?;
         Ok(s)
@@ -664,6 +709,7 @@ struct WireState {
     ring: Option<Ring>,
     ring_version: u64,
     buckets: Vec<WireBucket>,
+    default_props: Option<BucketEntry>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -689,6 +735,7 @@ impl From<ClusterState> for WireState {
                     props: e.props,
                 })
                 .collect(),
+            default_props: s.default_props,
         }
     }
 }
@@ -712,6 +759,6 @@ impl TryFrom<WireState> for ClusterState {
                 return Err(MembershipError::InvalidState("bucket listed twice"));
             }
         }
-        ClusterState::from_parts(members, w.ring, w.ring_version, buckets)
+        ClusterState::from_parts(members, w.ring, w.ring_version, buckets, w.default_props)
     }
 }

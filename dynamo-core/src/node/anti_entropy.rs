@@ -31,12 +31,12 @@ impl<E: StorageEngine> Node<E> {
     /// every bucket the cluster state knows. Anti-entropy and transfers cover it (a node
     /// replicating a partition for a bucket of larger `n` must exchange and receive it too).
     pub(super) fn widest_n(&self) -> usize {
-        let buckets = self
-            .membership
-            .state()
+        let state = self.membership.state();
+        let buckets = state
             .buckets()
             .values()
-            .map(|b| b.props.n);
+            .map(|b| b.props.n)
+            .chain(state.default_props().map(|p| p.n));
         usize::from(buckets.fold(self.config.default_bucket.n, u8::max))
     }
 

@@ -6,8 +6,9 @@
 //!
 //! - Start: the cluster state is read back from the `meta` keyspace, so a restarted node
 //!   comes back with its membership; a node without one starts from its configuration — as a
-//!   founder ([`ClusterState::new_cluster`]) or, with no founders, as a Joining node that
-//!   gossips to its seeds.
+//!   founder ([`ClusterState::new_cluster`], with its default bucket properties as the
+//!   cluster's) or, with no founders, as a Joining node that gossips to its seeds (and adopts
+//!   the cluster's default bucket properties).
 //! - Gossip: every gossip interval, the state goes to one random member the failure detector
 //!   considers up (the seeds too, until this node is in a ring). A received state is merged,
 //!   persisted when it changed, and answered when the sender lacked something (push-pull), so
@@ -93,16 +94,22 @@ pub(super) fn start<E: StorageEngine>(
             config.zones.get(me).cloned(),
             address_of(config, me),
         )?,
-        None => ClusterState::new_cluster(
-            config.ring,
-            config.members.iter().map(|m| {
-                (
-                    m.clone(),
-                    config.zones.get(m).cloned(),
-                    address_of(config, m),
-                )
-            }),
-        )?,
+        None => {
+            let mut s = ClusterState::new_cluster(
+                config.ring,
+                config.members.iter().map(|m| {
+                    (
+                        m.clone(),
+                        config.zones.get(m).cloned(),
+                        address_of(config, m),
+                    )
+                }),
+            )?;
+            // The founders' defaults become the cluster's: a node that joins later adopts
+            // them instead of coordinating with its own start-up defaults.
+            s.set_default_props(config.default_bucket)?;
+            s
+        }
     };
     let interval = config.timing.gossip_interval_ms;
     // A member of a ring gossips one interval from now (no burst at start); a joining node

@@ -532,8 +532,8 @@ impl<E: StorageEngine> Node<E> {
         self.store.merkle(partition)
     }
 
-    /// The properties of `bucket` as this node knows them (set through the cluster state,
-    /// else the configured default).
+    /// The properties of `bucket` as this node knows them: the bucket's own or the cluster's
+    /// defaults from the cluster state, else this node's configured default.
     pub fn bucket_props(&self, bucket: &[u8]) -> BucketProps {
         self.membership
             .state()
