@@ -105,6 +105,16 @@ pub enum ClientRequest {
         /// The new properties.
         props: BucketProps,
     },
+    /// The cluster's properties for buckets without their own (the founders' defaults, or
+    /// this node's configured default when the cluster state has none).
+    GetDefaultProps,
+    /// Sets the cluster's properties for buckets without their own, in the cluster state
+    /// (gossiped like [`ClientRequest::SetBucketProps`]): how a cluster grown from a lone node
+    /// (n = 1) moves to n = 3 once it has the nodes.
+    SetDefaultProps {
+        /// The new defaults.
+        props: BucketProps,
+    },
     /// Admin: join the cluster `seed` belongs to. The node forgets the cluster it knew (a
     /// fresh node, or a cluster of one) and gossips to `seed` as Joining; the claimant
     /// admits it into the ring. Refused to a member of a ring shared with other nodes
@@ -130,7 +140,8 @@ pub enum ClientResponse {
     Put(Result<WriteResult, RequestError>),
     /// Answer to [`ClientRequest::Delete`].
     Delete(Result<WriteResult, RequestError>),
-    /// Answer to [`ClientRequest::GetBucketProps`] and [`ClientRequest::SetBucketProps`].
+    /// Answer to [`ClientRequest::GetBucketProps`], [`ClientRequest::SetBucketProps`],
+    /// [`ClientRequest::GetDefaultProps`] and [`ClientRequest::SetDefaultProps`].
     BucketProps(Result<BucketProps, RequestError>),
     /// Answer to the admin requests.
     Admin(Result<AdminInfo, RequestError>),

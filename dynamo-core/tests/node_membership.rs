@@ -587,3 +587,28 @@ fn a_lone_node_that_joins_adopts_the_cluster_default_bucket_properties() {
     assert_eq!(values(&c.get("n2", "k").unwrap()), ["v"]);
     assert!(!w.context.is_empty());
 }
+
+#[test]
+fn the_cluster_defaults_change_everywhere_by_gossip() {
+    let mut c = Cluster::mem(3, 13, BucketProps::default());
+    let lww = BucketProps::new(3, 1, 1, VersioningMode::Lww).unwrap();
+    let resp = c.call("n2", ClientRequest::SetDefaultProps { props: lww });
+    assert_eq!(resp, ClientResponse::BucketProps(Ok(lww)));
+    run_until(&mut c, 10_000, |c| {
+        c.nodes.values().all(|n| n.bucket_props(b"any") == lww)
+    });
+    assert_eq!(
+        c.call("n3", ClientRequest::GetDefaultProps),
+        ClientResponse::BucketProps(Ok(lww))
+    );
+    let bad = BucketProps {
+        n: 2,
+        r: 3,
+        w: 1,
+        mode: VersioningMode::Dvv,
+    };
+    assert!(matches!(
+        c.call("n1", ClientRequest::SetDefaultProps { props: bad }),
+        ClientResponse::BucketProps(Err(RequestError::InvalidRequest(_)))
+    ));
+}

@@ -638,6 +638,47 @@ async fn bucket_props_get_and_put() {
 }
 
 #[tokio::test]
+async fn cluster_default_props_get_and_put() {
+    let node = TestNode::start().await;
+    let r = node.call("GET", "/props", &[], b"").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "dvv"})
+    );
+    // A bucket with its own properties keeps them when the defaults change.
+    let r = node
+        .call(
+            "PUT",
+            "/buckets/own/props",
+            &[],
+            br#"{"versioning":"vclock"}"#,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let r = node
+        .call("PUT", "/props", &[], br#"{"versioning":"lww"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["versioning"], "lww");
+    assert_eq!(
+        node.call("GET", "/props", &[], b"").await.json()["versioning"],
+        "lww"
+    );
+    let r = node.call("GET", "/buckets/any/props", &[], b"").await;
+    assert_eq!(r.json()["versioning"], "lww", "buckets without their own");
+    let r = node.call("GET", "/buckets/own/props", &[], b"").await;
+    assert_eq!(r.json()["versioning"], "vclock");
+    for body in [&br#"{"w":2}"#[..], br#"{"colour":"blue"}"#, b"{"] {
+        let r = node.call("PUT", "/props", &[], body).await;
+        r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let r = node.call("GET", "/props?x=1", &[], b"").await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    node.stop().await;
+}
+
+#[tokio::test]
 async fn ping_stats_metrics_ring_members_and_admin() {
     let node = TestNode::start().await;
     let r = node.call("GET", "/ping", &[], b"").await;

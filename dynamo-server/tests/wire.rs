@@ -110,6 +110,10 @@ fn requests() -> Vec<ClientRequest> {
             bucket: b("b"),
             props: BucketProps::new(5, 3, 2, VersioningMode::VClock).unwrap(),
         },
+        ClientRequest::GetDefaultProps,
+        ClientRequest::SetDefaultProps {
+            props: BucketProps::new(3, 2, 2, VersioningMode::Lww).unwrap(),
+        },
         ClientRequest::Join { seed: id("n9") },
         ClientRequest::Leave,
         ClientRequest::Status,

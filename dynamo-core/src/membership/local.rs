@@ -229,6 +229,21 @@ impl Membership {
         Ok(self.settle(&before))
     }
 
+    /// Sets the cluster's default bucket properties (see [`ClusterState::set_default_props`]).
+    ///
+    /// # Errors
+    /// As [`ClusterState::set_default_props`].
+    pub fn set_default_props(
+        &mut self,
+        props: BucketProps,
+        now: Timestamp,
+    ) -> Result<Update, MembershipError> {
+        let before = self.state.clone();
+        self.state.set_default_props(props)?;
+        self.gossiper.hurry(now);
+        Ok(self.settle(&before))
+    }
+
     /// Claimant's rule, join renewal, and the report of what changed since `before`.
     fn settle(&mut self, before: &ClusterState) -> Update {
         if self.wants_in {

@@ -288,6 +288,14 @@ impl<E: StorageEngine> Node<E> {
                 let props = self.bucket_props(&bucket);
                 self.reply(reply_to, ClientResponse::BucketProps(Ok(props)));
             }
+            ClientRequest::GetDefaultProps => {
+                let props = self.default_props();
+                self.reply(reply_to, ClientResponse::BucketProps(Ok(props)));
+            }
+            ClientRequest::SetDefaultProps { props } => {
+                let response = self.admin_set_default_props(props);
+                self.reply(reply_to, ClientResponse::BucketProps(response));
+            }
             ClientRequest::SetBucketProps { bucket, props } => {
                 let response = self.admin_set_bucket_props(bucket, props);
                 self.reply(reply_to, ClientResponse::BucketProps(response));

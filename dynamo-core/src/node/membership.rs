@@ -345,6 +345,19 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
+    /// Admin `SetDefaultProps`: through the cluster state, so it is gossiped.
+    pub(super) fn admin_set_default_props(
+        &mut self,
+        props: BucketProps,
+    ) -> Result<BucketProps, RequestError> {
+        let update = self
+            .membership
+            .set_default_props(props, self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        Ok(props)
+    }
+
     /// Admin `SetBucketProps`: through the cluster state, so it is gossiped.
     pub(super) fn admin_set_bucket_props(
         &mut self,

@@ -532,6 +532,16 @@ impl<E: StorageEngine> Node<E> {
         self.store.merkle(partition)
     }
 
+    /// The properties of buckets without their own: the cluster's defaults, else this node's
+    /// configured default.
+    pub fn default_props(&self) -> BucketProps {
+        self.membership
+            .state()
+            .default_props()
+            .copied()
+            .unwrap_or(self.config.default_bucket)
+    }
+
     /// The properties of `bucket` as this node knows them: the bucket's own or the cluster's
     /// defaults from the cluster state, else this node's configured default.
     pub fn bucket_props(&self, bucket: &[u8]) -> BucketProps {

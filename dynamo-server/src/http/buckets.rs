@@ -1,6 +1,9 @@
 //! `GET` and `PUT /buckets/{bucket}/props`: a bucket's replication and versioning as JSON
 //! `{"n": 3, "r": 2, "w": 2, "versioning": "dvv"}`. A PUT may give any subset of the fields;
 //! the others keep their current values. The change spreads to the cluster by gossip.
+//!
+//! `GET` and `PUT /props`: the same for the cluster's defaults, which every bucket without
+//! its own properties uses.
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -50,24 +53,53 @@ struct PropsPatch {
 pub(crate) async fn get_props(State(st): State<HttpState>, uri: Uri) -> Response {
     let outcome = async {
         let bucket = params::bucket_of(uri.path())?;
-        Query::parse(uri.query(), &[])?;
-        let props = current(&st, bucket).await?;
-        Ok(Json(PropsJson::from(props)).into_response())
+        get_inner(&st, &uri, Some(bucket)).await
     }
     .await;
     finish(&st.metrics, outcome)
 }
 
-/// `PUT /buckets/{bucket}/props`: answers the new properties.
-pub(crate) async fn put_props(State(st): State<HttpState>, request: Request) -> Response {
-    let outcome = put_inner(&st, request).await;
+/// `GET /props`: the cluster's defaults.
+pub(crate) async fn get_default_props(State(st): State<HttpState>, uri: Uri) -> Response {
+    let outcome = get_inner(&st, &uri, None).await;
     finish(&st.metrics, outcome)
 }
 
-async fn put_inner(st: &HttpState, request: Request) -> Result<Response, ApiError> {
+async fn get_inner(
+    st: &HttpState,
+    uri: &Uri,
+    bucket: Option<bytes::Bytes>,
+) -> Result<Response, ApiError> {
+    Query::parse(uri.query(), &[])?;
+    let props = current(st, bucket).await?;
+    Ok(Json(PropsJson::from(props)).into_response())
+}
+
+/// `PUT /buckets/{bucket}/props`: answers the new properties.
+pub(crate) async fn put_props(State(st): State<HttpState>, request: Request) -> Response {
+    let outcome = async {
+        let bucket = params::bucket_of(request.uri().path())?;
+        put_inner(&st, request, Some(bucket)).await
+    }
+    .await;
+    finish(&st.metrics, outcome)
+}
+
+/// `PUT /props`: sets the cluster's defaults; answers them.
+pub(crate) async fn put_default_props(State(st): State<HttpState>, request: Request) -> Response {
+    let outcome = put_inner(&st, request, None).await;
+    finish(&st.metrics, outcome)
+}
+
+/// Reads the patch, applies it to the current properties of `bucket` (the cluster's
+/// defaults for `None`) and sets the result.
+async fn put_inner(
+    st: &HttpState,
+    request: Request,
+    bucket: Option<bytes::Bytes>,
+) -> Result<Response, ApiError> {
     let uri = request.uri().clone();
     let headers: HeaderMap = request.headers().clone();
-    let bucket = params::bucket_of(uri.path())?;
     Query::parse(uri.query(), &[])?;
     params::check_length(&headers, st.max_value_size)?;
     let body = read_body(st, request).await?;
@@ -87,23 +119,23 @@ async fn put_inner(st: &HttpState, request: Request) -> Result<Response, ApiErro
         props.mode = parse_versioning_mode(v).map_err(|e| ApiError::bad(e.to_string()))?;
     }
     props.validate().map_err(|e| ApiError::bad(e.to_string()))?;
-    match st
-        .handle
-        .request(ClientRequest::SetBucketProps { bucket, props })
-        .await?
-    {
+    let request = match bucket {
+        Some(bucket) => ClientRequest::SetBucketProps { bucket, props },
+        None => ClientRequest::SetDefaultProps { props },
+    };
+    match st.handle.request(request).await? {
         ClientResponse::BucketProps(r) => Ok(Json(PropsJson::from(r?)).into_response()),
         other => Err(unexpected("set bucket props", &other)),
     }
 }
 
-/// The bucket's properties as the node knows them.
-async fn current(st: &HttpState, bucket: bytes::Bytes) -> Result<BucketProps, ApiError> {
-    match st
-        .handle
-        .request(ClientRequest::GetBucketProps { bucket })
-        .await?
-    {
+/// The properties of `bucket` (the cluster's defaults for `None`) as the node knows them.
+async fn current(st: &HttpState, bucket: Option<bytes::Bytes>) -> Result<BucketProps, ApiError> {
+    let request = match bucket {
+        Some(bucket) => ClientRequest::GetBucketProps { bucket },
+        None => ClientRequest::GetDefaultProps,
+    };
+    match st.handle.request(request).await? {
         ClientResponse::BucketProps(r) => Ok(r?),
         other => Err(unexpected("get bucket props", &other)),
     }

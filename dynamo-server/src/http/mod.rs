@@ -88,6 +88,10 @@ pub fn router(state: HttpState) -> Router {
             "/buckets/{bucket}/props",
             get(buckets::get_props).put(buckets::put_props),
         )
+        .route(
+            "/props",
+            get(buckets::get_default_props).put(buckets::put_default_props),
+        )
         .route("/ping", get(info::ping))
         .route("/stats", get(info::stats))
         .route("/metrics", get(info::metrics))
