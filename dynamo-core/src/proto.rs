@@ -341,6 +341,10 @@ pub enum PeerMessage {
         op: OpId,
         /// The client's request.
         request: ClientRequest,
+        /// How many times the request has been forwarded, this time included (1 from the
+        /// node a client asked); bounded by
+        /// [`MAX_FORWARD_HOPS`](crate::node::MAX_FORWARD_HOPS).
+        hops: u8,
     },
     /// The coordinator's answer to a [`PeerMessage::Forward`].
     ForwardReply {

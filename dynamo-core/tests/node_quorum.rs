@@ -275,3 +275,82 @@ fn bucket_props_are_validated() {
         dynamo_core::proto::ClientResponse::BucketProps(Ok(BucketProps::default()))
     );
 }
+
+/// A node that receives a forwarded request it does not coordinate by its own ring (its view
+/// differs from the forwarder's, as during a ring change) passes it on once more, to a
+/// coordinator of its ring; at the hop limit it answers Unavailable instead, so disagreeing
+/// views never pass a request round for ever.
+#[test]
+fn a_forwarded_request_is_forwarded_once_more_then_refused() {
+    use dynamo_core::node::{Input, MAX_FORWARD_HOPS, Output};
+    use dynamo_core::proto::{ClientResponse, OpId, PeerMessage};
+
+    let mut c = Cluster::mem(4, 21, BucketProps::default());
+    // A key none of whose replicas is n4.
+    let ring = c.node("n1").ring().unwrap().clone();
+    let key = (0..100)
+        .map(|i| format!("k{i}"))
+        .find(|k| {
+            !ring
+                .preference_list_for_key(b"b", k.as_bytes(), 3)
+                .contains(&&id("n4"))
+        })
+        .unwrap();
+    let forward = |hops: u8| Input::Peer {
+        from: id("n1"),
+        message: PeerMessage::Forward {
+            op: OpId {
+                origin: id("n1"),
+                seq: 1_000 + u64::from(hops),
+            },
+            request: put_req(&key, "v", Context::new()),
+            hops,
+        },
+    };
+    let now = c.now;
+    let n4 = c.nodes.get_mut(&id("n4")).unwrap();
+    n4.handle(now, forward(1));
+    let out: Vec<Output> = std::iter::from_fn(|| n4.poll_output()).collect();
+    let again: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                to,
+                message: PeerMessage::Forward { hops, .. },
+            } => Some((to.clone(), *hops)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(again.len(), 1, "{out:?}");
+    assert_eq!(again[0].1, 2);
+    assert!(
+        ring.preference_list_for_key(b"b", key.as_bytes(), 3)
+            .contains(&&again[0].0)
+    );
+
+    n4.handle(now, forward(MAX_FORWARD_HOPS));
+    let out: Vec<Output> = std::iter::from_fn(|| n4.poll_output()).collect();
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: PeerMessage::ForwardReply {
+                    response: ClientResponse::Put(Err(RequestError::Unavailable { .. })),
+                    ..
+                },
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    assert!(
+        !out.iter().any(|o| matches!(
+            o,
+            Output::Send {
+                message: PeerMessage::Forward { .. },
+                ..
+            }
+        )),
+        "not forwarded a third time"
+    );
+}

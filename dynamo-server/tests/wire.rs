@@ -229,6 +229,7 @@ fn every_message() -> Vec<PeerMessage> {
         all.push(PeerMessage::Forward {
             op: op(i as u64),
             request,
+            hops: 1 + (i % 2) as u8,
         });
     }
     for (i, response) in responses().into_iter().enumerate() {

@@ -8,8 +8,10 @@
 //! them): the dot of a new version is numbered from the coordinator's stored copy, and only a
 //! primary's copy is sure to hold every dot it numbered before; a substitute numbering from
 //! its hint copy could reuse a dot and merge two different writes into one (the chaos test
-//! found exactly that). With no primary reachable a write is `Unavailable`. A forwarded
-//! request is never forwarded again.
+//! found exactly that). With no primary reachable a write is `Unavailable`. A request is
+//! forwarded at most [`MAX_FORWARD_HOPS`] times: during a ring change the node it was
+//! forwarded to may route by another ring and pass it on once more, and the bound keeps
+//! disagreeing views from passing it round for ever.
 //!
 //! - **put/delete**: read the local record, apply the write with this node's actor, stage it
 //!   locally (group commit) and, once it is durable, send the new record to the other
@@ -147,7 +149,7 @@ pub(crate) enum Op {
         kind: Kind,
         needed: u8,
         request: ClientRequest,
-        forwarded: bool,
+        hops: u8,
         deadline: Timestamp,
     },
     /// A get this node coordinates.
@@ -216,13 +218,9 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// Handles a client request, from a client or forwarded by a peer.
-    pub(crate) fn client_request(
-        &mut self,
-        reply_to: ReplyTo,
-        request: ClientRequest,
-        forwarded: bool,
-    ) {
+    /// Handles a client request, from a client (`hops` 0) or forwarded by a peer (`hops` times
+    /// so far).
+    pub(crate) fn client_request(&mut self, reply_to: ReplyTo, request: ClientRequest, hops: u8) {
         // Cheap: the payloads are reference-counted.
         let original = request.clone();
         match request {
@@ -230,7 +228,7 @@ impl<E: StorageEngine> Node<E> {
                 Err(e) => self.reply(reply_to, Kind::Get.error(e)),
                 Ok(plan) => {
                     if let Some(plan) =
-                        self.route(reply_to.clone(), Kind::Get, plan, forwarded, original)
+                        self.route(reply_to.clone(), Kind::Get, plan, hops, original)
                     {
                         self.start_read(reply_to, plan);
                     }
@@ -260,10 +258,7 @@ impl<E: StorageEngine> Node<E> {
                     w,
                     return_body,
                 };
-                let routing = Routing {
-                    forwarded,
-                    original,
-                };
+                let routing = Routing { hops, original };
                 self.client_write(reply_to, Kind::Put, bucket, key, write, routing);
             }
             ClientRequest::Delete {
@@ -278,10 +273,7 @@ impl<E: StorageEngine> Node<E> {
                     w,
                     return_body: false,
                 };
-                let routing = Routing {
-                    forwarded,
-                    original,
-                };
+                let routing = Routing { hops, original };
                 self.client_write(reply_to, Kind::Delete, bucket, key, write, routing);
             }
             ClientRequest::GetBucketProps { bucket } => {
@@ -339,17 +331,14 @@ impl<E: StorageEngine> Node<E> {
                         kind,
                         needed: plan.needed,
                         request: routing.original,
-                        forwarded: routing.forwarded,
+                        hops: routing.hops,
                         deadline,
                     },
                 );
             }
             Ok(plan) => {
-                let Routing {
-                    forwarded,
-                    original,
-                } = routing;
-                if let Some(plan) = self.route(reply_to.clone(), kind, plan, forwarded, original) {
+                let Routing { hops, original } = routing;
+                if let Some(plan) = self.route(reply_to.clone(), kind, plan, hops, original) {
                     self.start_write(reply_to, kind, plan, write);
                 }
             }
@@ -423,7 +412,7 @@ impl<E: StorageEngine> Node<E> {
         reply_to: ReplyTo,
         kind: Kind,
         plan: Plan,
-        forwarded: bool,
+        hops: u8,
         request: ClientRequest,
     ) -> Option<Plan> {
         // Writes are coordinated by a primary replica only: a new version's dot is numbered
@@ -448,12 +437,12 @@ impl<E: StorageEngine> Node<E> {
             answered: 0,
             op: kind.quorum(),
         };
-        // A forwarded request is not forwarded again (views may disagree; no loops).
+        // Forwarded at most MAX_FORWARD_HOPS times (views may disagree; no loops).
         let coordinator = plan
             .targets
             .iter()
             .find(|t| t.node != *me && may_coordinate(t));
-        let Some(first) = coordinator.filter(|_| !forwarded) else {
+        let Some(first) = coordinator.filter(|_| hops < MAX_FORWARD_HOPS) else {
             self.reply(reply_to, kind.error(unavailable));
             return None;
         };
@@ -471,7 +460,14 @@ impl<E: StorageEngine> Node<E> {
             },
         );
         let op = self.op_id(seq);
-        self.send(to, PeerMessage::Forward { op, request });
+        self.send(
+            to,
+            PeerMessage::Forward {
+                op,
+                request,
+                hops: hops.saturating_add(1),
+            },
+        );
         None
     }
 
@@ -877,11 +873,11 @@ impl<E: StorageEngine> Node<E> {
             if let Some(Op::Parked {
                 reply_to,
                 request,
-                forwarded,
+                hops,
                 ..
             }) = self.ops.remove(&seq)
             {
-                self.client_request(reply_to, request, forwarded);
+                self.client_request(reply_to, request, hops);
             }
         }
     }
@@ -1014,11 +1010,16 @@ fn merge_replies<'a>(
     merged
 }
 
-/// How a request arrived: forwarded by a peer or not, and its original form (to forward).
+/// How a request arrived: how many times it was forwarded (0: from a client), and its
+/// original form (to forward).
 struct Routing {
-    forwarded: bool,
+    hops: u8,
     original: ClientRequest,
 }
+
+/// How many times a request may be forwarded: once by the node a client asked, once more by
+/// a node that routes by another ring (during a ring change).
+pub const MAX_FORWARD_HOPS: u8 = 2;
 
 /// The write part of a put or delete.
 #[derive(Debug, Clone)]

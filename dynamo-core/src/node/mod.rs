@@ -89,6 +89,7 @@ mod transfer;
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing, TombstoneConfig};
 pub use store::{KEYSPACES, Location, StoreError};
 
+pub use coordinator::MAX_FORWARD_HOPS;
 use coordinator::Op;
 use store::{KeyAt, Store, Waiter};
 
@@ -372,7 +373,7 @@ impl<E: StorageEngine> Node<E> {
         self.now = now;
         match input {
             Input::Client { id, request } => {
-                self.client_request(coordinator::ReplyTo::Client(id), request, false);
+                self.client_request(coordinator::ReplyTo::Client(id), request, 0);
             }
             Input::Peer { from, message } => self.peer_message(from, message),
             Input::Tick => self.tick(),

@@ -29,7 +29,7 @@ impl<E: StorageEngine> Node<E> {
         }
         self.heard_from(&from);
         match message {
-            PeerMessage::Forward { op, request } => {
+            PeerMessage::Forward { op, request, hops } => {
                 // A duplicated forward must not write twice (that would make a sibling of a
                 // write with itself): remember forwards until their sender gave up on them.
                 if self.forwards_seen.contains_key(&op) {
@@ -41,7 +41,7 @@ impl<E: StorageEngine> Node<E> {
                         .saturating_add(self.config.timing.forward_timeout_ms),
                 );
                 self.forwards_seen.insert(op.clone(), until);
-                self.client_request(ReplyTo::Peer { to: from, op }, request, true);
+                self.client_request(ReplyTo::Peer { to: from, op }, request, hops.max(1));
             }
             PeerMessage::ForwardReply { op, response } => {
                 self.forward_reply(&from, op, response);
