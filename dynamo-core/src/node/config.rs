@@ -125,6 +125,9 @@ pub struct TombstoneConfig {
     pub interval_ms: u64,
     /// Most keys proposed for reaping per round.
     pub max_keys_per_round: usize,
+    /// Most records read per round: a round scans part of a partition and the next one goes
+    /// on from there, so that a large partition never stalls the node.
+    pub max_scanned_per_round: usize,
 }
 
 impl Default for TombstoneConfig {
@@ -133,6 +136,7 @@ impl Default for TombstoneConfig {
             grace_ms: 24 * 3_600 * 1_000,
             interval_ms: 1_000,
             max_keys_per_round: 128,
+            max_scanned_per_round: 1_024,
         }
     }
 }

@@ -318,7 +318,7 @@ impl<E: StorageEngine> Node<E> {
     ) {
         match self.plan(kind, bucket, key, write.w) {
             Err(e) => self.reply(reply_to, kind.error(e)),
-            Ok(plan) if !self.epoch_confirmed => {
+            Ok(plan) if !self.epoch_confirmed() => {
                 // A node back from a lost disk does not yet know which epoch it wrote as
                 // before: the write waits (one gossip round trip) rather than risk reusing
                 // that actor's counters.
@@ -432,18 +432,13 @@ impl<E: StorageEngine> Node<E> {
         {
             return Some(plan);
         }
-        let unavailable = RequestError::Unavailable {
-            needed: plan.needed,
-            answered: 0,
-            op: kind.quorum(),
-        };
         // Forwarded at most MAX_FORWARD_HOPS times (views may disagree; no loops).
         let coordinator = plan
             .targets
             .iter()
             .find(|t| t.node != *me && may_coordinate(t));
         let Some(first) = coordinator.filter(|_| hops < MAX_FORWARD_HOPS) else {
-            self.reply(reply_to, kind.error(unavailable));
+            self.refuse_unavailable(reply_to, kind, plan.needed);
             return None;
         };
         let to = first.node.clone();
@@ -892,44 +887,39 @@ impl<E: StorageEngine> Node<E> {
         for seq in expired {
             match self.ops.get(&seq) {
                 Some(Op::Write { .. }) => self.check_write(seq, true),
-                Some(Op::Parked { .. }) => {
-                    if let Some(Op::Parked {
-                        reply_to,
-                        kind,
-                        needed,
-                        ..
-                    }) = self.ops.remove(&seq)
-                    {
-                        let e = RequestError::Unavailable {
-                            needed,
-                            answered: 0,
-                            op: kind.quorum(),
-                        };
-                        self.reply(reply_to, kind.error(e));
-                    }
-                }
                 Some(Op::Read { .. }) => self.check_read(seq, true),
-                Some(Op::Forward { .. }) => {
-                    if let Some(Op::Forward {
+                Some(Op::Forward { .. } | Op::Parked { .. }) => match self.ops.remove(&seq) {
+                    Some(Op::Forward {
                         reply_to,
                         kind,
                         to,
                         needed,
                         ..
-                    }) = self.ops.remove(&seq)
-                    {
-                        let e = RequestError::Unavailable {
-                            needed,
-                            answered: 0,
-                            op: kind.quorum(),
-                        };
-                        self.reply(reply_to, kind.error(e));
+                    }) => {
+                        self.refuse_unavailable(reply_to, kind, needed);
                         self.mark_down(vec![to]);
                     }
-                }
+                    Some(Op::Parked {
+                        reply_to,
+                        kind,
+                        needed,
+                        ..
+                    }) => self.refuse_unavailable(reply_to, kind, needed),
+                    _ => {}
+                },
                 None => {}
             }
         }
+    }
+
+    /// Answers `reply_to` that its request could not reach any replica (`needed` of them).
+    fn refuse_unavailable(&mut self, reply_to: ReplyTo, kind: Kind, needed: u8) {
+        let e = RequestError::Unavailable {
+            needed,
+            answered: 0,
+            op: kind.quorum(),
+        };
+        self.reply(reply_to, kind.error(e));
     }
 
     /// Relays a coordinator's answer to a request this node forwarded.

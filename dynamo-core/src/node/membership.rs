@@ -153,7 +153,7 @@ impl<E: StorageEngine> Node<E> {
             });
             return;
         }
-        if !self.epoch_confirmed
+        if !self.epoch_confirmed()
             && let Some(theirs) = state.member(&self.config.id)
         {
             self.learn_own_epoch(theirs.epoch);
@@ -161,7 +161,7 @@ impl<E: StorageEngine> Node<E> {
         let mut update = self.membership.handle_gossip(&state);
         // The merge may have taken an older entry of this node (with the epoch it used
         // before a wipe); announce the current one over it.
-        if self.epoch_confirmed
+        if self.epoch_confirmed()
             && let Ok(mine) = self.membership.set_epoch(self.epoch.epoch)
         {
             update.persist |= mine.persist;
@@ -189,7 +189,6 @@ impl<E: StorageEngine> Node<E> {
             self.actor = next.actor(self.config.id.clone());
             self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
         }
-        self.epoch_confirmed = true;
         self.epoch_pull_at = None;
         self.resume_parked();
     }
@@ -228,7 +227,7 @@ impl<E: StorageEngine> Node<E> {
     /// Announces the current epoch in this node's cluster-state entry (gossiped from there),
     /// once it is confirmed.
     pub(super) fn announce_epoch(&mut self) {
-        if !self.epoch_confirmed {
+        if !self.epoch_confirmed() {
             return;
         }
         if let Ok(update) = self.membership.set_epoch(self.epoch.epoch) {

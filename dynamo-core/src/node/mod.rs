@@ -266,10 +266,9 @@ pub struct Node<E> {
     rng: Rng,
     store: Store<E>,
     epoch: EpochState,
-    /// False after a start without a stored epoch, until a peer's gossip said which epoch
-    /// the cluster last saw this node use: until then the node coordinates no write.
-    epoch_confirmed: bool,
-    /// While the epoch is unconfirmed: when to ask the peers for their cluster state next.
+    /// `Some` after a start without a stored epoch, until a peer's gossip said which epoch
+    /// the cluster last saw this node use (the epoch is unconfirmed, and the node coordinates
+    /// no write): when to ask the peers for their cluster state next.
     epoch_pull_at: Option<Timestamp>,
     actor: Actor,
     outputs: VecDeque<Output>,
@@ -346,7 +345,6 @@ impl<E: StorageEngine> Node<E> {
             rng,
             store,
             epoch,
-            epoch_confirmed,
             epoch_pull_at: (!epoch_confirmed).then_some(now),
             actor,
             outputs,
@@ -424,7 +422,7 @@ impl<E: StorageEngine> Node<E> {
     /// [`PeerMessage::GossipPull`] at once): until then its writes wait, so that it never
     /// writes as an actor whose counters it forgot.
     pub fn epoch_confirmed(&self) -> bool {
-        self.epoch_confirmed
+        self.epoch_pull_at.is_none()
     }
 
     /// The epoch state in use (persisted at start, and again when the node learned from a

@@ -20,20 +20,21 @@
 //!    never covered. A node moves to a new epoch itself when it finds a tombstone past its
 //!    grace naming its current actor, at most once per grace period.
 //!
-//! Each round scans one partition this node replicates (round-robin), so the cost is spread
-//! like anti-entropy's.
+//! Each round reads at most `max_scanned_per_round` records of one partition this node
+//! replicates, going on from where the last round stopped (partitions round-robin), so the
+//! cost is spread like anti-entropy's and a large partition never stalls the node.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
-use engine_api::{Direction, Snapshot, StorageEngine};
+use engine_api::StorageEngine;
 
-use super::store::{KEYSPACES, KeyAt, Location, StoreError, Waiter, record_digest};
+use super::store::{Location, StoreError, Waiter, record_digest};
 use super::{Node, NodeEvent};
 use crate::ids::{NodeId, Timestamp};
 use crate::proto::{PeerMessage, ReapKey};
 use crate::record;
-use crate::ring::{PartitionId, decode_storage_key, partition_key_range};
+use crate::ring::{PartitionId, decode_storage_key};
 use crate::version::{Actor, EpochState, SiblingSet};
 
 /// The reaper's state in a node.
@@ -43,6 +44,9 @@ pub(super) struct Reaper {
     next_due: Option<Timestamp>,
     /// Round-robin position among the partitions this node replicates.
     cursor: usize,
+    /// The storage key the scan of the current partition stopped after (`None`: the
+    /// partition's start).
+    scan_after: Option<Bytes>,
     /// Rounds this node proposed, awaiting replies.
     rounds: BTreeMap<u64, Round>,
     next_id: u64,
@@ -68,6 +72,7 @@ impl Reaper {
         Reaper {
             next_due: Some(now),
             cursor: 0,
+            scan_after: None,
             rounds: BTreeMap::new(),
             next_id: 0,
             last_rotation: now,
@@ -120,9 +125,13 @@ impl<E: StorageEngine> Node<E> {
             return;
         }
         let partition = partitions[self.reaper.cursor % partitions.len()];
-        self.reaper.cursor = self.reaper.cursor.wrapping_add(1);
         match self.reap_scan(partition) {
-            Ok((candidates, names_me)) => {
+            Ok((candidates, names_me, after)) => {
+                // The partition's end: the next round takes the next partition.
+                if after.is_none() {
+                    self.reaper.cursor = self.reaper.cursor.wrapping_add(1);
+                }
+                self.reaper.scan_after = after;
                 if names_me {
                     self.retire_actor();
                 }
@@ -132,25 +141,36 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// The tombstones of `partition` past their grace that this node proposes (it is first
-    /// in their preference list and every actor in them retired), and whether some tombstone
-    /// past its grace names this node's current actor.
-    fn reap_scan(&self, partition: PartitionId) -> Result<(Vec<Candidate>, bool), StoreError> {
+    /// Scans the next records of `partition` (after the last round's cursor): the
+    /// tombstones past their grace that this node proposes (it is first in their preference
+    /// list and every actor in them retired), whether some tombstone past its grace names this
+    /// node's current actor, and where the scan stopped (`None` at the partition's end).
+    fn reap_scan(
+        &self,
+        partition: PartitionId,
+    ) -> Result<(Vec<Candidate>, bool, Option<Bytes>), StoreError> {
         let mut out = Vec::new();
         let mut names_me = false;
         let Some(ring) = self.membership.state().ring() else {
-            return Ok((out, names_me));
+            return Ok((out, names_me, None));
         };
         let cutoff = self.now.0.saturating_sub(self.config.tombstones.grace_ms);
-        let engine = self.store.engine();
-        let data = engine.keyspace(KEYSPACES[0])?;
-        let snap = engine.snapshot()?;
-        for item in snap.scan(data, partition_key_range(partition), Direction::Forward)? {
-            let (k, v) = item?;
-            let Ok(sk) = decode_storage_key(&k) else {
+        let budget = self.config.tombstones.max_scanned_per_round.max(1);
+        // A cursor left in another partition (the ring changed) starts this one afresh.
+        let from = self
+            .reaper
+            .scan_after
+            .as_ref()
+            .filter(|a| decode_storage_key(a).is_ok_and(|sk| sk.partition == partition));
+        let entries = self.scan_partition(partition, from, budget, usize::MAX)?;
+        let after = (entries.len() >= budget)
+            .then(|| entries.last().map(|(k, _)| k.clone()))
+            .flatten();
+        for (k, v) in &entries {
+            let Ok(sk) = decode_storage_key(k) else {
                 continue;
             };
-            let Ok(set) = record::decode(&v) else {
+            let Ok(set) = record::decode(v) else {
                 continue; // corrupt: read repair and anti-entropy deal with it
             };
             if sk.partition != partition
@@ -159,8 +179,7 @@ impl<E: StorageEngine> Node<E> {
             {
                 continue;
             }
-            let mut actors = actors_of(&set);
-            if actors.any(|a| *a == self.actor) {
+            if actors_of(&set).any(|a| *a == self.actor) {
                 names_me = true;
             }
             let n = usize::from(self.bucket_props(sk.bucket).n);
@@ -178,15 +197,16 @@ impl<E: StorageEngine> Node<E> {
                 key: ReapKey {
                     bucket: Bytes::copy_from_slice(sk.bucket),
                     key: Bytes::copy_from_slice(sk.key),
-                    digest: record_digest(&v),
+                    digest: record_digest(v),
                 },
                 replicas,
             });
             if out.len() >= self.config.tombstones.max_keys_per_round.max(1) {
-                break;
+                // Go on from this key next round.
+                return Ok((out, names_me, Some(k.clone())));
             }
         }
-        Ok((out, names_me))
+        Ok((out, names_me, after))
     }
 
     /// Whether `actor` will never number another write: its node announced a newer epoch.
@@ -204,7 +224,8 @@ impl<E: StorageEngine> Node<E> {
     /// at most once per grace period (each epoch adds an entry to the clocks it writes).
     fn retire_actor(&mut self) {
         let grace = self.config.tombstones.grace_ms;
-        if !self.epoch_confirmed || self.now.0 < self.reaper.last_rotation.0.saturating_add(grace) {
+        if !self.epoch_confirmed() || self.now.0 < self.reaper.last_rotation.0.saturating_add(grace)
+        {
             return;
         }
         let next = EpochState::on_start(None, self.now, Some(self.epoch.epoch));
@@ -311,11 +332,9 @@ impl<E: StorageEngine> Node<E> {
     pub(super) fn reap_apply(&mut self, keys: &[ReapKey]) {
         let mut count = 0;
         for k in keys {
-            let partition = self.config.ring.partition_of(&k.bucket, &k.key);
-            let at = KeyAt {
-                partition,
-                bucket: &k.bucket,
-                key: &k.key,
+            // Keys come from a peer: checked like any replica request's.
+            let Ok(at) = self.key_at(&k.bucket, &k.key) else {
+                continue;
             };
             let Ok(old) = self.store.read(&Location::Data, at) else {
                 continue;
@@ -337,15 +356,9 @@ impl<E: StorageEngine> Node<E> {
     }
 
     fn holds(&self, k: &ReapKey) -> bool {
-        let partition = self.config.ring.partition_of(&k.bucket, &k.key);
-        let at = KeyAt {
-            partition,
-            bucket: &k.bucket,
-            key: &k.key,
-        };
-        self.store
-            .read(&Location::Data, at)
+        self.key_at(&k.bucket, &k.key)
             .ok()
+            .and_then(|at| self.store.read(&Location::Data, at).ok())
             .and_then(|s| s.raw)
             .is_some_and(|raw| record_digest(&raw) == k.digest)
     }

@@ -142,7 +142,8 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    fn key_at<'a>(&self, bucket: &'a [u8], key: &'a [u8]) -> Result<KeyAt<'a>, String> {
+    /// Where (`bucket`, `key`) is stored, after the bounds every client key obeys.
+    pub(super) fn key_at<'a>(&self, bucket: &'a [u8], key: &'a [u8]) -> Result<KeyAt<'a>, String> {
         if key.is_empty() || bucket.len() + key.len() > MAX_CLIENT_KEY_LEN {
             return Err(format!(
                 "bucket and key of {} bytes are out of bounds",

@@ -291,7 +291,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// Committed `data` entries of `partition` after `after`, in key order: at most `max`
     /// entries and about `max_bytes` of values (at least one entry).
-    fn scan_partition(
+    pub(super) fn scan_partition(
         &self,
         partition: PartitionId,
         after: Option<&Bytes>,
