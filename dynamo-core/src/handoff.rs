@@ -132,10 +132,10 @@ struct Target {
 
 /// The hinted-handoff state of one node; see the [module documentation](self).
 ///
-/// Sans-IO like the node: the node calls [`poll`](Self::poll) on every tick (after its group
-/// commit), [`acked`](Self::acked) on every [`PeerMessage::HintAck`],
-/// [`committed`](Self::committed) after every group commit, and adds
-/// [`next_deadline`](Self::next_deadline) to its own.
+/// Sans-IO like the node: the node calls [`poll`](Self::poll) on every tick,
+/// [`acked`](Self::acked) on every [`PeerMessage::HintAck`], and adds
+/// [`next_deadline`](Self::next_deadline) to its own. A hint's deletion is staged with a
+/// [`Waiter::HintDeleted`], which the node counts once its commit succeeded.
 #[derive(Debug, Clone)]
 pub struct Handoff {
     config: HandoffConfig,
@@ -150,8 +150,6 @@ pub struct Handoff {
     targets: BTreeMap<NodeId, Target>,
     /// Targets to top up at the next poll (an acknowledgement freed a slot).
     refill: BTreeSet<NodeId>,
-    /// Hint deletions staged for the next group commit, per target.
-    staged: BTreeMap<NodeId, usize>,
 }
 
 impl Handoff {
@@ -170,7 +168,6 @@ impl Handoff {
             in_flight: BTreeMap::new(),
             targets: BTreeMap::new(),
             refill: BTreeSet::new(),
-            staged: BTreeMap::new(),
         }
     }
 
@@ -251,8 +248,8 @@ impl Handoff {
     }
 
     /// Handles `HintAck { id }` from `from`: when it answers a delivery in flight and the hint
-    /// is unchanged since it was sent, stages the hint's deletion (reported by
-    /// [`committed`](Self::committed) once durable); a hint that changed meanwhile is kept and
+    /// is unchanged since it was sent, stages the hint's deletion (reported as
+    /// [`NodeEvent::HintsDelivered`] once committed); a hint that changed meanwhile is kept and
     /// sent again. Stale, duplicated or misdirected acknowledgements are ignored.
     pub fn acked<E: StorageEngine>(
         &mut self,
@@ -281,36 +278,17 @@ impl Handoff {
             bucket: &f.bucket,
             key: &f.key,
         };
+        let target = f.target;
         let result = store.read(&loc, at).and_then(|current| {
             if current.raw.as_ref() == Some(&f.record) {
-                store.stage_delete(&loc, at, &current, Waiter::Nobody)?;
-                Ok(true)
-            } else {
-                Ok(false)
+                store.stage_delete(&loc, at, &current, Waiter::HintDeleted { target })?;
             }
+            Ok(())
         });
         match result {
-            Ok(true) => {
-                *self.staged.entry(f.target).or_default() += 1;
-                Vec::new()
-            }
-            Ok(false) => Vec::new(),
+            Ok(()) => Vec::new(),
             Err(e) => vec![Output::Event(NodeEvent::StorageFailed(e.to_string()))],
         }
-    }
-
-    /// Reports the hint deletions of the group commit that just ran: one
-    /// [`NodeEvent::HintsDelivered`] per target when it succeeded (`ok`); when it failed the
-    /// hints are still there and are delivered again.
-    pub fn committed(&mut self, ok: bool) -> Vec<Output> {
-        let staged = std::mem::take(&mut self.staged);
-        if !ok {
-            return Vec::new();
-        }
-        staged
-            .into_iter()
-            .map(|(to, count)| Output::Event(NodeEvent::HintsDelivered { to, count }))
-            .collect()
     }
 
     /// Forgets deliveries past their deadline; their targets back off.
@@ -454,9 +432,11 @@ impl Handoff {
                 // The intended node left the ring and this node now holds the key: the hint
                 // becomes data here, its deletion in the same batch (atomic).
                 if let Some(set) = &current.set {
-                    store.merge_in(&Location::Data, at, set, Waiter::Nobody)?;
-                    store.stage_delete(&loc, at, &current, Waiter::Nobody)?;
-                    *self.staged.entry(target.clone()).or_default() += 1;
+                    store.merge_in(&Location::Data, at, set, Waiter::Nobody, false)?;
+                    let waiter = Waiter::HintDeleted {
+                        target: target.clone(),
+                    };
+                    store.stage_delete(&loc, at, &current, waiter)?;
                 }
                 return Ok(());
             }

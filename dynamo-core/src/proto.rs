@@ -73,6 +73,11 @@ pub enum ClientRequest {
         content_type: ContentType,
         /// Write quorum for this request, overriding the bucket's `w`.
         w: Option<u8>,
+        /// Durable-write quorum for this request (Riak's `dw`): how many of the
+        /// acknowledgements must come from replicas that synced the write; overrides the
+        /// bucket's durability (0: none, 1: the coordinator, more: every replica syncs).
+        #[serde(default)]
+        dw: Option<u8>,
         /// Return the key's versions after the write, as a read would.
         return_body: bool,
     },
@@ -89,6 +94,9 @@ pub enum ClientRequest {
         context: Context,
         /// Write quorum for this request, overriding the bucket's `w`.
         w: Option<u8>,
+        /// Durable-write quorum for this request, as for a put.
+        #[serde(default)]
+        dw: Option<u8>,
     },
     /// The properties of a bucket (the defaults when never set).
     GetBucketProps {
@@ -283,6 +291,8 @@ pub enum QuorumKind {
     Read,
     /// The write quorum W.
     Write,
+    /// The durable-write quorum DW: acknowledgements from replicas that synced.
+    DurableWrite,
 }
 
 impl std::fmt::Display for QuorumKind {
@@ -290,6 +300,7 @@ impl std::fmt::Display for QuorumKind {
         f.write_str(match self {
             QuorumKind::Read => "read",
             QuorumKind::Write => "write",
+            QuorumKind::DurableWrite => "durable write",
         })
     }
 }
@@ -390,9 +401,12 @@ pub enum PeerMessage {
         /// `Some(primary)` when the receiver stands in for `primary`: it keeps the record as a
         /// hint for that node, not as its own data.
         hinted_for: Option<NodeId>,
+        /// Sync the record to stable storage before acknowledging; otherwise write it
+        /// buffered (synced within the receiver's flush interval).
+        sync: bool,
     },
-    /// A replica acknowledges a [`PeerMessage::ReplicaPut`] once the record is durable (or
-    /// says why it failed).
+    /// A replica acknowledges a [`PeerMessage::ReplicaPut`] once the record is written (synced
+    /// when asked), or says why it failed.
     ReplicaPutAck {
         /// The coordinator's operation.
         op: OpId,

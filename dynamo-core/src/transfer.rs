@@ -178,14 +178,12 @@ pub(crate) struct Outgoing {
     pub(crate) retry_at: Timestamp,
 }
 
-/// The transfer state of one node: outgoing transfers by (partition, receiver), the acks
-/// owed to senders after the next group commit, pacing.
+/// The transfer state of one node: outgoing transfers by (partition, receiver), pacing. (The
+/// acks owed to senders wait in the store's group commit.)
 #[derive(Debug, Clone)]
 pub struct Transfers {
     pub(crate) config: TransferConfig,
     pub(crate) outgoing: BTreeMap<(PartitionId, NodeId), Outgoing>,
-    /// Acks to send once the next group commit is durable.
-    pub(crate) owed: Vec<(NodeId, TransferAck)>,
     /// The ring transfers were last computed for.
     pub(crate) ring: Option<Ring>,
     pub(crate) next_id: u64,
@@ -214,7 +212,6 @@ impl Transfers {
         let mut t = Transfers {
             config,
             outgoing: BTreeMap::new(),
-            owed: Vec::new(),
             ring: None,
             next_id: now.millis().saturating_mul(1 << 20),
             refill: true,

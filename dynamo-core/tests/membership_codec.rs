@@ -1,9 +1,9 @@
-//! The binary encoding of cluster states (format version 3, and versions 1 and 2 still read):
+//! The binary encoding of cluster states (format version 4, and versions 1 to 3 still read):
 //! committed fixtures keep being read, and every kind of damage is a typed error.
 //!
-//! Write the version 3 fixture (only when deliberately creating a new one, never to "fix"
+//! Write the version 4 fixture (only when deliberately creating a new one, never to "fix"
 //! this test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`. The
-//! version 1 and 2 fixtures were written by their encoders and are never rewritten.
+//! version 1 to 3 fixtures were written by their encoders and are never rewritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod membership_support;
@@ -12,8 +12,8 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use dynamo_core::membership::{
-    BucketProps, CLUSTER_FORMAT_VERSION, ClusterState, MemberStatus, decode_cluster_state,
-    encode_cluster_state,
+    BucketProps, CLUSTER_FORMAT_VERSION, ClusterState, DurabilityMode, MemberStatus,
+    decode_cluster_state, encode_cluster_state,
 };
 use dynamo_core::record::DecodeError;
 use dynamo_core::ring::{RingConfig, Zone};
@@ -30,6 +30,27 @@ fn fixture_v2() -> PathBuf {
 
 fn fixture_v3() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v3.bin")
+}
+
+fn fixture_v4() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v4.bin")
+}
+
+/// [`sample_v3`] with durabilities other than `all`: the defaults `one`, a bucket `none`.
+fn sample_v4() -> ClusterState {
+    let mut s = sample_v3();
+    let defaults = BucketProps::new(3, 2, 2, VersioningMode::Dvv)
+        .unwrap()
+        .with_durability(DurabilityMode::One);
+    s.set_default_props(defaults).unwrap();
+    s.set_bucket_props(
+        Bytes::from_static(b"cache"),
+        BucketProps::new(2, 1, 1, VersioningMode::Dvv)
+            .unwrap()
+            .with_durability(DurabilityMode::None),
+    )
+    .unwrap();
+    s
 }
 
 /// [`sample_with_epochs`] with the cluster's default bucket properties.
@@ -84,7 +105,28 @@ fn sample() -> ClusterState {
 #[test]
 #[ignore = "writes the fixture"]
 fn write_fixture() {
-    std::fs::write(fixture_v3(), encode_cluster_state(&sample_v3())).unwrap();
+    std::fs::write(fixture_v4(), encode_cluster_state(&sample_v4())).unwrap();
+}
+
+#[test]
+fn fixture_v4_decodes_with_durability() {
+    let bytes = std::fs::read(fixture_v4()).unwrap();
+    assert_eq!(bytes[0], 4);
+    let s = decode_cluster_state(&bytes).unwrap();
+    assert_eq!(
+        s.default_props().map(|p| p.durability),
+        Some(DurabilityMode::One)
+    );
+    assert_eq!(
+        s.bucket_props(b"cache").map(|p| p.durability),
+        Some(DurabilityMode::None)
+    );
+    assert_eq!(
+        s.bucket_props(b"users").map(|p| p.durability),
+        Some(DurabilityMode::All)
+    );
+    assert_eq!(s, sample_v4());
+    assert_eq!(encode_cluster_state(&s), bytes);
 }
 
 #[test]
@@ -102,7 +144,13 @@ fn fixture_v3_decodes_with_default_props() {
         Some(&BucketProps::new(5, 3, 3, VersioningMode::VClock).unwrap())
     );
     assert_eq!(s, sample_v3());
-    assert_eq!(encode_cluster_state(&s), bytes);
+    // Version 3 has no durability: every bucket is `all`; rewritten as version 4.
+    assert!(
+        s.buckets()
+            .values()
+            .all(|e| e.props.durability == DurabilityMode::All)
+    );
+    assert_eq!(encode_cluster_state(&s)[0], CLUSTER_FORMAT_VERSION);
 }
 
 #[test]
@@ -129,7 +177,7 @@ fn fixture_v2_decodes_with_epochs() {
     // Version 2 has no default properties.
     assert_eq!(s.default_props(), None);
     assert_eq!(s, sample_with_epochs());
-    assert_eq!(encode_cluster_state(&s)[0], 3);
+    assert_eq!(encode_cluster_state(&s)[0], CLUSTER_FORMAT_VERSION);
 }
 
 #[test]
@@ -175,7 +223,7 @@ fn fixture_v1_still_decodes() {
     // one built today (which today's encoder writes as version 2).
     assert!(s.members().values().all(|m| m.epoch == 0));
     assert_eq!(s, sample());
-    assert_eq!(encode_cluster_state(&s)[0], 3);
+    assert_eq!(encode_cluster_state(&s)[0], CLUSTER_FORMAT_VERSION);
 }
 
 fn reseal(mut body: Vec<u8>) -> Vec<u8> {
@@ -186,18 +234,18 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn damage_is_a_typed_error() {
-    let good = encode_cluster_state(&sample_v3());
-    assert_eq!(CLUSTER_FORMAT_VERSION, 3);
+    let good = encode_cluster_state(&sample_v4());
+    assert_eq!(CLUSTER_FORMAT_VERSION, 4);
     assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_cluster_state(&[1, 0, 0]),
         Err(DecodeError::Truncated)
     );
-    let mut v4 = good.clone();
-    v4[0] = 4;
+    let mut v5 = good.clone();
+    v5[0] = 5;
     assert_eq!(
-        decode_cluster_state(&v4),
-        Err(DecodeError::UnknownVersion(4))
+        decode_cluster_state(&v5),
+        Err(DecodeError::UnknownVersion(5))
     );
     let mut flipped = good.clone();
     flipped[20] ^= 0x10;

@@ -250,6 +250,7 @@ fn bucket_props_are_validated_and_versioned() {
         r: 2,
         w: 1,
         mode: VersioningMode::Dvv,
+        durability: Default::default(),
     };
     assert!(s.set_bucket_props(b, bad).is_err());
 

@@ -362,6 +362,7 @@ fn feed(node: &mut Node<MemEngine>, message: AeMessage) -> (Vec<AeMessage>, Vec<
                 ..
             } => sent.push(m),
             Output::Event(e) => events.push(e),
+            Output::Commit(commit) => node.run_commit(commit),
             _ => {}
         }
     }
@@ -478,6 +479,7 @@ fn a_bucket_with_fewer_replicas_is_not_spread_by_anti_entropy() {
                 value: Bytes::from_static(b"v"),
                 content_type: text(),
                 w: None,
+                dw: None,
                 return_body: false,
             },
         );

@@ -4,7 +4,8 @@
 
 mod node_support;
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use dynamo_core::NodeEvent;
@@ -28,7 +29,15 @@ fn record_by(actor: &str, value: &str) -> Bytes {
 }
 
 fn drain<E: engine_api::StorageEngine>(node: &mut Node<E>) -> Vec<Output> {
-    std::iter::from_fn(|| node.poll_output()).collect()
+    // Commits complete at once, as if the disk were instant.
+    let mut out = Vec::new();
+    while let Some(o) = node.poll_output() {
+        match o {
+            Output::Commit(commit) => node.run_commit(commit),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn acks(outputs: &[Output]) -> Vec<(u64, Result<(), String>)> {
@@ -70,6 +79,7 @@ fn replica_puts_before_one_tick_make_one_engine_write() {
                     key: Bytes::copy_from_slice(key.as_bytes()),
                     record: record_by(actor, key),
                     hinted_for: None,
+                    sync: true,
                 },
             },
         );
@@ -165,9 +175,9 @@ fn a_coordinators_own_write_waits_for_the_commit() {
     );
 }
 
-#[test]
-fn a_failed_local_write_fails_the_request_and_sends_nothing() {
-    let (engine, _) = Counting::new();
+/// A confirmed member n1 of {n1, n2} with n=2, r=w=1, on a counting engine.
+fn confirmed_pair() -> (Node<Counting>, Arc<AtomicBool>, Arc<AtomicUsize>) {
+    let (engine, writes) = Counting::new();
     let fail = engine.fail.clone();
     let mut config = NodeConfig::new(id("n1"), 1, vec![id("n1"), id("n2")]);
     config.default_bucket.n = 2;
@@ -192,6 +202,113 @@ fn a_failed_local_write_fails_the_request_and_sends_nothing() {
     );
     assert!(node.epoch_confirmed());
     drain(&mut node);
+    (node, fail, writes)
+}
+
+/// The outputs of `node` without carrying out its commits: they stay in flight.
+fn outputs_keeping_commits<E: engine_api::StorageEngine>(
+    node: &mut Node<E>,
+) -> (Vec<Output>, Vec<dynamo_core::node::Commit>) {
+    let (mut out, mut commits) = (Vec::new(), Vec::new());
+    while let Some(o) = node.poll_output() {
+        match o {
+            Output::Commit(c) => commits.push(c),
+            other => out.push(other),
+        }
+    }
+    (out, commits)
+}
+
+fn replica_puts(out: &[Output]) -> Vec<(OpId, bool)> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send {
+                message: PeerMessage::ReplicaPut { op, sync, .. },
+                ..
+            } => Some((op.clone(), *sync)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_coordinator_sends_to_replicas_as_it_stages_and_commits_off_its_thread() {
+    let (mut node, _, writes) = confirmed_pair();
+    let at_start = writes.load(Ordering::SeqCst);
+    node.handle(
+        T0,
+        Input::Client {
+            id: ClientId(1),
+            request: put_req("k", "v1", Context::new()),
+        },
+    );
+    // The replica gets the new version at once, before any commit; asked to sync (`all`).
+    let (out, commits) = outputs_keeping_commits(&mut node);
+    assert!(commits.is_empty());
+    assert_eq!(replica_puts(&out).len(), 1);
+    assert!(replica_puts(&out)[0].1);
+
+    // The tick hands the batch out; while it is in flight the node keeps serving: reads see
+    // the write, a second write is staged for the next commit, and nothing is acknowledged.
+    node.handle(T0, Input::Tick);
+    let (out, mut commits) = outputs_keeping_commits(&mut node);
+    assert_eq!(commits.len(), 1);
+    assert_eq!(commits[0].durability, engine_api::Durability::Sync);
+    assert!(!out.iter().any(|o| matches!(o, Output::Reply { .. })));
+    assert!(node.commit_in_flight());
+    let staged = node
+        .local_record(&Location::Data, b"b", b"k")
+        .unwrap()
+        .unwrap();
+    assert_eq!(staged.live().count(), 1);
+    node.handle(
+        T0,
+        Input::Client {
+            id: ClientId(2),
+            request: put_req("other", "v2", Context::new()),
+        },
+    );
+    node.handle(T0, Input::Tick);
+    let (_, more) = outputs_keeping_commits(&mut node);
+    assert!(more.is_empty(), "one commit in flight at a time");
+    assert_eq!(
+        writes.load(Ordering::SeqCst),
+        at_start,
+        "the driver applies it"
+    );
+
+    // The driver applies it (on any thread) and feeds the outcome: the local synced write is
+    // the one durable acknowledgement the reply needs (w = 1).
+    let commit = commits.remove(0);
+    let result = commit.apply(node.engine());
+    node.handle(
+        T0,
+        Input::Committed {
+            id: commit.id,
+            result,
+        },
+    );
+    let (out, next) = outputs_keeping_commits(&mut node);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            id: ClientId(1),
+            response: ClientResponse::Put(Ok(_)),
+        }
+    )));
+    assert!(next.is_empty(), "the next commit waits for a tick");
+    assert!(!node.commit_in_flight());
+    assert_eq!(node.next_deadline(), Some(T0), "the second write is staged");
+    node.handle(T0, Input::Tick);
+    let (_, next) = outputs_keeping_commits(&mut node);
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].batch.len(), 1, "the second write alone");
+}
+
+#[test]
+fn a_failed_local_commit_moves_the_node_to_a_new_epoch() {
+    let (mut node, fail, _) = confirmed_pair();
+    let old_epoch = node.epoch().epoch;
     fail.store(true, Ordering::SeqCst);
     node.handle(
         T0,
@@ -200,58 +317,89 @@ fn a_failed_local_write_fails_the_request_and_sends_nothing() {
             request: put_req("k", "v", Context::new()),
         },
     );
-    assert!(
-        drain(&mut node).is_empty(),
-        "nothing sent before the local commit"
-    );
+    let out = drain(&mut node);
+    let sent = replica_puts(&out);
+    assert_eq!(sent.len(), 1, "sent as it was staged");
     node.handle(T0, Input::Tick);
     let out = drain(&mut node);
-    assert!(out.iter().any(|o| matches!(
-        o,
-        Output::Reply {
-            response: ClientResponse::Put(Err(dynamo_core::proto::RequestError::Storage(_))),
-            ..
-        }
-    )));
     assert!(
         out.iter()
             .any(|o| matches!(o, Output::Event(NodeEvent::StorageFailed(_))))
     );
-    assert!(
-        !out.iter().any(|o| matches!(o, Output::Send { .. })),
-        "{out:?}"
-    );
+    // The dot sent out was numbered by the old actor, and the local copy is gone: the node
+    // must never number it again, so it moved to a new epoch at once.
+    assert!(out.iter().any(
+        |o| matches!(o, Output::Event(NodeEvent::EpochStarted { epoch }) if *epoch > old_epoch)
+    ));
     assert!(
         node.local_record(&Location::Data, b"b", b"k")
             .unwrap()
             .is_none()
     );
-    assert_eq!(node.open_operations(), 0);
-
-    // Once the engine works again, the write is sent to the replica after the local commit.
-    fail.store(false, Ordering::SeqCst);
+    // The replica's durable ack is a write quorum (w = 1, dw = 1) on its own.
+    node.handle(
+        T0,
+        Input::Peer {
+            from: id("n2"),
+            message: PeerMessage::ReplicaPutAck {
+                op: sent[0].0.clone(),
+                result: Ok(()),
+            },
+        },
+    );
+    let out = drain(&mut node);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Reply {
+            id: ClientId(1),
+            response: ClientResponse::Put(Ok(_)),
+        }
+    )));
+    // The new epoch could not be persisted (the engine still fails): writes are refused.
     node.handle(
         T0,
         Input::Client {
             id: ClientId(2),
-            request: put_req("k", "v", Context::new()),
+            request: put_req("k2", "v", Context::new()),
         },
     );
-    assert!(drain(&mut node).is_empty());
-    node.handle(T0, Input::Tick);
     let out = drain(&mut node);
     assert!(out.iter().any(|o| matches!(
         o,
-        Output::Send {
-            message: PeerMessage::ReplicaPut { .. },
-            ..
-        }
-    )));
-    assert!(out.iter().any(|o| matches!(
-        o,
         Output::Reply {
-            response: ClientResponse::Put(Ok(_)),
-            ..
+            id: ClientId(2),
+            response: ClientResponse::Put(Err(dynamo_core::proto::RequestError::Storage(_))),
         }
     )));
+    assert!(replica_puts(&out).is_empty());
+
+    // Once the engine works again the next tick persists the epoch, and writes go out as
+    // the new actor.
+    fail.store(false, Ordering::SeqCst);
+    node.handle(T0, Input::Tick);
+    drain(&mut node);
+    let new_epoch = node.epoch().epoch;
+    assert!(new_epoch > old_epoch);
+    node.handle(
+        T0,
+        Input::Client {
+            id: ClientId(3),
+            request: put_req("k3", "v", Context::new()),
+        },
+    );
+    let out = drain(&mut node);
+    assert_eq!(replica_puts(&out).len(), 1);
+    node.handle(T0, Input::Tick);
+    drain(&mut node);
+    let rec = node
+        .local_record(&Location::Data, b"b", b"k3")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rec.entries()
+            .iter()
+            .map(|(dot, _)| dot.actor.epoch())
+            .collect::<Vec<_>>(),
+        [new_epoch]
+    );
 }

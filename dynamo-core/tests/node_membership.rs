@@ -313,6 +313,7 @@ fn bucket_properties_spread_by_gossip() {
         r: 3,
         w: 1,
         mode: VersioningMode::Dvv,
+        durability: Default::default(),
     };
     let resp = c.call(
         "n2",
@@ -606,6 +607,7 @@ fn the_cluster_defaults_change_everywhere_by_gossip() {
         r: 3,
         w: 1,
         mode: VersioningMode::Dvv,
+        durability: Default::default(),
     };
     assert!(matches!(
         c.call("n1", ClientRequest::SetDefaultProps { props: bad }),

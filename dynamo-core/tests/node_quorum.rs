@@ -217,6 +217,7 @@ fn with_mode(mode: dynamo_core::version::VersioningMode) -> Cluster<engine_mem::
     let mut c = three();
     let props = BucketProps {
         mode,
+        durability: Default::default(),
         ..BucketProps::default()
     };
     for n in ["n1", "n2", "n3"] {
@@ -263,6 +264,7 @@ fn bucket_props_are_validated() {
             r: 4,
             w: 2,
             mode: dynamo_core::version::VersioningMode::Dvv,
+            durability: Default::default(),
         },
     };
     assert!(matches!(

@@ -7,10 +7,19 @@
 //! 1. wait for a [`Command`] until the node's next deadline (`recv_timeout`);
 //! 2. feed it, then every other command already waiting (up to [`MAX_BATCH`]): writes that
 //!    arrived together are staged together and share one group commit;
-//! 3. tick when the deadline has come (commit, timeouts, gossip, handoff, anti-entropy);
+//! 3. tick when the deadline has come (timeouts, gossip, handoff, anti-entropy, and the group
+//!    commit of what is staged);
 //! 4. after every input, drain the outputs: `Send` → the peer transport (the address from the
 //!    cluster state, else from the driver's address book of hellos and admin seeds),
-//!    `Reply` → the request's oneshot, `Event` → a log line and metrics.
+//!    `Reply` → the request's oneshot, `Event` → a log line and metrics, `Commit` → the
+//!    commit thread.
+//!
+//! Commits (an engine write and, for most, an fsync) run on a *commit thread* of their own,
+//! so the node keeps serving while the disk works: the commit thread applies each
+//! [`Commit`] to the shared engine and reports its outcome into the node's own command
+//! queue ([`Command::Committed`]), which the loop feeds as [`Input::Committed`]. The node
+//! has at most one commit in flight; what arrives meanwhile is staged for the next, so the
+//! fsyncs of a busy node each cover many writes.
 //!
 //! Time is wall-clock milliseconds since the UNIX epoch taken once at start, advanced by a
 //! monotonic clock: the node sees real dates (its epoch logic compares them across restarts)
@@ -21,12 +30,12 @@
 //! corruption and storage failures, `debug` for the rest.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dynamo_core::membership::MembershipChange;
-use dynamo_core::node::{Input, Node, NodeConfig, NodeError, NodeEvent, Output};
+use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, Output};
 use dynamo_core::proto::{ClientId, ClientResponse, PeerMessage};
 use dynamo_core::{NodeId, Timestamp};
 use engine_any::AnyEngine;
@@ -43,6 +52,10 @@ pub const MAX_BATCH: usize = 1_024;
 /// At most one `info` line about transfer progress per this interval (the others are
 /// `debug`).
 const PROGRESS_LOG_INTERVAL: Duration = Duration::from_secs(2);
+
+/// How long a stopping node waits for the commit in flight to finish before it gives up on
+/// it (and stops without marking its epoch clean).
+const STOP_COMMIT_WAIT: Duration = Duration::from_secs(30);
 
 /// Why the node thread could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +115,9 @@ pub type Spawned = (
 );
 
 /// Starts the node thread: opens the engine with `open` and builds the node on that thread,
-/// then runs the loop. Returns the thread and a receiver of the start's outcome (the thread
-/// exits after reporting an error).
+/// then runs the loop, with a commit thread that reports through `reports` (a weak sender
+/// of the node's own command queue). Returns the thread and a receiver of the start's
+/// outcome (the thread exits after reporting an error).
 ///
 /// # Errors
 /// [`StartError::Thread`] when the thread cannot be spawned.
@@ -111,6 +125,7 @@ pub fn spawn<F>(
     config: NodeConfig,
     open: F,
     commands: Receiver<Command>,
+    reports: Weak<SyncSender<Command>>,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
 ) -> Result<Spawned, StartError>
@@ -125,10 +140,13 @@ where
             let span = tracing::info_span!("node", id = %config.id);
             let _entered = span.enter();
             let mut clock = Clock::new();
-            let node = match open()
-                .and_then(|engine| Node::new(config, engine, clock.now()).map_err(StartError::from))
-            {
-                Ok(node) => node,
+            let started = open().map(Arc::new).and_then(|engine| {
+                let node = Node::new(config, Arc::clone(&engine), clock.now())?;
+                let committer = Committer::spawn(engine, reports)?;
+                Ok((node, committer))
+            });
+            let (node, committer) = match started {
+                Ok(started) => started,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                     return;
@@ -142,6 +160,7 @@ where
             let mut driver = Driver {
                 node,
                 commands,
+                committer,
                 outgoing,
                 metrics,
                 clock,
@@ -166,9 +185,58 @@ enum Flow {
     Stop(Option<oneshot::Sender<()>>),
 }
 
+/// The commit thread: applies each commit it is handed to the engine, in order, and reports
+/// the outcome into the node's command queue. It ends when its driver drops it.
+struct Committer {
+    jobs: Sender<Commit>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Committer {
+    fn spawn(
+        engine: Arc<AnyEngine>,
+        reports: Weak<SyncSender<Command>>,
+    ) -> Result<Committer, StartError> {
+        let (jobs, queue) = std::sync::mpsc::channel::<Commit>();
+        let span = tracing::Span::current();
+        let thread = std::thread::Builder::new()
+            .name("dynamo-commit".into())
+            .spawn(move || {
+                let _entered = span.enter();
+                for commit in queue {
+                    let result = commit.apply(&engine);
+                    // The node may be gone (every handle dropped): then nobody waits.
+                    let Some(reports) = reports.upgrade() else {
+                        return;
+                    };
+                    let id = commit.id;
+                    if reports.send(Command::Committed { id, result }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| StartError::Thread(e.to_string()))?;
+        Ok(Committer { jobs, thread })
+    }
+
+    /// Hands `commit` to the thread; false when the thread is gone.
+    fn send(&self, commit: Commit) -> bool {
+        self.jobs.send(commit).is_ok()
+    }
+
+    /// Ends the thread once it has carried out what it was handed.
+    fn stop(self) {
+        drop(self.jobs);
+        if self.thread.join().is_err() {
+            tracing::error!("the commit thread panicked");
+        }
+    }
+}
+
 struct Driver {
     node: ServerNode,
     commands: Receiver<Command>,
+    committer: Committer,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
     clock: Clock,
@@ -273,12 +341,45 @@ impl Driver {
                 }
             }
             Command::Shutdown(reply) => return Flow::Stop(Some(reply)),
+            Command::Committed { id, result } => {
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, commit = id, "group commit failed");
+                }
+                let now = self.clock.now();
+                self.node.handle(now, Input::Committed { id, result });
+                self.drain();
+            }
         }
         Flow::Continue
     }
 
+    /// Before stopping: waits (a bounded time) for the commit in flight, feeding its outcome,
+    /// so that the node can stop cleanly. Other commands are dropped (their requests get
+    /// `Stopped`).
+    fn finish_commit_in_flight(&mut self) {
+        let deadline = Instant::now() + STOP_COMMIT_WAIT;
+        while self.node.commit_in_flight() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.commands.recv_timeout(left) {
+                Ok(Command::Committed { id, result }) => {
+                    let now = self.clock.now();
+                    self.node.handle(now, Input::Committed { id, result });
+                    self.drain();
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    tracing::warn!(
+                        "stopping with a commit in flight: the next start opens a new epoch"
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
     /// Commits what is pending, sends the last messages, closes the engine, then answers.
     fn stop(mut self, reply: Option<oneshot::Sender<()>>) {
+        self.finish_commit_in_flight();
         let now = self.clock.now();
         if let Err(e) = self.node.shutdown(now) {
             self.metrics.storage_failures.inc();
@@ -287,10 +388,12 @@ impl Driver {
         self.drain();
         let Driver {
             node,
+            committer,
             outgoing,
             waiting,
             ..
         } = self;
+        committer.stop();
         // Requests still waiting get `Stopped` as their senders drop.
         drop(waiting);
         // Closing the engine before answering: a restart on the same directory may follow.
@@ -316,6 +419,11 @@ impl Driver {
                         }
                     }
                     Output::Event(event) => self.event(event),
+                    Output::Commit(commit) => {
+                        if !self.committer.send(commit) {
+                            tracing::error!("the commit thread is gone: writes cannot commit");
+                        }
+                    }
                 }
             }
             let Some(message) = self.loopback.pop_front() else {

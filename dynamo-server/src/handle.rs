@@ -9,6 +9,7 @@
 //! is retried, re-gossiped or repaired).
 
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Weak};
 
 use dynamo_core::NodeId;
 use dynamo_core::node::Node;
@@ -16,8 +17,9 @@ use dynamo_core::proto::{ClientRequest, ClientResponse, PeerMessage};
 use engine_any::AnyEngine;
 use tokio::sync::oneshot;
 
-/// The node type the server runs: the core node on the engine chosen at run time.
-pub type ServerNode = Node<AnyEngine>;
+/// The node type the server runs: the core node on the engine chosen at run time, shared with
+/// the thread that carries out its commits.
+pub type ServerNode = Node<Arc<AnyEngine>>;
 
 /// A read-only look at the node, run on the node thread (see [`NodeHandle::inspect`]).
 pub type InspectFn = Box<dyn FnOnce(&ServerNode) + Send>;
@@ -50,6 +52,14 @@ pub enum Command {
     },
     /// Stop: commit what is pending, close the engine, then answer.
     Shutdown(oneshot::Sender<()>),
+    /// The commit thread carried out the node's commit `id` (see
+    /// [`dynamo_core::node::Output::Commit`]).
+    Committed {
+        /// The commit.
+        id: u64,
+        /// Its outcome.
+        result: Result<(), String>,
+    },
 }
 
 impl std::fmt::Debug for Command {
@@ -64,6 +74,11 @@ impl std::fmt::Debug for Command {
                 f.debug_tuple("Address").field(node).field(address).finish()
             }
             Command::Shutdown(_) => f.write_str("Shutdown"),
+            Command::Committed { id, result } => f
+                .debug_struct("Committed")
+                .field("id", id)
+                .field("result", result)
+                .finish(),
         }
     }
 }
@@ -82,7 +97,9 @@ pub enum HandleError {
 /// A cloneable, thread-safe way to talk to the node thread.
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
-    tx: SyncSender<Command>,
+    /// Shared by every clone: once the last handle is gone the channel closes and the node
+    /// thread stops (the commit thread holds only a [`Weak`] reference).
+    tx: Arc<SyncSender<Command>>,
     id: NodeId,
 }
 
@@ -94,7 +111,19 @@ impl NodeHandle {
     /// `capacity` waiting commands.
     pub fn channel(id: NodeId, capacity: usize) -> (NodeHandle, Receiver<Command>) {
         let (tx, rx) = sync_channel(capacity.max(1));
-        (NodeHandle { tx, id }, rx)
+        (
+            NodeHandle {
+                tx: Arc::new(tx),
+                id,
+            },
+            rx,
+        )
+    }
+
+    /// A sender that does not keep the node thread alive: for the commit thread, which
+    /// reports into the same queue while the node runs.
+    pub fn weak_sender(&self) -> Weak<SyncSender<Command>> {
+        Arc::downgrade(&self.tx)
     }
 
     /// The node this handle talks to.

@@ -179,6 +179,7 @@ impl Server {
             node_config,
             move || open_engine(engine, &store_dir),
             commands,
+            handle.weak_sender(),
             outgoing,
             Arc::clone(&metrics),
         )?;

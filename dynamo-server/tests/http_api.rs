@@ -541,6 +541,21 @@ async fn bad_input_is_answered_with_documented_errors() {
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(node.metrics.unavailable.get(), 2);
 
+    // The durable-write quorum: 0 and 1 are met by the one node, 2 is above n, and it is a
+    // number.
+    for dw in ["0", "1"] {
+        let r = node
+            .call("PUT", &format!("/buckets/b/keys/dw{dw}?dw={dw}"), &[], b"v")
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "dw={dw}");
+    }
+    let r = node.call("PUT", "/buckets/b/keys/dw?dw=2", &[], b"v").await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+    let r = node
+        .call("DELETE", "/buckets/b/keys/dw?dw=x", &[], b"")
+        .await;
+    r.assert_error(StatusCode::BAD_REQUEST, "bad_request");
+
     // Unknown route: JSON 404. Wrong method: 405.
     let r = node.call("GET", "/nope", &[], b"").await;
     r.assert_error(StatusCode::NOT_FOUND, "not_found");
@@ -596,7 +611,7 @@ async fn bucket_props_get_and_put() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.json(),
-        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "dvv"})
+        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "dvv", "durability": "all"})
     );
     let r = node
         .call(
@@ -611,18 +626,28 @@ async fn bucket_props_get_and_put() {
     let r = node.call("GET", "/buckets/p/props", &[], b"").await;
     assert_eq!(
         r.json(),
-        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "lww"})
+        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "lww", "durability": "all"})
     );
     // Another bucket keeps the defaults.
     let r = node.call("GET", "/buckets/q/props", &[], b"").await;
     assert_eq!(r.json()["versioning"], "dvv");
+    // Durability is a property like the others.
+    let r = node
+        .call("PUT", "/buckets/p/props", &[], br#"{"durability":"none"}"#)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["durability"], "none");
+    let r = node.call("GET", "/buckets/p/props", &[], b"").await;
+    assert_eq!(r.json()["durability"], "none");
+    assert_eq!(r.json()["versioning"], "lww");
 
     for body in [
-        &br#"{"r":2}"#[..],         // r above n
-        br#"{"n":0}"#,              // n = 0
-        br#"{"n":300}"#,            // not a u8
-        br#"{"versioning":"git"}"#, // unknown mode
-        br#"{"colour":"blue"}"#,    // unknown field
+        &br#"{"r":2}"#[..],          // r above n
+        br#"{"n":0}"#,               // n = 0
+        br#"{"n":300}"#,             // not a u8
+        br#"{"versioning":"git"}"#,  // unknown mode
+        br#"{"durability":"most"}"#, // unknown durability
+        br#"{"colour":"blue"}"#,     // unknown field
         b"not json",
     ] {
         let r = node.call("PUT", "/buckets/p/props", &[], body).await;
@@ -644,7 +669,7 @@ async fn cluster_default_props_get_and_put() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.json(),
-        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "dvv"})
+        serde_json::json!({"n": 1, "r": 1, "w": 1, "versioning": "dvv", "durability": "all"})
     );
     // A bucket with its own properties keeps them when the defaults change.
     let r = node

@@ -100,6 +100,7 @@ fn put(key: &str, value: &str, w: u8) -> ClientRequest {
         value: Bytes::copy_from_slice(value.as_bytes()),
         content_type: ContentType::octet_stream(),
         w: Some(w),
+        dw: None,
         return_body: false,
     }
 }

@@ -97,6 +97,7 @@ fn requests() -> Vec<ClientRequest> {
             value: Bytes::from(vec![7u8; 10_000]),
             content_type: ContentType::new("application/json").unwrap(),
             w: None,
+            dw: None,
             return_body: true,
         },
         ClientRequest::Delete {
@@ -104,6 +105,7 @@ fn requests() -> Vec<ClientRequest> {
             key: b("k"),
             context: Context::default(),
             w: Some(3),
+            dw: None,
         },
         ClientRequest::GetBucketProps { bucket: b("b") },
         ClientRequest::SetBucketProps {
@@ -263,6 +265,7 @@ fn every_message() -> Vec<PeerMessage> {
             key: b("k"),
             record: Bytes::from(vec![1u8; 1 << 20]),
             hinted_for: None,
+            sync: true,
         },
         PeerMessage::ReplicaPutAck {
             op: op(4),
@@ -519,7 +522,7 @@ fn empty_frames_are_refused() {
 #[test]
 fn other_versions_are_refused() {
     let ping = encode(&Frame::Message(PeerMessage::Ping { nonce: 5 }), MAX).unwrap();
-    for version in [0u8, 2, 255] {
+    for version in [0u8, 1, 3, 255] {
         let mut bytes = ping.clone();
         bytes[LENGTH_BYTES] = version;
         let err = decode(&bytes, MAX).unwrap_err();

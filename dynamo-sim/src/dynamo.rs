@@ -40,12 +40,23 @@ impl<E: StorageEngine> SimNode for Node<E> {
         Node::handle(self, now, input);
     }
 
+    /// Commits are carried out as they are polled: applied to the node's simulated disk and
+    /// their completion fed back at once (a disk that takes no virtual time). What a crash
+    /// loses is what the commits wrote `Buffered` since the last `Sync` one
+    /// ([`MemEngine::simulate_crash`](engine_mem::MemEngine::simulate_crash)), and what was
+    /// staged but not yet committed.
     fn poll_output(&mut self) -> Option<OutputOf<Self>> {
-        Node::poll_output(self).map(|out| match out {
-            dynamo_core::Output::Send { to, message } => Output::Send { to, message },
-            dynamo_core::Output::Reply { id, response } => Output::Reply { id: id.0, response },
-            dynamo_core::Output::Event(e) => Output::Event(e),
-        })
+        loop {
+            return Some(match Node::poll_output(self)? {
+                dynamo_core::Output::Send { to, message } => Output::Send { to, message },
+                dynamo_core::Output::Reply { id, response } => Output::Reply { id: id.0, response },
+                dynamo_core::Output::Event(e) => Output::Event(e),
+                dynamo_core::Output::Commit(commit) => {
+                    self.run_commit(commit);
+                    continue;
+                }
+            });
+        }
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {
@@ -114,6 +125,7 @@ impl<E: StorageEngine> SetApi for Node<E> {
             value,
             content_type: ContentType::octet_stream(),
             w: None,
+            dw: None,
             return_body: false,
         }
     }

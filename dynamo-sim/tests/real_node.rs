@@ -34,6 +34,7 @@ fn put(key: &str, value: &str) -> ClientRequest {
         value: Bytes::copy_from_slice(value.as_bytes()),
         content_type: ContentType::octet_stream(),
         w: None,
+        dw: None,
         return_body: false,
     }
 }

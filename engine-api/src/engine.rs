@@ -229,3 +229,40 @@ pub fn check_keyspace(names: &[String], keyspace: Keyspace) -> Result<usize> {
         Err(Error::UnknownKeyspace(format!("#{i}")))
     }
 }
+
+/// An engine shared by reference count is an engine: the same store, reached from several
+/// threads (a node thread that reads and a commit thread that writes, say). Every call goes
+/// to the shared engine; dropping the last `Arc` closes it.
+impl<E: StorageEngine> StorageEngine for std::sync::Arc<E> {
+    type Snapshot<'e> = E::Snapshot<'e>;
+    const NAME: &'static str = E::NAME;
+    const PERSISTENT: bool = E::PERSISTENT;
+
+    fn open(config: &EngineConfig) -> Result<Self> {
+        E::open(config).map(std::sync::Arc::new)
+    }
+
+    fn keyspace_names(&self) -> &[String] {
+        (**self).keyspace_names()
+    }
+
+    fn keyspace(&self, name: &str) -> Result<Keyspace> {
+        (**self).keyspace(name)
+    }
+
+    fn get(&self, keyspace: Keyspace, key: &[u8]) -> Result<Option<Bytes>> {
+        (**self).get(keyspace, key)
+    }
+
+    fn write(&self, batch: &WriteBatch, durability: crate::Durability) -> Result<()> {
+        (**self).write(batch, durability)
+    }
+
+    fn snapshot(&self) -> Result<Self::Snapshot<'_>> {
+        (**self).snapshot()
+    }
+
+    fn flush(&self) -> Result<()> {
+        (**self).flush()
+    }
+}

@@ -1,22 +1,22 @@
 //! The binary encoding of a [`ClusterState`], for the node's `meta` keyspace.
 //!
-//! # Layout, format version 3
+//! # Layout, format version 4
 //!
 //! Integers are big-endian; `str8` is a length (u8) then that many bytes, `str16` the same
 //! with a u16 length.
 //!
 //! | size | field |
 //! |---|---|
-//! | 1 | format version: `3` (versions `1` and `2` are still read: version 1 has no epoch field, read as 0; neither has the default properties, read as none) |
+//! | 1 | format version: `4` (versions `1` to `3` are still read: version 1 has no epoch field, read as 0; versions 1 and 2 have no default properties, read as none; versions 1 to 3 have no durability byte, read as `all`) |
 //! | 8 | ring version (0: no ring) |
 //! | 1 | ring present: `0` or `1` (exactly when the ring version is not 0) |
 //! | var | if present: partitions (u32), target_n (u32), member count `M` (u32), `M` × (node id `str8`, zone `str8`, empty for none) strictly increasing by node id, then one owner per partition as an index into those members (u32) |
 //! | 4 | member count `K` (u32) |
 //! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), epoch (u64; not in version 1), zone `str8` (empty for none), address `str16`; strictly increasing by node id |
 //! | 4 | bucket count `B` (u32) |
-//! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww); strictly increasing by name |
+//! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww), durability (u8: 0 all, 1 one, 2 none; not before version 4); strictly increasing by name |
 //! | 1 | default properties present: `0` or `1` (not in versions 1 and 2) |
-//! | 0 or 12 | if present: version (u64), n, r, w (u8 each), mode (u8) |
+//! | 0 or 13 | if present: version (u64), n, r, w (u8 each), mode (u8), durability (u8; not before version 4: 12 bytes) |
 //! | 4 | crc32 (IEEE) of every preceding byte |
 //!
 //! Decoding checks the checksum first, then every length against the bytes that remain, the
@@ -27,16 +27,16 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 
-use super::bucket::{BucketEntry, BucketProps, mode_code, mode_from_code};
+use super::bucket::{BucketEntry, BucketProps, DurabilityMode, mode_code, mode_from_code};
 use super::state::{ClusterState, MemberInfo, MemberStatus};
 use crate::NodeId;
 use crate::record::DecodeError;
 use crate::ring::{Member, Ring, RingConfig, Zone};
 
 /// The format version [`encode_cluster_state`] writes. [`decode_cluster_state`] also reads
-/// versions 1 (members without an epoch) and 2 (no default bucket properties), so a node
-/// upgraded in place keeps its membership.
-pub const CLUSTER_FORMAT_VERSION: u8 = 3;
+/// versions 1 (members without an epoch), 2 (no default bucket properties) and 3 (no
+/// durability), so a node upgraded in place keeps its membership.
+pub const CLUSTER_FORMAT_VERSION: u8 = 4;
 
 /// Encodes `state` in the layout above.
 pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
@@ -76,7 +76,7 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
         put_bytes16(&mut w, name);
         w.extend_from_slice(&entry.version.to_be_bytes());
         let p = entry.props;
-        w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode)]);
+        w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode), p.durability.code()]);
     }
     match state.default_props_entry() {
         None => w.push(0),
@@ -84,7 +84,7 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
             w.push(1);
             w.extend_from_slice(&entry.version.to_be_bytes());
             let p = entry.props;
-            w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode)]);
+            w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode), p.durability.code()]);
         }
     }
     let crc = crc32fast::hash(&w);
@@ -152,7 +152,8 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         );
     }
 
-    let count = r.count(2 + 8 + 4)?;
+    let has_durability = version >= 4;
+    let count = r.count(2 + 8 + 4 + usize::from(has_durability))?;
     let mut buckets = BTreeMap::new();
     let mut last: Option<Bytes> = None;
     for _ in 0..count {
@@ -160,14 +161,14 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         if last.as_ref().is_some_and(|l| *l >= name) {
             return Err(DecodeError::Malformed("buckets not strictly increasing"));
         }
-        let entry = read_bucket_entry(&mut r)?;
+        let entry = read_bucket_entry(&mut r, has_durability)?;
         last = Some(name.clone());
         buckets.insert(name, entry);
     }
     let default_props = if version >= 3 {
         match r.u8()? {
             0 => None,
-            1 => Some(read_bucket_entry(&mut r)?),
+            1 => Some(read_bucket_entry(&mut r, has_durability)?),
             _ => return Err(DecodeError::Malformed("default flag is neither 0 nor 1")),
         }
     } else {
@@ -180,13 +181,19 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         .map_err(|_| DecodeError::Malformed("cluster state breaks its invariants"))
 }
 
-/// A bucket entry: version (u64), n, r, w, mode.
-fn read_bucket_entry(r: &mut Reader<'_>) -> Result<BucketEntry, DecodeError> {
+/// A bucket entry: version (u64), n, r, w, mode, and the durability when the format has it.
+fn read_bucket_entry(r: &mut Reader<'_>, has_durability: bool) -> Result<BucketEntry, DecodeError> {
     let version = r.u64()?;
     let [n, rq, wq, mode] = r.array::<4>()?;
     let mode = mode_from_code(mode).ok_or(DecodeError::Malformed("unknown versioning mode"))?;
+    let durability = if has_durability {
+        DurabilityMode::from_code(r.u8()?).ok_or(DecodeError::Malformed("unknown durability"))?
+    } else {
+        DurabilityMode::All
+    };
     let props = BucketProps::new(n, rq, wq, mode)
-        .map_err(|_| DecodeError::Malformed("bucket properties break the quorum rules"))?;
+        .map_err(|_| DecodeError::Malformed("bucket properties break the quorum rules"))?
+        .with_durability(durability);
     Ok(BucketEntry { version, props })
 }
 

@@ -13,6 +13,9 @@ pub enum MembershipError {
     /// A versioning mode name other than `vclock`, `dvv`, `lww`.
     #[error("unknown versioning mode {0:?}: use vclock, dvv or lww")]
     UnknownVersioningMode(String),
+    /// A durability name other than `all`, `one`, `none`.
+    #[error("unknown durability {0:?}: use all, one or none")]
+    UnknownDurability(String),
     /// The operation needs `node` to be a member, and it is not.
     #[error("{0} is not a member")]
     NotAMember(NodeId),

@@ -130,7 +130,9 @@ mod local;
 mod serde_bytes;
 mod state;
 
-pub use bucket::{BucketEntry, BucketProps, parse_versioning_mode, versioning_mode_name};
+pub use bucket::{
+    BucketEntry, BucketProps, DurabilityMode, parse_versioning_mode, versioning_mode_name,
+};
 pub use codec::{CLUSTER_FORMAT_VERSION, decode_cluster_state, encode_cluster_state};
 pub use error::MembershipError;
 pub use gossip::{DEFAULT_GOSSIP_INTERVAL, Gossiper, UNREACHABLE_EVERY};

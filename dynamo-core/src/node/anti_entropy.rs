@@ -434,6 +434,7 @@ impl<E: StorageEngine> Node<E> {
                 &r.key,
                 &r.record,
                 Waiter::Nobody,
+                false,
             );
         }
     }

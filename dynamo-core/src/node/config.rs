@@ -3,8 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use engine_api::Durability;
-
 use crate::failure::FailureConfig;
 use crate::ids::NodeId;
 use crate::ring::{RingConfig, Zone};
@@ -38,6 +36,9 @@ pub struct Timing {
     /// How often hinted handoff looks for hints to deliver to reachable nodes (0 is taken
     /// as 1).
     pub handoff_interval_ms: u64,
+    /// Longest time a write committed buffered (durability `one` or `none`) stays unsynced:
+    /// what a power loss can take from a node. Default 100 ms.
+    pub flush_interval_ms: u64,
 }
 
 impl Timing {
@@ -62,6 +63,7 @@ impl Default for Timing {
             gossip_interval_ms: 1_000,
             anti_entropy_interval_ms: 1_000,
             handoff_interval_ms: 1_000,
+            flush_interval_ms: 100,
         }
     }
 }
@@ -95,9 +97,6 @@ pub struct NodeConfig {
     pub default_bucket: BucketProps,
     /// Timers.
     pub timing: Timing,
-    /// Durability of replica writes (the group commit's batch): `Sync` by default, so that an
-    /// acknowledgement means the write survives a crash.
-    pub write_durability: Durability,
     /// Largest value accepted in a put, in bytes.
     pub max_value_size: usize,
     /// Limits of anti-entropy exchanges (the interval is in [`Timing`]).
@@ -145,8 +144,8 @@ impl NodeConfig {
     /// Default largest value: 16 MiB.
     pub const DEFAULT_MAX_VALUE_SIZE: usize = 16 << 20;
 
-    /// A configuration with the defaults: buckets n=3 r=2 w=2 in DVV mode, 1 s request
-    /// timeout, 1 s gossip, `Sync` replica writes, 256 partitions, `members` as founders, no
+    /// A configuration with the defaults: buckets n=3 r=2 w=2 in DVV mode with durability
+    /// `all`, 1 s request timeout, 1 s gossip, 100 ms flush interval, 256 partitions, `members` as founders, no
     /// seeds, no addresses.
     pub fn new(id: NodeId, seed: u64, members: Vec<NodeId>) -> Self {
         NodeConfig {
@@ -159,7 +158,6 @@ impl NodeConfig {
             ring: RingConfig::default(),
             default_bucket: BucketProps::default(),
             timing: Timing::default(),
-            write_durability: Durability::Sync,
             max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
             anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
             handoff_max_in_flight: crate::handoff::DEFAULT_MAX_IN_FLIGHT,

@@ -14,11 +14,14 @@
 //! disagreeing views from passing it round for ever.
 //!
 //! - **put/delete**: read the local record, apply the write with this node's actor, stage it
-//!   locally (group commit) and, once it is durable, send the new record to the other
-//!   targets (a failed local write fails the request and sends nothing, so a dot never
-//!   escapes that this node could number again); a substitute is told whom it stands in for
-//!   and keeps the record as a hint. Answer after W acknowledgements (the local durable write
-//!   counts as one).
+//!   locally (group commit) and, at the same moment, send the new record to the other
+//!   targets; a substitute is told whom it stands in for and keeps the record as a hint.
+//!   Answer after W acknowledgements (the local write counts as one), of which DW come from
+//!   replicas that synced (the bucket's durability, or the request's `dw`: `all` asks every
+//!   replica to sync, `one` the coordinator only, `none` nobody). A dot sent out before the
+//!   local write is durable can never be numbered again: a node that crashed restarts as a
+//!   new epoch (a new actor), and a failed local commit moves the node to a new epoch at
+//!   once.
 //! - **get**: read locally and ask the other targets; answer once R replied, with the merge
 //!   of the replies (every causally maximal sibling, one context). Keep collecting until all
 //!   replied or the timeout, then send the merge to every primary whose record does not
@@ -35,6 +38,7 @@ use engine_api::StorageEngine;
 use super::store::{KeyAt, Location, Store, Waiter};
 use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent, Output};
 use crate::ids::{NodeId, Timestamp};
+use crate::membership::DurabilityMode;
 use crate::proto::{
     ClientRequest, ClientResponse, OpId, PeerMessage, QuorumKind, ReadResult, RequestError,
     WriteResult,
@@ -136,9 +140,11 @@ pub(crate) enum Op {
         targets: Vec<Target>,
         acks: BTreeSet<NodeId>,
         failed: BTreeSet<NodeId>,
+        /// Durable-write quorum: acknowledgements needed from targets that synced.
+        dw: u8,
+        /// Targets asked to sync before they acknowledge.
+        syncing: BTreeSet<NodeId>,
         result: WriteResult,
-        /// The new version, encoded, sent to the other targets once durable here.
-        record: Bytes,
         replied: bool,
         deadline: Timestamp,
     },
@@ -181,8 +187,35 @@ impl Op {
 struct Plan {
     key: OpKey,
     mode: VersioningMode,
+    durability: DurabilityMode,
     needed: u8,
     targets: Vec<Target>,
+}
+
+/// Who syncs a write before acknowledging it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Syncing {
+    Every,
+    Coordinator,
+    Nobody,
+}
+
+/// The durable-write quorum of a write and who syncs, from the bucket's durability and the
+/// request's `dw` (which overrides it: 0 nobody, 1 the coordinator, more every replica).
+fn durable_plan(durability: DurabilityMode, dw: Option<u8>, w: u8) -> (u8, Syncing) {
+    match dw {
+        Some(0) => (0, Syncing::Nobody),
+        Some(1) => (1, Syncing::Coordinator),
+        Some(k) => (k, Syncing::Every),
+        None => {
+            let syncing = match durability {
+                DurabilityMode::All => Syncing::Every,
+                DurabilityMode::One => Syncing::Coordinator,
+                DurabilityMode::None => Syncing::Nobody,
+            };
+            (durability.dw(w), syncing)
+        }
+    }
 }
 
 fn too_many(e: &VersionError) -> RequestError {
@@ -241,6 +274,7 @@ impl<E: StorageEngine> Node<E> {
                 value,
                 content_type,
                 w,
+                dw,
                 return_body,
             } => {
                 if value.len() > self.config.max_value_size {
@@ -256,6 +290,7 @@ impl<E: StorageEngine> Node<E> {
                     context,
                     value: Some((value, content_type)),
                     w,
+                    dw,
                     return_body,
                 };
                 let routing = Routing { hops, original };
@@ -266,11 +301,13 @@ impl<E: StorageEngine> Node<E> {
                 key,
                 context,
                 w,
+                dw,
             } => {
                 let write = Write {
                     context,
                     value: None,
                     w,
+                    dw,
                     return_body: false,
                 };
                 let routing = Routing { hops, original };
@@ -316,8 +353,25 @@ impl<E: StorageEngine> Node<E> {
         write: Write,
         routing: Routing,
     ) {
-        match self.plan(kind, bucket, key, write.w) {
+        let plan = self
+            .plan(kind, bucket, key, write.w)
+            .and_then(|plan| match write.dw {
+                Some(dw) if dw > plan.targets.len() as u8 => {
+                    Err(RequestError::InvalidRequest(format!(
+                        "durable write quorum {dw} is above n = {}",
+                        plan.targets.len()
+                    )))
+                }
+                _ => Ok(plan),
+            });
+        match plan {
             Err(e) => self.reply(reply_to, kind.error(e)),
+            Ok(_) if self.epoch_unpersisted => {
+                let e = RequestError::Storage(
+                    "a commit failed and the node's new epoch is not yet persisted".into(),
+                );
+                self.reply(reply_to, kind.error(e));
+            }
             Ok(plan) if !self.epoch_confirmed() => {
                 // A node back from a lost disk does not yet know which epoch it wrote as
                 // before: the write waits (one gossip round trip) rather than risk reusing
@@ -400,6 +454,7 @@ impl<E: StorageEngine> Node<E> {
                 key,
             },
             mode: props.mode,
+            durability: props.durability,
             needed,
             targets,
         })
@@ -508,11 +563,17 @@ impl<E: StorageEngine> Node<E> {
                 return;
             }
         };
+        let (dw, syncing) = durable_plan(plan.durability, write.dw, plan.needed);
         let seq = self.next_op();
-        let encoded = match self
-            .store
-            .stage(&loc, plan.key.at(), &stored, &set, Waiter::Local(seq))
-        {
+        let local_sync = syncing != Syncing::Nobody;
+        let encoded = match self.store.stage(
+            &loc,
+            plan.key.at(),
+            &stored,
+            &set,
+            Waiter::Local(seq),
+            local_sync,
+        ) {
             Ok(b) => b,
             Err(e) => {
                 let msg = e.to_string();
@@ -520,8 +581,32 @@ impl<E: StorageEngine> Node<E> {
                 return;
             }
         };
-        // The replicas are sent the new version once it is durable here (the paper's order):
-        // were the local write lost, a dot already sent out would be numbered again.
+        // The replicas are sent the new version as it is staged here, not after the local
+        // commit: the dot cannot be numbered again should the local write be lost (see the
+        // module documentation).
+        let op = self.op_id(seq);
+        let me = self.config.id.clone();
+        let mut syncing_targets = BTreeSet::new();
+        if local_sync {
+            syncing_targets.insert(me.clone());
+        }
+        for t in plan.targets.iter().filter(|t| t.node != me) {
+            let sync = syncing == Syncing::Every;
+            if sync {
+                syncing_targets.insert(t.node.clone());
+            }
+            self.send(
+                t.node.clone(),
+                PeerMessage::ReplicaPut {
+                    op: op.clone(),
+                    bucket: plan.key.bucket.clone(),
+                    key: plan.key.key.clone(),
+                    record: encoded.clone(),
+                    hinted_for: t.hinted_for.clone(),
+                    sync,
+                },
+            );
+        }
         let body = write.return_body.then(|| ReadResult::from_set(&set));
         let deadline = self.deadline_in(self.config.timing.request_timeout_ms);
         self.ops.insert(
@@ -534,8 +619,9 @@ impl<E: StorageEngine> Node<E> {
                 targets: plan.targets,
                 acks: BTreeSet::new(),
                 failed: BTreeSet::new(),
+                dw,
+                syncing: syncing_targets,
                 result: WriteResult { context, body },
-                record: encoded,
                 replied: false,
                 deadline,
             },
@@ -612,7 +698,6 @@ impl<E: StorageEngine> Node<E> {
         if !targets.iter().any(|t| t.node == *from) {
             return;
         }
-        let local = *from == self.config.id;
         match result {
             Ok(()) => {
                 acks.insert(from.clone());
@@ -621,58 +706,7 @@ impl<E: StorageEngine> Node<E> {
                 failed.insert(from.clone());
             }
         }
-        if local {
-            self.local_write_done(seq);
-        }
         self.check_write(seq, false);
-    }
-
-    /// The coordinator's own write of `seq` committed (or failed): send the new version to
-    /// the other targets, or fail the request without sending anything.
-    fn local_write_done(&mut self, seq: u64) {
-        let me = self.config.id.clone();
-        let Some(Op::Write {
-            reply_to,
-            kind,
-            key,
-            targets,
-            acks,
-            record,
-            replied,
-            ..
-        }) = self.ops.get(&seq)
-        else {
-            return;
-        };
-        if !acks.contains(&me) {
-            let (reply_to, kind, replied) = (reply_to.clone(), *kind, *replied);
-            self.ops.remove(&seq);
-            if !replied {
-                let e = RequestError::Storage("the coordinator's local write failed".into());
-                self.reply(reply_to, kind.error(e));
-            }
-            return;
-        }
-        let op = self.op_id(seq);
-        let sends: Vec<(NodeId, PeerMessage)> = targets
-            .iter()
-            .filter(|t| t.node != me)
-            .map(|t| {
-                (
-                    t.node.clone(),
-                    PeerMessage::ReplicaPut {
-                        op: op.clone(),
-                        bucket: key.bucket.clone(),
-                        key: key.key.clone(),
-                        record: record.clone(),
-                        hinted_for: t.hinted_for.clone(),
-                    },
-                )
-            })
-            .collect();
-        for (to, message) in sends {
-            self.send(to, message);
-        }
     }
 
     /// Answers a write once it has its quorum, or can no longer get it; forgets it once every
@@ -685,6 +719,8 @@ impl<E: StorageEngine> Node<E> {
             targets,
             acks,
             failed,
+            dw,
+            syncing,
             result,
             replied,
             ..
@@ -693,8 +729,9 @@ impl<E: StorageEngine> Node<E> {
             return;
         };
         let answered = u8::try_from(acks.len()).unwrap_or(u8::MAX);
+        let durable = u8::try_from(acks.intersection(syncing).count()).unwrap_or(u8::MAX);
         let mut response = None;
-        if !*replied && answered >= *needed {
+        if !*replied && answered >= *needed && durable >= *dw {
             *replied = true;
             response = Some(match kind {
                 Kind::Delete => ClientResponse::Delete(Ok(result.clone())),
@@ -704,11 +741,20 @@ impl<E: StorageEngine> Node<E> {
         let done = expired || acks.len() + failed.len() >= targets.len();
         if done && !*replied {
             *replied = true;
-            response = Some(kind.error(RequestError::Unavailable {
-                needed: *needed,
-                answered,
-                op: QuorumKind::Write,
-            }));
+            let e = if answered >= *needed {
+                RequestError::Unavailable {
+                    needed: *dw,
+                    answered: durable,
+                    op: QuorumKind::DurableWrite,
+                }
+            } else {
+                RequestError::Unavailable {
+                    needed: *needed,
+                    answered,
+                    op: QuorumKind::Write,
+                }
+            };
+            response = Some(kind.error(e));
         }
         let reply_to = reply_to.clone();
         let silent: Vec<NodeId> = targets
@@ -805,7 +851,10 @@ impl<E: StorageEngine> Node<E> {
             }
             if t.node == self.config.id {
                 let loc = t.location_here();
-                match self.store.merge_in(&loc, key.at(), &merged, Waiter::Nobody) {
+                match self
+                    .store
+                    .merge_in(&loc, key.at(), &merged, Waiter::Nobody, false)
+                {
                     Ok(_) => self.emit(NodeEvent::ReadRepair {
                         replica: t.node.clone(),
                         bucket: key.bucket.clone(),
@@ -1017,5 +1066,6 @@ struct Write {
     context: Context,
     value: Option<(Bytes, ContentType)>,
     w: Option<u8>,
+    dw: Option<u8>,
     return_body: bool,
 }

@@ -23,12 +23,16 @@
 //!     request: ClientRequest::Get { bucket: "b".into(), key: "k".into(), r: None },
 //! });
 //! // After every handle, drain the outputs (a driver sends messages, answers clients, logs
-//! // events), then tick whenever next_deadline() has come.
+//! // events, carries out commits), then tick whenever next_deadline() has come.
 //! let mut replies = Vec::new();
 //! loop {
 //!     while let Some(out) = node.poll_output() {
-//!         if let Output::Reply { id, response } = out {
-//!             replies.push((id, response));
+//!         match out {
+//!             Output::Reply { id, response } => replies.push((id, response)),
+//!             // A server applies it on a thread of its own and feeds `Input::Committed`;
+//!             // here, at once.
+//!             Output::Commit(commit) => node.run_commit(commit),
+//!             _ => {}
 //!         }
 //!     }
 //!     match node.next_deadline() {
@@ -45,7 +49,11 @@
 //! may feed several inputs before draining); call `handle(now, Input::Tick)` when
 //! [`Node::next_deadline`] has come. `next_deadline` is `now` while writes wait for their
 //! group commit: a driver feeds every input that is ready, then ticks once, and all the writes
-//! received meanwhile share one engine batch (see [`store`]).
+//! received meanwhile share one engine batch (see [`store`]). The tick hands the batch out as
+//! [`Output::Commit`]; the driver applies it to the engine — on another thread if it likes,
+//! while it keeps feeding inputs — and feeds the outcome back as [`Input::Committed`]. One
+//! commit is in flight at a time; writes staged meanwhile go into the next. The node stays
+//! sans-IO: the simulator drives commits exactly as the server does.
 //!
 //! # Mechanisms
 //!
@@ -87,7 +95,7 @@ pub mod store;
 mod transfer;
 
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing, TombstoneConfig};
-pub use store::{KEYSPACES, Location, StoreError};
+pub use store::{Commit, KEYSPACES, Location, StoreError};
 
 pub use coordinator::MAX_FORWARD_HOPS;
 use coordinator::Op;
@@ -117,6 +125,14 @@ pub enum Input {
     },
     /// Time has passed: commit pending writes, expire timed-out requests.
     Tick,
+    /// The driver carried out [`Output::Commit`] `id`: `Ok` once the engine applied it (and
+    /// synced it, when it was a `Sync` commit), else the engine's error.
+    Committed {
+        /// The commit's id.
+        id: u64,
+        /// Its outcome.
+        result: Result<(), String>,
+    },
 }
 
 /// What a node asks its driver to do.
@@ -136,6 +152,9 @@ pub enum Output {
         /// The answer.
         response: ClientResponse,
     },
+    /// Apply this group commit to the node's engine (see [`Commit::apply`]), then feed
+    /// [`Input::Committed`] with its id. Nothing is acknowledged before that.
+    Commit(Commit),
     /// Something worth logging or counting happened.
     Event(NodeEvent),
 }
@@ -282,10 +301,13 @@ pub struct Node<E> {
     stopped: bool,
     /// Anti-entropy: timer, round-robin cursors, the exchange in flight.
     ae: crate::antientropy::AntiEntropy,
-    /// Partition transfers: outgoing transfers, acks owed after the next commit.
+    /// Partition transfers: outgoing transfers, pacing.
     transfers: crate::transfer::Transfers,
     /// Tombstone reaping: timer, cursor, rounds awaiting replies.
     reaper: reaper::Reaper,
+    /// True after a failed commit moved the node to a new epoch that could not be persisted:
+    /// it coordinates no write until a retry (every tick) persists it.
+    epoch_unpersisted: bool,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -299,7 +321,7 @@ impl<E: StorageEngine> Node<E> {
     /// [`NodeError`] for a bad configuration, a missing keyspace, or a storage failure.
     pub fn new(config: NodeConfig, engine: E, now: Timestamp) -> Result<Self, NodeError> {
         config.validate()?;
-        let mut store = Store::open(engine, config.write_durability)?;
+        let mut store = Store::open(engine, config.timing.flush_interval_ms)?;
         let mut outputs = VecDeque::new();
         let membership = membership::start(&config, &mut store, now, &mut outputs)?;
         let stored = match store.load_epoch()? {
@@ -356,6 +378,7 @@ impl<E: StorageEngine> Node<E> {
             stopped: false,
             ae,
             reaper: reaper::Reaper::new(now),
+            epoch_unpersisted: false,
         };
         node.announce_epoch();
         Ok(node)
@@ -375,6 +398,7 @@ impl<E: StorageEngine> Node<E> {
             }
             Input::Peer { from, message } => self.peer_message(from, message),
             Input::Tick => self.tick(),
+            Input::Committed { id, result } => self.committed(id, result),
         }
     }
 
@@ -385,13 +409,15 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// When to call `handle(_, Input::Tick)` next: the last `now` seen while writes await
-    /// their group commit, otherwise the earliest request deadline, probe or ping timeout of
-    /// the failure detector, or gossip round. `None` only after shutdown.
+    /// their group commit (and no commit is in flight), otherwise the earliest request
+    /// deadline, probe or ping timeout of the failure detector, gossip round, or the end of
+    /// the flush interval of buffered writes. `None` only after shutdown.
     pub fn next_deadline(&self) -> Option<Timestamp> {
         if self.stopped {
             return None;
         }
-        if self.store.has_pending() {
+        let commit = self.store.commit_deadline(self.now);
+        if commit.is_some_and(|d| d <= self.now) {
             return Some(self.now);
         }
         self.ops
@@ -404,7 +430,33 @@ impl<E: StorageEngine> Node<E> {
             .chain(self.transfers.next_deadline())
             .chain(self.epoch_pull_at)
             .chain(self.reaper.next_deadline())
+            .chain(commit)
             .min()
+    }
+
+    /// The time of the latest input.
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    /// Carries out `commit` here and now, on the caller's thread: applies it to the node's
+    /// engine and feeds the outcome back, at the time of the latest input. For drivers that
+    /// have no thread to commit on (tests, a simple embedding); drain the outputs afterwards.
+    pub fn run_commit(&mut self, commit: Commit) {
+        let result = commit.apply(self.store.engine());
+        let now = self.now;
+        self.handle(
+            now,
+            Input::Committed {
+                id: commit.id,
+                result,
+            },
+        );
+    }
+
+    /// True while a commit handed out as [`Output::Commit`] awaits its [`Input::Committed`].
+    pub fn commit_in_flight(&self) -> bool {
+        self.store.commit_in_flight()
     }
 
     /// This node's id.
@@ -469,19 +521,36 @@ impl<E: StorageEngine> Node<E> {
         self.store.engine()
     }
 
-    /// Prepares a clean stop: commits pending writes (their acknowledgements and replies are
-    /// queued: drain them), flushes the engine and persists the epoch as cleanly shut down, so
-    /// that the next start may keep the epoch instead of opening a new one. Requests still in
-    /// flight are abandoned. Call [`into_engine`](Self::into_engine) afterwards.
+    /// Prepares a clean stop: commits pending writes here and now (their acknowledgements and
+    /// replies are queued: drain them), flushes the engine and persists the epoch as cleanly
+    /// shut down, so that the next start may keep the epoch instead of opening a new one.
+    /// Requests still in flight are abandoned. Call [`into_engine`](Self::into_engine)
+    /// afterwards.
+    ///
+    /// Feed the outcome of a commit in flight first: with one still in flight the node
+    /// cannot know what the engine holds, so it stops without marking the epoch clean (the
+    /// next start opens a new one, which is always safe).
     ///
     /// # Errors
     /// [`StoreError`] when the flush or the epoch write fails (the next start then opens a new
     /// epoch, which is always safe).
     pub fn shutdown(&mut self, now: Timestamp) -> Result<(), StoreError> {
-        self.handle(now, Input::Tick);
+        self.now = now;
+        let in_flight = self.store.commit_in_flight();
+        if !in_flight {
+            // What a tick stages (hint deletions, say) needs a second round.
+            for _ in 0..2 {
+                if let Some((result, waiters)) = self.store.commit_now(now) {
+                    self.release(result, waiters);
+                }
+            }
+        }
         self.stopped = true;
         self.ops.clear();
         self.store.flush()?;
+        if in_flight {
+            return Ok(());
+        }
         let clean = self.epoch.clean_shutdown();
         self.store.persist_epoch(&clean)?;
         self.epoch = clean;
@@ -570,38 +639,91 @@ impl<E: StorageEngine> Node<E> {
         Ok(self.store.read(location, at)?.set)
     }
 
-    /// Tick: group commit (acknowledgements only after the batch returned), then expiry of
-    /// operations past their deadline, failure detection (probes, ping timeouts) and gossip.
-    fn tick(&mut self) {
-        if self.store.has_pending() {
-            let (result, waiters) = self.store.commit();
-            if let Err(e) = &result {
-                self.emit(NodeEvent::StorageFailed(e.clone()));
-            }
-            for w in waiters {
-                match w {
-                    Waiter::Nobody => {}
-                    Waiter::Local(seq) => {
-                        let me = self.config.id.clone();
-                        self.write_ack(seq, &me, result.clone());
+    /// The outcome of commit `id`: releases its waiters (acknowledgements, replies) or tells
+    /// them of the failure. A failed commit lost writes whose dots may have been sent to
+    /// other replicas already (the coordinator sends them as it stages), so the node moves
+    /// to a new epoch before it numbers another dot.
+    fn committed(&mut self, id: u64, result: Result<(), String>) {
+        let now = self.now;
+        let Some((result, waiters)) = self.store.finish_commit(id, result, now) else {
+            return;
+        };
+        if let Err(e) = &result {
+            self.emit(NodeEvent::StorageFailed(e.clone()));
+            self.renew_epoch();
+        }
+        self.release(result, waiters);
+    }
+
+    /// Answers everyone who waited for a commit with its outcome.
+    fn release(&mut self, result: Result<(), String>, waiters: Vec<Waiter>) {
+        let mut hints_deleted: BTreeMap<NodeId, usize> = BTreeMap::new();
+        for w in waiters {
+            match w {
+                Waiter::Nobody => {}
+                Waiter::Local(seq) => {
+                    let me = self.config.id.clone();
+                    self.write_ack(seq, &me, result.clone());
+                }
+                Waiter::Ack { to, op } => self.send(
+                    to,
+                    PeerMessage::ReplicaPutAck {
+                        op,
+                        result: result.clone(),
+                    },
+                ),
+                Waiter::HintAck { to, id } => {
+                    if result.is_ok() {
+                        self.send(to, PeerMessage::HintAck { id });
                     }
-                    Waiter::Ack { to, op } => self.send(
-                        to,
-                        PeerMessage::ReplicaPutAck {
-                            op,
-                            result: result.clone(),
-                        },
-                    ),
-                    Waiter::HintAck { to, id } => {
-                        if result.is_ok() {
-                            self.send(to, PeerMessage::HintAck { id });
-                        }
+                }
+                // Without an ack its sender resends the batch.
+                Waiter::TransferAck { to, ack } => {
+                    if result.is_ok() {
+                        self.send(to, PeerMessage::TransferAck(ack));
+                    }
+                }
+                // A hint whose deletion failed is still there and is delivered again.
+                Waiter::HintDeleted { target } => {
+                    if result.is_ok() {
+                        *hints_deleted.entry(target).or_default() += 1;
                     }
                 }
             }
-            let delivered = self.handoff.committed(result.is_ok());
-            self.outputs.extend(delivered);
-            self.transfers_committed(result.is_ok());
+        }
+        for (to, count) in hints_deleted {
+            self.emit(NodeEvent::HintsDelivered { to, count });
+        }
+    }
+
+    /// Moves to a new epoch (after a failed commit), durably if the engine lets it; until it
+    /// is persisted the node coordinates no write (see `epoch_unpersisted`).
+    fn renew_epoch(&mut self) {
+        let next = EpochState::on_start(None, self.now, Some(self.epoch.epoch));
+        self.epoch = next;
+        self.actor = next.actor(self.config.id.clone());
+        self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
+        self.epoch_unpersisted = true;
+        self.persist_renewed_epoch();
+    }
+
+    /// Persists an epoch taken after a failed commit; on success the node writes again.
+    fn persist_renewed_epoch(&mut self) {
+        match self.store.persist_epoch(&self.epoch) {
+            Ok(()) => {
+                self.epoch_unpersisted = false;
+                self.announce_epoch();
+            }
+            Err(e) => self.emit(NodeEvent::StorageFailed(e.to_string())),
+        }
+    }
+
+    /// Tick: expiry of operations past their deadline, failure detection (probes, ping
+    /// timeouts), gossip, anti-entropy, reaping, hinted handoff and transfers; then the group
+    /// commit of everything staged so far, handed to the driver as [`Output::Commit`].
+    fn tick(&mut self) {
+        if self.epoch_unpersisted {
+            self.persist_renewed_epoch();
         }
         self.expire_ops();
         let now = self.now;
@@ -643,6 +765,9 @@ impl<E: StorageEngine> Node<E> {
         let handoff = self.handoff.poll(self.now, &mut self.store, route);
         self.outputs.extend(handoff);
         self.transfer_tick();
+        if let Some(commit) = self.store.begin_commit(self.now) {
+            self.outputs.push_back(Output::Commit(commit));
+        }
     }
 
     fn emit(&mut self, event: NodeEvent) {

@@ -65,13 +65,15 @@ impl<E: StorageEngine> Node<E> {
                 key,
                 record,
                 hinted_for,
+                sync,
             } => {
                 let loc = self.location_for(hinted_for);
                 let waiter = Waiter::Ack {
                     to: from.clone(),
                     op: op.clone(),
                 };
-                if let Err(reason) = self.replica_merge(&from, &loc, &bucket, &key, &record, waiter)
+                if let Err(reason) =
+                    self.replica_merge(&from, &loc, &bucket, &key, &record, waiter, sync)
                 {
                     self.send(
                         from,
@@ -100,6 +102,7 @@ impl<E: StorageEngine> Node<E> {
                     &key,
                     &record,
                     Waiter::Nobody,
+                    false,
                 );
             }
             PeerMessage::HintDeliver {
@@ -112,8 +115,17 @@ impl<E: StorageEngine> Node<E> {
                     to: from.clone(),
                     id,
                 };
-                // Without an ack the holder keeps the hint and retries.
-                let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
+                // Without an ack the holder keeps the hint and retries; with it, the holder
+                // deletes its copy, so this one must be synced first.
+                let _ = self.replica_merge(
+                    &from,
+                    &Location::Data,
+                    &bucket,
+                    &key,
+                    &record,
+                    waiter,
+                    true,
+                );
             }
             PeerMessage::HintAck { id } => {
                 let outputs = self.handoff.acked(self.now, &from, id, &mut self.store);
@@ -187,7 +199,9 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
-    /// commit. Errors are reported as events and returned for an error answer.
+    /// commit (synced first when `sync`). Errors are reported as events and returned for an
+    /// error answer.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn replica_merge(
         &mut self,
         from: &NodeId,
@@ -196,6 +210,7 @@ impl<E: StorageEngine> Node<E> {
         key: &Bytes,
         record: &Bytes,
         waiter: Waiter,
+        sync: bool,
     ) -> Result<(), String> {
         let bad = |reason: String| NodeEvent::BadPeerMessage {
             from: from.clone(),
@@ -216,7 +231,7 @@ impl<E: StorageEngine> Node<E> {
                 return Err(reason);
             }
         };
-        match self.store.merge_in(loc, at, &set, waiter) {
+        match self.store.merge_in(loc, at, &set, waiter, sync) {
             Ok((_, corrupt)) => {
                 if let Some(error) = corrupt {
                     self.emit(NodeEvent::CorruptRecord {

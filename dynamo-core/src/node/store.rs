@@ -10,15 +10,23 @@
 //!   keeps for the unreachable `target` (sloppy quorum, paper §4.6);
 //! - `meta`: `epoch` ([`record::encode_epoch_state`]); other modules add their entries.
 //!
-//! # Group commit
+//! # Group commit, off the node's thread
 //!
 //! Every write is a read-merge-write that is *staged*: it goes into one pending
 //! [`WriteBatch`] and into an in-memory overlay that later reads see, and whoever waits for it
 //! (a replica acknowledgement, the coordinator's own write) is queued as a [`Waiter`].
-//! [`Store::commit`] applies the whole batch with the configured durability — one engine write,
-//! one fsync — and only then hands back the waiters, so that no acknowledgement precedes
-//! durability. Reads see staged writes (the node reads its own writes); should the batch
-//! fail, those writes vanish from reads too, and their waiters are told of the failure.
+//! [`Store::begin_commit`] hands the whole batch out as a [`Commit`] — one engine write, at most
+//! one fsync — for the driver to apply wherever it likes (the server on a thread of its own);
+//! [`Store::finish_commit`] takes the outcome back and only then releases the waiters, so that
+//! no acknowledgement precedes the write. One commit is in flight at a time; what is staged
+//! meanwhile waits for the next one (group commit covers everything staged while the previous
+//! sync ran). Reads see staged and in-flight writes (the node reads its own writes); should a
+//! commit fail, its writes vanish from reads, and their waiters are told of the failure.
+//!
+//! A staged write says whether it must be *synced* before its waiter is released: a commit is
+//! written with [`Durability::Sync`] when any of its writes must be, else `Buffered`. Buffered
+//! writes are synced within the flush interval: once it has passed since the first buffered
+//! commit, the next commit is a `Sync` one (empty if nothing else is staged).
 //!
 //! # Merkle trees
 //!
@@ -33,7 +41,7 @@ use bytes::Bytes;
 use engine_api::{Direction, Durability, KeyRange, Keyspace, Snapshot, StorageEngine, WriteBatch};
 
 use crate::antientropy::MerkleTree;
-use crate::ids::NodeId;
+use crate::ids::{NodeId, Timestamp};
 use crate::proto::OpId;
 use crate::record::{self, DecodeError, EncodeError};
 use crate::ring::{PartitionId, StorageKeyError, decode_storage_key, encode_storage_key, key_hash};
@@ -87,7 +95,7 @@ pub enum Location {
     Hint(NodeId),
 }
 
-/// Who waits for a staged write to become durable.
+/// Who waits for a staged write to be committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waiter {
     /// Nobody (read repair, a merge that changed nothing).
@@ -108,6 +116,69 @@ pub enum Waiter {
         /// Its id for the hint.
         id: u64,
     },
+    /// A partition-transfer acknowledgement owed to the sender `to` of a batch.
+    TransferAck {
+        /// The sender.
+        to: NodeId,
+        /// The acknowledgement.
+        ack: crate::transfer::TransferAck,
+    },
+    /// A delivered hint kept for `target` was deleted here (counted in
+    /// [`NodeEvent::HintsDelivered`](super::NodeEvent::HintsDelivered) once committed).
+    HintDeleted {
+        /// The node the hint was kept for.
+        target: NodeId,
+    },
+}
+
+/// A group commit for the driver to carry out: apply [`Commit::batch`] to the node's engine
+/// with [`Commit::durability`] (see [`Commit::apply`]), then feed the outcome back as
+/// [`Input::Committed`](super::Input::Committed) with the same id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// Identifies the commit in its completion.
+    pub id: u64,
+    /// Every write staged since the previous commit, as one atomic batch (may be empty: a
+    /// `Sync` commit of nothing makes earlier buffered writes durable).
+    pub batch: WriteBatch,
+    /// `Sync` when any write in it (or an earlier buffered one past the flush interval)
+    /// must reach stable storage.
+    pub durability: Durability,
+}
+
+impl Commit {
+    /// Applies the commit to `engine`: what a driver does with it, on any thread.
+    ///
+    /// # Errors
+    /// The engine's failure, as text (what [`Input::Committed`](super::Input::Committed)
+    /// carries).
+    pub fn apply<E: StorageEngine>(&self, engine: &E) -> Result<(), String> {
+        engine
+            .write(&self.batch, self.durability)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// One Merkle update: partition, key hash, the key's old and new digests.
+type TreeUpdate = (PartitionId, u64, Option<u64>, Option<u64>);
+
+/// Writes staged together, or committing together.
+#[derive(Debug, Default)]
+struct Pending {
+    /// Staged writes as later reads see them: `None` for a staged delete.
+    overlay: BTreeMap<(Keyspace, Bytes), Option<Bytes>>,
+    tree_updates: Vec<TreeUpdate>,
+    waiters: Vec<Waiter>,
+    /// Some write (or waiter) needs a sync.
+    sync: bool,
+}
+
+/// The commit handed to the driver and not yet finished.
+#[derive(Debug)]
+struct InFlight {
+    id: u64,
+    durability: Durability,
+    pending: Pending,
 }
 
 /// A record as read: the raw bytes (for the Merkle digest) and the decoded set.
@@ -169,12 +240,15 @@ pub struct Store<E> {
     data: Keyspace,
     hints: Keyspace,
     meta: Keyspace,
-    durability: Durability,
+    /// How long a buffered commit may stay unsynced, in ms.
+    flush_interval_ms: u64,
     batch: WriteBatch,
-    /// Staged writes as later reads see them: `None` for a staged delete.
-    overlay: BTreeMap<(Keyspace, Bytes), Option<Bytes>>,
-    tree_updates: Vec<(PartitionId, u64, Option<u64>, Option<u64>)>,
-    waiters: Vec<Waiter>,
+    /// What is staged for the next commit.
+    staged: Pending,
+    /// The commit the driver is carrying out.
+    in_flight: Option<InFlight>,
+    /// When the first commit written `Buffered` since the last `Sync` one finished.
+    unsynced_since: Option<Timestamp>,
     trees: BTreeMap<PartitionId, MerkleTree>,
     commits: u64,
     hint_writes: u64,
@@ -183,10 +257,11 @@ pub struct Store<E> {
 impl<E: StorageEngine> Store<E> {
     /// Opens the store over `engine` (which must have the [`KEYSPACES`]) and rebuilds the
     /// Merkle trees with one scan of `data`. Records whose key does not decode are skipped.
+    /// Buffered writes are synced at most `flush_interval_ms` after they were committed.
     ///
     /// # Errors
     /// [`StoreError::Engine`] when a keyspace is missing or the scan fails.
-    pub fn open(engine: E, durability: Durability) -> Result<Self, StoreError> {
+    pub fn open(engine: E, flush_interval_ms: u64) -> Result<Self, StoreError> {
         let data = engine.keyspace(KEYSPACES[0])?;
         let hints = engine.keyspace(KEYSPACES[1])?;
         let meta = engine.keyspace(KEYSPACES[2])?;
@@ -209,11 +284,11 @@ impl<E: StorageEngine> Store<E> {
             data,
             hints,
             meta,
-            durability,
+            flush_interval_ms,
             batch: WriteBatch::new(),
-            overlay: BTreeMap::new(),
-            tree_updates: Vec::new(),
-            waiters: Vec::new(),
+            staged: Pending::default(),
+            in_flight: None,
+            unsynced_since: None,
             trees,
             commits: 0,
             hint_writes: 0,
@@ -265,15 +340,15 @@ impl<E: StorageEngine> Store<E> {
         Ok(self.engine.get(self.meta, key)?)
     }
 
-    /// Writes the `meta` entry `key` at once, outside group commit, with the configured
-    /// durability (used for the cluster state, which changes rarely).
+    /// Writes the `meta` entry `key` at once and durably, outside group commit (used for the
+    /// cluster state, which changes rarely).
     ///
     /// # Errors
     /// [`StoreError::Engine`] when the write fails.
     pub fn persist_meta(&mut self, key: &'static [u8], value: Bytes) -> Result<(), StoreError> {
         let mut b = WriteBatch::new();
         b.put(self.meta, Bytes::from_static(key), value);
-        self.engine.write(&b, self.durability)?;
+        self.engine.write(&b, Durability::Sync)?;
         Ok(())
     }
 
@@ -300,9 +375,9 @@ impl<E: StorageEngine> Store<E> {
     /// [`StoreError::Key`] for an over-long key, [`StoreError::Engine`] on a read failure.
     pub fn read(&self, loc: &Location, at: KeyAt<'_>) -> Result<Stored, StoreError> {
         let (ks, k) = self.engine_key(loc, at)?;
-        let raw = match self.overlay.get(&(ks, k.clone())) {
-            Some(staged) => staged.clone(),
-            None => self.engine.get(ks, &k)?,
+        let raw = match self.overlaid(ks, k) {
+            Ok(found) => found,
+            Err(k) => self.engine.get(ks, &k)?,
         };
         let Some(raw) = raw else {
             return Ok(Stored::default());
@@ -321,9 +396,26 @@ impl<E: StorageEngine> Store<E> {
         })
     }
 
+    /// The value of `(ks, k)` in the staged or in-flight writes (the newest first), or the
+    /// key back when neither has it.
+    fn overlaid(&self, ks: Keyspace, k: Bytes) -> Result<Option<Bytes>, Bytes> {
+        let key = (ks, k);
+        if let Some(v) = self.staged.overlay.get(&key) {
+            return Ok(v.clone());
+        }
+        if let Some(v) = self
+            .in_flight
+            .as_ref()
+            .and_then(|f| f.pending.overlay.get(&key))
+        {
+            return Ok(v.clone());
+        }
+        Err(key.1)
+    }
+
     /// Stages `set` as the new record of (`bucket`, `key`) at `loc`, replacing `old` (as
-    /// returned by [`read`](Self::read)), with `waiter` waiting for its commit. Returns the
-    /// encoded record (what replicas are sent).
+    /// returned by [`read`](Self::read)), with `waiter` waiting for its commit (synced first
+    /// when `sync`). Returns the encoded record (what replicas are sent).
     ///
     /// # Errors
     /// [`StoreError::Encode`] or [`StoreError::Key`]; nothing is staged then.
@@ -334,12 +426,30 @@ impl<E: StorageEngine> Store<E> {
         old: &Stored,
         set: &SiblingSet,
         waiter: Waiter,
+        sync: bool,
     ) -> Result<Bytes, StoreError> {
-        let (ks, k) = self.engine_key(loc, at)?;
         let encoded = Bytes::from(record::encode(set)?);
+        self.stage_encoded(loc, at, old, encoded.clone(), waiter, sync)?;
+        Ok(encoded)
+    }
+
+    /// [`stage`](Self::stage) of a record already encoded.
+    ///
+    /// # Errors
+    /// [`StoreError::Key`]; nothing is staged then.
+    pub fn stage_encoded(
+        &mut self,
+        loc: &Location,
+        at: KeyAt<'_>,
+        old: &Stored,
+        encoded: Bytes,
+        waiter: Waiter,
+        sync: bool,
+    ) -> Result<(), StoreError> {
+        let (ks, k) = self.engine_key(loc, at)?;
         if *loc == Location::Data {
             let kh = key_hash(at.bucket, at.key);
-            self.tree_updates.push((
+            self.staged.tree_updates.push((
                 at.partition,
                 kh,
                 old.raw.as_deref().map(|r| entry_digest(kh, r)),
@@ -349,9 +459,18 @@ impl<E: StorageEngine> Store<E> {
             self.hint_writes += 1;
         }
         self.batch.put(ks, k.clone(), encoded.clone());
-        self.overlay.insert((ks, k), Some(encoded.clone()));
-        self.waiters.push(waiter);
-        Ok(encoded)
+        self.staged.overlay.insert((ks, k), Some(encoded));
+        self.wait(waiter, sync);
+        Ok(())
+    }
+
+    /// Queues `waiter` for the next commit (synced first when `sync`), without a write of its
+    /// own: what it waits for may be staged or in flight already.
+    pub fn wait(&mut self, waiter: Waiter, sync: bool) {
+        if waiter != Waiter::Nobody {
+            self.staged.waiters.push(waiter);
+        }
+        self.staged.sync |= sync;
     }
 
     /// Stages the deletion of the record of (`bucket`, `key`) at `loc`, replacing `old` (as
@@ -370,7 +489,7 @@ impl<E: StorageEngine> Store<E> {
         let (ks, k) = self.engine_key(loc, at)?;
         if *loc == Location::Data {
             let kh = key_hash(at.bucket, at.key);
-            self.tree_updates.push((
+            self.staged.tree_updates.push((
                 at.partition,
                 kh,
                 old.raw.as_deref().map(|r| entry_digest(kh, r)),
@@ -378,15 +497,16 @@ impl<E: StorageEngine> Store<E> {
             ));
         }
         self.batch.delete(ks, k.clone());
-        self.overlay.insert((ks, k), None);
-        self.waiters.push(waiter);
+        self.staged.overlay.insert((ks, k), None);
+        self.wait(waiter, false);
         Ok(())
     }
 
     /// Merges `incoming` into the record at `loc` (read-merge-write) and stages the result;
     /// when it adds nothing, no write is staged but `waiter` still waits for the next commit
-    /// (what is there may itself be pending). A corrupt local record is replaced; it is
-    /// returned in the second element so that the caller can report it.
+    /// (what is there may itself be pending), synced first when `sync`. A corrupt local
+    /// record is replaced; it is returned in the second element so that the caller can
+    /// report it.
     ///
     /// # Errors
     /// [`StoreError`]: engine, key, encoding, or a refused merge (mode mismatch, sibling cap).
@@ -396,6 +516,7 @@ impl<E: StorageEngine> Store<E> {
         at: KeyAt<'_>,
         incoming: &SiblingSet,
         waiter: Waiter,
+        sync: bool,
     ) -> Result<(Merged, Option<DecodeError>), StoreError> {
         let old = self.read(loc, at)?;
         let corrupt = old.corrupt.clone();
@@ -410,9 +531,9 @@ impl<E: StorageEngine> Store<E> {
             None => (incoming.clone(), true),
         };
         if changed {
-            self.stage(loc, at, &old, &set, waiter)?;
+            self.stage(loc, at, &old, &set, waiter, sync)?;
         } else {
-            self.waiters.push(waiter);
+            self.wait(waiter, sync);
         }
         Ok((Merged { set, changed }, corrupt))
     }
@@ -422,9 +543,19 @@ impl<E: StorageEngine> Store<E> {
         SiblingSet::new(mode)
     }
 
-    /// True when writes or waiters are pending: the node asks to be ticked now.
+    /// True when writes or waiters are staged for the next commit.
+    pub fn has_staged(&self) -> bool {
+        !self.staged.waiters.is_empty() || !self.batch.is_empty() || self.staged.sync
+    }
+
+    /// True when a commit is in flight (handed out, not yet finished).
+    pub fn commit_in_flight(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    /// True when writes are staged or committing: reads may see writes the engine has not.
     pub fn has_pending(&self) -> bool {
-        !self.waiters.is_empty() || !self.batch.is_empty()
+        self.has_staged() || self.in_flight.is_some()
     }
 
     /// Number of staged writes.
@@ -432,27 +563,112 @@ impl<E: StorageEngine> Store<E> {
         self.batch.len()
     }
 
-    /// Applies every staged write as one engine batch with the configured durability, then
-    /// returns the outcome and everyone who waited. On failure the staged writes are dropped
-    /// (reads no longer see them) and the Merkle trees are left as they were.
-    pub fn commit(&mut self) -> (Result<(), String>, Vec<Waiter>) {
-        let waiters = std::mem::take(&mut self.waiters);
-        if self.batch.is_empty() {
-            return (Ok(()), waiters);
+    /// When the next commit is due, given the time `now`: `now` while something is staged,
+    /// the end of the flush interval while buffered writes are unsynced, `None` while a
+    /// commit is in flight (its completion is the next step) or when nothing waits.
+    pub fn commit_deadline(&self, now: Timestamp) -> Option<Timestamp> {
+        if self.in_flight.is_some() {
+            return None;
         }
-        let batch = std::mem::take(&mut self.batch);
-        let updates = std::mem::take(&mut self.tree_updates);
-        self.overlay.clear();
+        if self.has_staged() {
+            return Some(now);
+        }
+        self.unsynced_since
+            .map(|t| Timestamp(t.0.saturating_add(self.flush_interval_ms)))
+    }
+
+    /// Hands out what is staged as one [`Commit`], when one is due at `now` (see
+    /// [`commit_deadline`](Self::commit_deadline)) and none is in flight. Its writes stay
+    /// visible to reads until it finishes.
+    pub fn begin_commit(&mut self, now: Timestamp) -> Option<Commit> {
+        if self.commit_deadline(now).is_none_or(|d| d > now) {
+            return None;
+        }
+        let flush_due = self
+            .unsynced_since
+            .is_some_and(|t| now.0 >= t.0.saturating_add(self.flush_interval_ms));
+        let pending = std::mem::take(&mut self.staged);
+        let durability = if pending.sync || flush_due {
+            Durability::Sync
+        } else {
+            Durability::Buffered
+        };
         self.commits += 1;
-        match self.engine.write(&batch, self.durability) {
+        let id = self.commits;
+        let batch = std::mem::take(&mut self.batch);
+        self.in_flight = Some(InFlight {
+            id,
+            durability,
+            pending,
+        });
+        Some(Commit {
+            id,
+            batch,
+            durability,
+        })
+    }
+
+    /// Takes back the outcome of commit `id` at time `now`: applies its Merkle updates when
+    /// it succeeded, drops its writes from reads, and returns the outcome and everyone who
+    /// waited for it. `None` when `id` is not the commit in flight.
+    ///
+    /// On failure the writes staged since build on writes the engine does not have; their
+    /// Merkle updates are corrected so that the trees keep matching the engine.
+    pub fn finish_commit(
+        &mut self,
+        id: u64,
+        result: Result<(), String>,
+        now: Timestamp,
+    ) -> Option<(Result<(), String>, Vec<Waiter>)> {
+        if self.in_flight.as_ref().is_none_or(|f| f.id != id) {
+            return None;
+        }
+        let InFlight {
+            durability,
+            pending,
+            ..
+        } = self.in_flight.take()?;
+        match &result {
             Ok(()) => {
-                for (p, h, old, new) in updates {
+                for (p, h, old, new) in pending.tree_updates {
                     self.trees.entry(p).or_default().update(h, old, new);
                 }
-                (Ok(()), waiters)
+                match durability {
+                    Durability::Sync => self.unsynced_since = None,
+                    Durability::Buffered => {
+                        self.unsynced_since = self.unsynced_since.or(Some(now));
+                    }
+                }
             }
-            Err(e) => (Err(e.to_string()), waiters),
+            Err(_) => {
+                // The first staged update of a key the failed commit touched starts from the
+                // digest the failed commit replaced, which is still the engine's.
+                for (p, h, old, _) in pending.tree_updates.iter().rev() {
+                    if let Some(u) = self
+                        .staged
+                        .tree_updates
+                        .iter_mut()
+                        .find(|u| u.0 == *p && u.1 == *h)
+                    {
+                        u.2 = *old;
+                    }
+                }
+            }
         }
+        Some((result, pending.waiters))
+    }
+
+    /// Commits what is staged here and now, synced (for a clean stop). Returns the outcome
+    /// and the waiters, or `None` when nothing was staged or a commit is still in flight
+    /// (its outcome is unknown here).
+    pub fn commit_now(&mut self, now: Timestamp) -> Option<(Result<(), String>, Vec<Waiter>)> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        self.staged.sync = true;
+        let commit = self.begin_commit(now)?;
+        let result = commit.apply(&self.engine);
+        self.finish_commit(commit.id, result, now)
     }
 
     /// Flushes the engine (makes every earlier write durable).

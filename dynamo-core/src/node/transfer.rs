@@ -429,7 +429,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// A [`TransferBatch`] from `from`: merge every record through group commit; the ack goes
-    /// out once that commit is durable. A batch with a bad record is not acknowledged (the
+    /// out once that commit is synced. A batch with a bad record is not acknowledged (the
     /// sender retries; the record is reported).
     pub(super) fn transfer_batch_received(&mut self, from: NodeId, batch: TransferBatch) {
         let mut ok = true;
@@ -450,6 +450,7 @@ impl<E: StorageEngine> Node<E> {
                     &r.key,
                     &r.record,
                     Waiter::Nobody,
+                    true,
                 )
                 .is_ok();
         }
@@ -469,23 +470,9 @@ impl<E: StorageEngine> Node<E> {
             cursor: batch.cursor,
             last: batch.last,
         };
-        if self.store.has_pending() {
-            self.transfers.owed.push((from, ack));
-        } else {
-            // Nothing of it awaits a commit.
-            self.send(from, PeerMessage::TransferAck(ack));
-        }
-    }
-
-    /// After a group commit: the acks owed for batches it made durable (none if it failed:
-    /// their senders resend).
-    pub(super) fn transfers_committed(&mut self, ok: bool) {
-        let owed = std::mem::take(&mut self.transfers.owed);
-        if ok {
-            for (to, ack) in owed {
-                self.send(to, PeerMessage::TransferAck(ack));
-            }
-        }
+        // Acknowledged once synced (its sender may drop the partition): records that changed
+        // nothing may still be in a buffered commit.
+        self.store.wait(Waiter::TransferAck { to: from, ack }, true);
     }
 
     /// A [`TransferAck`] from `from`: moves the cursor over the batches acknowledged in

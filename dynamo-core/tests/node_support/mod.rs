@@ -106,6 +106,7 @@ pub fn put_req(key: &str, value: &str, context: Context) -> ClientRequest {
         value: Bytes::copy_from_slice(value.as_bytes()),
         content_type: text(),
         w: None,
+        dw: None,
         return_body: false,
     }
 }
@@ -124,6 +125,7 @@ pub fn delete_req(key: &str, context: Context) -> ClientRequest {
         key: Bytes::copy_from_slice(key.as_bytes()),
         context,
         w: None,
+        dw: None,
     }
 }
 
@@ -252,6 +254,8 @@ impl<E: StorageEngine> Cluster<E> {
                     );
                 }
                 Output::Event(e) => self.events.push((at.clone(), e)),
+                // The commit completes at once, as if the disk were instant.
+                Output::Commit(commit) => node.run_commit(commit),
             }
         }
     }

@@ -1,5 +1,5 @@
-//! `GET` and `PUT /buckets/{bucket}/props`: a bucket's replication and versioning as JSON
-//! `{"n": 3, "r": 2, "w": 2, "versioning": "dvv"}`. A PUT may give any subset of the fields;
+//! `GET` and `PUT /buckets/{bucket}/props`: a bucket's replication, versioning and durability
+//! as JSON `{"n": 3, "r": 2, "w": 2, "versioning": "dvv", "durability": "all"}`. A PUT may give any subset of the fields;
 //! the others keep their current values. The change spreads to the cluster by gossip.
 //!
 //! `GET` and `PUT /props`: the same for the cluster's defaults, which every bucket without
@@ -9,7 +9,7 @@ use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, http::Uri};
-use dynamo_core::membership::{parse_versioning_mode, versioning_mode_name};
+use dynamo_core::membership::{DurabilityMode, parse_versioning_mode, versioning_mode_name};
 use dynamo_core::node::BucketProps;
 use dynamo_core::proto::{ClientRequest, ClientResponse};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ struct PropsJson {
     r: u8,
     w: u8,
     versioning: &'static str,
+    durability: &'static str,
 }
 
 impl From<BucketProps> for PropsJson {
@@ -35,6 +36,7 @@ impl From<BucketProps> for PropsJson {
             r: p.r,
             w: p.w,
             versioning: versioning_mode_name(p.mode),
+            durability: p.durability.name(),
         }
     }
 }
@@ -47,6 +49,7 @@ struct PropsPatch {
     r: Option<u8>,
     w: Option<u8>,
     versioning: Option<String>,
+    durability: Option<String>,
 }
 
 /// `GET /buckets/{bucket}/props`.
@@ -117,6 +120,9 @@ async fn put_inner(
     }
     if let Some(v) = &patch.versioning {
         props.mode = parse_versioning_mode(v).map_err(|e| ApiError::bad(e.to_string()))?;
+    }
+    if let Some(d) = &patch.durability {
+        props.durability = DurabilityMode::parse(d).map_err(|e| ApiError::bad(e.to_string()))?;
     }
     props.validate().map_err(|e| ApiError::bad(e.to_string()))?;
     let request = match bucket {

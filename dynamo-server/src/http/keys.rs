@@ -58,8 +58,9 @@ async fn put_inner(st: &HttpState, request: Request) -> Result<Response, ApiErro
     let uri = request.uri().clone();
     let headers = request.headers().clone();
     let (bucket, key) = params::bucket_and_key(uri.path())?;
-    let query = Query::parse(uri.query(), &["w", "returnbody"])?;
+    let query = Query::parse(uri.query(), &["w", "dw", "returnbody"])?;
     let w = query.quorum("w")?;
+    let dw = query.durable_quorum("dw")?;
     let return_body = query.flag("returnbody")?;
     let context = params::context(&headers)?;
     let content_type = params::content_type(&headers)?;
@@ -75,6 +76,7 @@ async fn put_inner(st: &HttpState, request: Request) -> Result<Response, ApiErro
             value,
             content_type,
             w,
+            dw,
             return_body,
         })
         .await?
@@ -103,8 +105,9 @@ async fn delete_inner(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let (bucket, key) = params::bucket_and_key(uri.path())?;
-    let query = Query::parse(uri.query(), &["w"])?;
+    let query = Query::parse(uri.query(), &["w", "dw"])?;
     let w = query.quorum("w")?;
+    let dw = query.durable_quorum("dw")?;
     let context = params::context(headers)?;
     match st
         .handle
@@ -113,6 +116,7 @@ async fn delete_inner(
             key,
             context,
             w,
+            dw,
         })
         .await?
     {

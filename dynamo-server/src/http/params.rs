@@ -156,6 +156,22 @@ impl Query {
         }
     }
 
+    /// A durable-write quorum: an integer from 0 to 255 (absent: `None`).
+    ///
+    /// # Errors
+    /// [`ApiError::BadRequest`] for anything else.
+    pub(crate) fn durable_quorum(&self, name: &str) -> Result<Option<u8>, ApiError> {
+        let Some(v) = self.get(name) else {
+            return Ok(None);
+        };
+        match v.parse::<u8>() {
+            Ok(q) if v.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(q)),
+            _ => Err(ApiError::bad(format!(
+                "query parameter {name}={v:?}: expected an integer from 0 to 255"
+            ))),
+        }
+    }
+
     /// A boolean: `true` or `false` (absent: `false`).
     ///
     /// # Errors

@@ -192,6 +192,8 @@ pub struct GrowSet<N: SetApi> {
     ops: BTreeMap<u64, Op>,
     next_element: Vec<u32>,
     acked: BTreeMap<usize, BTreeSet<u64>>,
+    /// When each acknowledged element was acknowledged, in virtual time.
+    acked_at: BTreeMap<(usize, u64), Millis>,
     finals: BTreeMap<usize, Vec<Option<BTreeSet<u64>>>>,
     report: GrowSetReport,
     finishing: bool,
@@ -208,6 +210,7 @@ impl<N: SetApi> GrowSet<N> {
             rng,
             ops: BTreeMap::new(),
             acked: BTreeMap::new(),
+            acked_at: BTreeMap::new(),
             finals: BTreeMap::new(),
             report: GrowSetReport::default(),
             finishing: false,
@@ -218,6 +221,13 @@ impl<N: SetApi> GrowSet<N> {
     /// The name of key number `key`.
     pub fn key_name(key: usize) -> String {
         format!("set-{key}")
+    }
+
+    /// When `element` of the key called `key_name` was acknowledged, in virtual time (for
+    /// checkers that bound *when* a lost element may have been written).
+    pub fn acknowledged_at(&self, key_name: &str, element: u64) -> Option<Millis> {
+        let key = key_name.strip_prefix("set-")?.parse().ok()?;
+        self.acked_at.get(&(key, element)).copied()
     }
 
     /// Elements acknowledged so far, by key number.
@@ -300,6 +310,7 @@ impl<N: SetApi> GrowSet<N> {
                     Ok(()) => {
                         self.report.acknowledged += 1;
                         self.acked.entry(key).or_default().insert(element);
+                        self.acked_at.insert((key, element), c.completed_at);
                     }
                     Err(e) => {
                         self.report.indeterminate += 1;
