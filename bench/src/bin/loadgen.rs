@@ -1,35 +1,56 @@
-//! `loadgen`: loads a running Dynamo cluster over its HTTP API and reports throughput, failures
-//! and latency quantiles (see `bench::loadgen`).
+//! `loadgen`: loads a running Dynamo cluster over its HTTP API, or a Redis-protocol server
+//! (redis-server, Dynomite), and reports throughput, failures, latency quantiles and CPU per
+//! operation (see `bench::loadgen`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bench::loadgen::{LoadConfig, WriteMode, parse_duration, run_until};
+use bench::loadgen::cpu::parse_pid_lines;
+use bench::loadgen::{LoadConfig, Protocol, WriteMode, parse_duration, run_until};
 use clap::Parser;
 
-/// Load generator for a running Dynamo cluster.
+/// Load generator for a running Dynamo cluster, or a Redis-protocol server.
 ///
-/// Concurrent clients send a mix of reads and writes over the HTTP API, each client to one node
-/// (round-robin over --nodes), for --duration after a --warmup; then it prints the throughput,
-/// the failures by kind (unavailable, overloaded, other) and the latency quantiles of reads and
-/// writes. Progress goes to stderr every few seconds; Ctrl-C stops early and still reports.
+/// Concurrent clients send a mix of reads and writes, each client to one node (round-robin over
+/// --nodes), for --duration after a --warmup; then it prints the throughput, the failures by
+/// kind (unavailable, overloaded, other) and the latency quantiles of reads and writes.
+/// Progress goes to stderr every few seconds; Ctrl-C stops early and still reports.
+///
+/// --protocol http (the default) speaks Dynamo's HTTP API. --protocol resp speaks the Redis
+/// protocol (GET and SET of the same keys and values, one connection per client) to
+/// redis-server or Netflix Dynomite: writes are blind SETs, a GET of a missing key is a
+/// successful read of nothing, error replies are failures; --bucket, --mode, --r and --w do not
+/// apply. For --verify over RESP, start from an empty database (FLUSHALL).
+///
+/// Closed loop by default: each client sends its next operation when the last one is
+/// answered. With --rate R the loop is open: operations are due at fixed times (R per second
+/// over all clients), each client sends the next one due, and latency is counted from when it
+/// was due, queueing for a busy client included; the report adds the achieved rate, the starts
+/// later than 1 ms and the operations never sent. --clients must be large enough to keep up.
+///
+/// With --cpu-pids (or --cpu-pids-file) the CPU time of those processes (the nodes; all their
+/// threads) is read from /proc/PID/stat at the start and the end of the measured phase: the
+/// report gives node CPU per operation and cores used, and loadgen's own CPU per operation.
 ///
 /// It starts no nodes: it is a client of a cluster already running. Start one in another
 /// terminal with `cargo run --release --bin dynamo -- up` (three nodes on 127.0.0.1, HTTP on
 /// ports 8001-8003, the default --nodes here), then run e.g.
-/// `cargo run --release -p bench --bin loadgen -- --clients 32 --duration 30s --preload`.
+/// `cargo run --release -p bench --bin loadgen -- --clients 32 --duration 30s --preload`,
+/// or against redis-server:
+/// `loadgen --protocol resp --nodes 127.0.0.1:6379 --rate 20000 --cpu-pids $(pidof redis-server)`.
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 struct Args {
-    /// Base URLs of the nodes, comma-separated; clients are spread over them round-robin.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003"
-    )]
-    nodes: Vec<String>,
+    /// The protocol: http (Dynamo's API) or resp (Redis GET/SET).
+    #[arg(long, default_value = "http")]
+    protocol: Protocol,
+    /// The nodes, comma-separated; clients are spread over them round-robin. Over http, base
+    /// URLs (default http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003); over
+    /// resp, host:port or redis://host:port (default 127.0.0.1:6379).
+    #[arg(long, value_delimiter = ',')]
+    nodes: Option<Vec<String>>,
     /// Concurrent clients, each with one request in flight at a time.
     #[arg(long, default_value_t = 32)]
     clients: usize,
@@ -80,6 +101,16 @@ struct Args {
     /// Time limit of one request.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     timeout: Duration,
+    /// Open loop: operations per second over all clients, due at fixed times; latency is
+    /// counted from when each was due. Closed loop when absent.
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
+    /// Process ids whose CPU time is measured (the nodes), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "PID,...")]
+    cpu_pids: Vec<u32>,
+    /// A file of process ids to measure, one a line (added to --cpu-pids).
+    #[arg(long, value_name = "FILE")]
+    cpu_pids_file: Option<std::path::PathBuf>,
     /// Worker threads of the client runtime (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -88,10 +119,34 @@ struct Args {
     json: bool,
 }
 
+/// The nodes loaded when --nodes is not given.
+fn default_nodes(protocol: Protocol) -> Vec<String> {
+    match protocol {
+        Protocol::Http => (8001..=8003)
+            .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect(),
+        Protocol::Resp => vec!["127.0.0.1:6379".into()],
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    let mut cpu_pids = args.cpu_pids;
+    if let Some(file) = &args.cpu_pids_file {
+        match std::fs::read_to_string(file)
+            .map_err(|e| e.to_string())
+            .and_then(|t| parse_pid_lines(&t))
+        {
+            Ok(pids) => cpu_pids.extend(pids),
+            Err(e) => {
+                eprintln!("loadgen: --cpu-pids-file {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let config = LoadConfig {
-        nodes: args.nodes,
+        protocol: args.protocol,
+        nodes: args.nodes.unwrap_or_else(|| default_nodes(args.protocol)),
         clients: args.clients,
         duration: args.duration,
         warmup: args.warmup,
@@ -108,6 +163,8 @@ fn main() -> ExitCode {
         verify: args.verify,
         progress: Some(args.progress),
         timeout: args.timeout,
+        rate: args.rate,
+        cpu_pids,
     };
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();

@@ -1,10 +1,22 @@
-//! A load generator for a running cluster: many concurrent clients (each an async task with its
-//! own seeded random generator) sending a mix of reads and writes over the HTTP API through
-//! `dynamo-client`, spread over the nodes round-robin, for a set time; then the throughput,
-//! the failures by kind and the latency quantiles of each operation type. The `loadgen` binary
-//! is its command line.
+//! A load generator for a running cluster, or for a Redis-protocol server: many concurrent
+//! clients (each an async task with its own seeded random generator) sending a mix of reads and
+//! writes for a set time, spread over the nodes round-robin; then the throughput, the failures
+//! by kind, the latency quantiles of each operation type and, when asked, the CPU time one
+//! operation cost. The `loadgen` binary is its command line.
 //!
-//! It is a client only: start a cluster first (`dynamo up`), then point it at the nodes.
+//! It is a client only: start a cluster first (`dynamo up`), or `redis-server`, or Dynomite,
+//! then point it at the nodes.
+//!
+//! # Protocols
+//!
+//! [`Protocol::Http`] (the default) speaks Dynamo's HTTP API through `dynamo-client`.
+//! [`Protocol::Resp`] speaks the Redis protocol (RESP2, [`resp`]): `GET` and `SET` of the same
+//! keys and values, over one TCP connection per client, for comparisons with `redis-server`
+//! and Netflix Dynomite. Over RESP every write is a blind `SET` (there are no contexts), a
+//! `GET` of a missing key is a successful read of nothing, and an error reply is a failure;
+//! the bucket and the quorums do not apply.
+//!
+//! # Phases
 //!
 //! A run has up to four phases, in this order:
 //!
@@ -16,6 +28,27 @@
 //!    this run wrote to that very key (the values carry their writer's key, client and
 //!    sequence number, and a payload checked byte for byte).
 //!
+//! # Closed and open loop
+//!
+//! By default the loop is closed: each client sends its next operation as soon as the last
+//! one is answered, and latency is counted from the send. With a rate ([`LoadConfig::rate`])
+//! the loop is open: operations are due at fixed times `t0 + i/rate` of one schedule shared by
+//! all clients (warm-up included); a client takes the next operation due, sends it, and its
+//! latency is counted from the time it was due, so that when the nodes fall behind, the wait
+//! for a free client is in the latency instead of being left out (coordinated omission). The
+//! report gives the achieved rate beside the intended one, the operations that started more
+//! than [`LATE_START`] late, and those never sent because every client was busy to the end.
+//!
+//! # CPU per operation
+//!
+//! Given the process ids of the nodes ([`LoadConfig::cpu_pids`]), their CPU time (user and
+//! system, all threads, from `/proc/PID/stat`) is sampled at the start and the end of the
+//! measured phase: the report gives microseconds per operation and cores used, and the load
+//! generator's own CPU time per operation ([`cpu`]). Processes that vanish are reported, not
+//! counted.
+//!
+//! # Writes over HTTP
+//!
 //! Writes come in two modes ([`WriteMode`]). With `context` (the default), a write carries
 //! the latest causal context the clients know for the key (from a read or an earlier write of
 //! it), so it replaces what that context covers and siblings appear only for truly concurrent
@@ -25,7 +58,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use bench::loadgen::{LoadConfig, run};
+//! use bench::loadgen::{LoadConfig, Protocol, run};
 //!
 //! # async fn demo() -> Result<(), bench::loadgen::LoadError> {
 //! let config = LoadConfig {
@@ -36,16 +69,30 @@
 //! };
 //! let report = run(&config).await?;
 //! print!("{}", report.to_text());
+//!
+//! // A redis-server, at 20 000 operations per second.
+//! let config = LoadConfig {
+//!     protocol: Protocol::Resp,
+//!     nodes: vec!["127.0.0.1:6379".into()],
+//!     rate: Some(20_000.0),
+//!     ..LoadConfig::default()
+//! };
+//! let report = run(&config).await?;
+//! print!("{}", report.to_text());
 //! # Ok(())
 //! # }
 //! ```
 
+pub mod cpu;
 mod histogram;
 mod keys;
 mod progress;
 mod report;
+pub mod resp;
+mod schedule;
 mod worker;
 
+use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -53,12 +100,54 @@ use std::time::{Duration, Instant};
 use dynamo_client::{Client, ClientError};
 use tokio::task::JoinSet;
 
+pub use cpu::{CpuReport, ProcessCpu};
 pub use histogram::Histogram;
 pub use keys::{KeyChooser, VALUE_HEADER_LEN, ValueMaker, WriteId, key_name};
-pub use report::{ErrorCounts, LoadReport, Measured, OpStats, VerifyReport};
+pub use report::{ErrorCounts, FailureKind, LoadReport, Measured, OpStats, VerifyReport};
 
 use progress::{Phase, Progress};
-use worker::{Shared, Worker};
+use resp::{RespClient, RespError};
+use schedule::Schedule;
+use worker::{Link, RespLink, Shared, Worker};
+
+/// In an open loop, an operation sent more than this after its intended start counts as a
+/// late start.
+pub const LATE_START: Duration = Duration::from_millis(1);
+
+/// The highest `rate` accepted.
+const MAX_RATE: f64 = 1e9;
+
+/// The protocol the clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// Dynamo's HTTP API; nodes are base URLs (`http://127.0.0.1:8001`).
+    #[default]
+    Http,
+    /// The Redis protocol (RESP2) `GET` and `SET`; nodes are `host:port` or
+    /// `redis://host:port`.
+    Resp,
+}
+
+impl std::str::FromStr for Protocol {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "http" => Ok(Protocol::Http),
+            "resp" => Ok(Protocol::Resp),
+            other => Err(format!("unknown protocol {other:?}: http or resp")),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Http => "http",
+            Protocol::Resp => "resp",
+        })
+    }
+}
 
 /// How writes treat what is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,8 +174,10 @@ impl std::str::FromStr for WriteMode {
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
-    /// Base URLs of the nodes (`http://127.0.0.1:8001`); client `i` talks to node
-    /// `i % nodes.len()`.
+    /// The protocol spoken.
+    pub protocol: Protocol,
+    /// The nodes: base URLs over HTTP (`http://127.0.0.1:8001`), `host:port` or
+    /// `redis://host:port` over RESP; client `i` talks to node `i % nodes.len()`.
     pub nodes: Vec<String>,
     /// Concurrent clients, each with at most one request in flight.
     pub clients: usize,
@@ -100,17 +191,17 @@ pub struct LoadConfig {
     pub value_size: usize,
     /// Fraction of operations that are reads (0 to 1); the rest are writes.
     pub read_ratio: f64,
-    /// Writes with or without a context.
+    /// Writes with or without a context (HTTP; over RESP every write is blind).
     pub mode: WriteMode,
     /// Zipf exponent of the key popularity (`None` or 0: uniform).
     pub zipf: Option<f64>,
     /// Seed of every client's generator (client `i` uses a generator derived from it and `i`).
     pub seed: u64,
-    /// The bucket written to.
+    /// The bucket written to (HTTP only).
     pub bucket: String,
-    /// Read quorum of every read (default: the bucket's).
+    /// Read quorum of every read (default: the bucket's; HTTP only).
     pub r: Option<u8>,
-    /// Write quorum of every write (default: the bucket's).
+    /// Write quorum of every write (default: the bucket's; HTTP only).
     pub w: Option<u8>,
     /// Write every key once before the warm-up.
     pub preload: bool,
@@ -120,11 +211,17 @@ pub struct LoadConfig {
     pub progress: Option<Duration>,
     /// Time limit of one request, connection included.
     pub timeout: Duration,
+    /// Open loop: operations per second over all clients, on a fixed schedule, latency
+    /// counted from each operation's intended start (`None`: closed loop).
+    pub rate: Option<f64>,
+    /// Processes whose CPU time is measured during the measured phase (the nodes'), by id.
+    pub cpu_pids: Vec<u32>,
 }
 
 impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
+            protocol: Protocol::Http,
             nodes: vec![
                 "http://127.0.0.1:8001".into(),
                 "http://127.0.0.1:8002".into(),
@@ -146,6 +243,8 @@ impl Default for LoadConfig {
             verify: false,
             progress: None,
             timeout: Duration::from_secs(10),
+            rate: None,
+            cpu_pids: Vec::new(),
         }
     }
 }
@@ -189,6 +288,21 @@ impl LoadConfig {
         if self.progress.is_some_and(|p| p.is_zero()) {
             return bad("the progress interval must be positive");
         }
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0 && rate <= MAX_RATE)
+        {
+            return bad("the rate must be a number of operations per second above 0, at most 1e9");
+        }
+        if self.protocol == Protocol::Resp {
+            if self.r.is_some() || self.w.is_some() {
+                return bad("quorums (r, w) are HTTP settings: RESP has none");
+            }
+            for node in &self.nodes {
+                if let Err(e) = resp::parse_address(node) {
+                    return Err(LoadError::Config(e.to_string()));
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -218,6 +332,14 @@ pub enum LoadError {
         /// The ping's failure.
         source: ClientError,
     },
+    /// A RESP node could not be connected to, or did not answer `PING`.
+    #[error("node {node} does not answer over RESP ({source}); is the server running?")]
+    UnreachableResp {
+        /// The node's address.
+        node: String,
+        /// What went wrong.
+        source: RespError,
+    },
     /// A client task panicked.
     #[error("a client task failed: {0}")]
     Task(String),
@@ -226,8 +348,9 @@ pub enum LoadError {
 /// Runs the load described by `config` against its nodes and reports what it measured.
 ///
 /// # Errors
-/// [`LoadError`]: a bad configuration, a node that does not answer `/ping` at the start, a
-/// client task that panicked. Operations that fail during the run are counted, not returned.
+/// [`LoadError`]: a bad configuration, a node that does not answer (`/ping` over HTTP, a
+/// connection and `PING` over RESP) at the start, a client task that panicked. Operations that
+/// fail during the run are counted, not returned.
 pub async fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     run_until(config, Arc::new(AtomicBool::new(false))).await
 }
@@ -242,44 +365,22 @@ pub async fn run_until(
     stop: Arc<AtomicBool>,
 ) -> Result<LoadReport, LoadError> {
     config.validate()?;
-    let http = reqwest::Client::builder()
-        .timeout(config.timeout)
-        .tcp_nodelay(true)
-        .no_proxy()
-        .pool_max_idle_per_host(config.clients)
-        .build()
-        .map_err(|e| LoadError::Client {
-            node: String::new(),
-            source: ClientError::from(e),
-        })?;
-    let mut node_clients = Vec::new();
-    for node in &config.nodes {
-        let client =
-            Client::with_http_client(node, http.clone()).map_err(|source| LoadError::Client {
-                node: node.clone(),
-                source,
-            })?;
-        client
-            .ping()
-            .await
-            .map_err(|source| LoadError::Unreachable {
-                node: node.clone(),
-                source,
-            })?;
-        node_clients.push(client);
-    }
+    let links = match config.protocol {
+        Protocol::Http => http_links(config).await?,
+        Protocol::Resp => resp_links(config).await?,
+    };
 
     let progress = Arc::new(Progress::default());
-    let shared = Arc::new(Shared::new(config.clone(), Arc::clone(&progress), stop));
-    let mut workers: Vec<Worker> = (0..config.clients)
-        .map(|i| {
-            // Lossless: validate() checked that clients fit in a u32.
-            Worker::new(
-                i as u32,
-                node_clients[i % node_clients.len()].clone(),
-                config.seed,
-            )
-        })
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        Arc::clone(&progress),
+        Arc::clone(&stop),
+    ));
+    let mut workers: Vec<Worker> = links
+        .into_iter()
+        .enumerate()
+        // Lossless: validate() checked that clients fit in a u32.
+        .map(|(i, link)| Worker::new(i as u32, link, config.seed))
         .collect();
     let printer = config
         .progress
@@ -298,8 +399,37 @@ pub async fn run_until(
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
     progress.begin(Phase::Mix, 0, Some(measure_from));
-    workers = run_phase(workers, |w| w.mix(Arc::clone(&shared), measure_from, end)).await?;
+    let schedule = config
+        .rate
+        .map(|rate| Arc::new(Schedule::new(start, end, rate)));
+    let pacer = schedule.as_ref().map(|s| {
+        let (s, stop) = (Arc::clone(s), Arc::clone(&stop));
+        tokio::task::spawn_blocking(move || s.run_pacer(&stop))
+    });
+    let pids = config.cpu_pids.clone();
+    let cpu_start = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        cpu::Sample::take(&pids)
+    });
+    workers = run_phase(workers, |w| {
+        w.mix(Arc::clone(&shared), schedule.clone(), measure_from, end)
+    })
+    .await?;
+    let cpu_end = cpu::Sample::take(&config.cpu_pids);
     let elapsed = Instant::now().saturating_duration_since(measure_from);
+    // Stopped during the warm-up: nothing was measured, CPU time included.
+    let cpu = if cpu_start.is_finished() {
+        let start = cpu_start
+            .await
+            .map_err(|e| LoadError::Task(e.to_string()))?;
+        CpuReport::between(&start, &cpu_end)
+    } else {
+        cpu_start.abort();
+        CpuReport::default()
+    };
+    if let Some(pacer) = pacer {
+        pacer.await.map_err(|e| LoadError::Task(e.to_string()))?;
+    }
 
     let mut measured = Measured::default();
     let mut warmup_ops = 0;
@@ -341,6 +471,7 @@ pub async fn run_until(
         p.abort();
     }
     Ok(LoadReport {
+        protocol: config.protocol,
         nodes: config.nodes.clone(),
         clients: config.clients,
         preloaded,
@@ -349,7 +480,70 @@ pub async fn run_until(
         warmup_ops,
         measured,
         verify,
+        intended_rate: config.rate,
+        unsent_slots: schedule.map(|s| s.unsent()),
+        cpu,
     })
+}
+
+/// One HTTP link per client, client `i` to node `i % nodes`, sharing one pool of connections;
+/// each node must answer `/ping` first.
+async fn http_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .tcp_nodelay(true)
+        .no_proxy()
+        .pool_max_idle_per_host(config.clients)
+        .build()
+        .map_err(|e| LoadError::Client {
+            node: String::new(),
+            source: ClientError::from(e),
+        })?;
+    let mut node_clients = Vec::new();
+    for node in &config.nodes {
+        let client =
+            Client::with_http_client(node, http.clone()).map_err(|source| LoadError::Client {
+                node: node.clone(),
+                source,
+            })?;
+        client
+            .ping()
+            .await
+            .map_err(|source| LoadError::Unreachable {
+                node: node.clone(),
+                source,
+            })?;
+        node_clients.push(client);
+    }
+    Ok((0..config.clients)
+        .map(|i| Link::Http(node_clients[i % node_clients.len()].clone()))
+        .collect())
+}
+
+/// One RESP link per client, client `i` to node `i % nodes`, each connecting on first use;
+/// each node must accept a connection and answer `PING` (with anything, even an error) first.
+async fn resp_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
+    let mut addresses = Vec::new();
+    for node in &config.nodes {
+        let unreachable = |source| LoadError::UnreachableResp {
+            node: node.clone(),
+            source,
+        };
+        let address = resp::parse_address(node).map_err(unreachable)?;
+        tokio::time::timeout(config.timeout, async {
+            RespClient::connect(&address).await?.ping().await
+        })
+        .await
+        .unwrap_or(Err(RespError::Timeout(config.timeout)))
+        .map_err(unreachable)?;
+        addresses.push(address);
+    }
+    Ok((0..config.clients)
+        .map(|i| {
+            let address = addresses[i % addresses.len()].clone();
+            Link::Resp(RespLink::new(address, config.timeout))
+        })
+        .collect())
 }
 
 /// Runs `phase` on every worker concurrently and gives the workers back, in their order.
@@ -444,5 +638,41 @@ mod tests {
         }
         assert_eq!("blind".parse(), Ok(WriteMode::Blind));
         assert!("other".parse::<WriteMode>().is_err());
+        assert_eq!("resp".parse(), Ok(Protocol::Resp));
+        assert_eq!(Protocol::Http.to_string(), "http");
+        assert!("redis".parse::<Protocol>().is_err());
+    }
+
+    #[test]
+    fn bad_rates_and_resp_settings_are_refused() {
+        for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e9] {
+            let c = LoadConfig {
+                rate: Some(rate),
+                ..LoadConfig::default()
+            };
+            assert!(matches!(c.validate(), Err(LoadError::Config(_))), "{rate}");
+        }
+        let resp = LoadConfig {
+            protocol: Protocol::Resp,
+            nodes: vec!["127.0.0.1:6379".into(), "redis://127.0.0.1:6380".into()],
+            rate: Some(1000.0),
+            ..LoadConfig::default()
+        };
+        assert!(resp.validate().is_ok());
+        for bad in [
+            LoadConfig {
+                nodes: vec!["http://127.0.0.1:8001".into()],
+                ..resp.clone()
+            },
+            LoadConfig {
+                r: Some(1),
+                ..resp.clone()
+            },
+        ] {
+            assert!(
+                matches!(bad.validate(), Err(LoadError::Config(_))),
+                "{bad:?}"
+            );
+        }
     }
 }

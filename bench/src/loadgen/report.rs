@@ -1,5 +1,9 @@
 //! What a load-generator run measured, merged over its clients, and its two renderings: a
 //! text summary for people and JSON for scripts.
+//!
+//! Besides throughput, failures and latencies, a report has the rate asked for (open loop)
+//! and the rate achieved, the operations that started late, and the CPU time one operation
+//! cost the watched node processes and the load generator itself.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -7,7 +11,32 @@ use std::time::Duration;
 use dynamo_client::ClientError;
 use serde_json::{Value, json};
 
+use super::LATE_START;
+use super::Protocol;
+use super::cpu::CpuReport;
 use super::histogram::Histogram;
+
+/// The kinds failures are counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The read or write quorum was not met.
+    Unavailable,
+    /// The node refused the request for load.
+    Overloaded,
+    /// Anything else.
+    Other,
+}
+
+impl FailureKind {
+    /// The kind of an HTTP client's error.
+    pub fn of(error: &ClientError) -> FailureKind {
+        match error {
+            ClientError::Unavailable { .. } => FailureKind::Unavailable,
+            ClientError::Overloaded { .. } => FailureKind::Overloaded,
+            _ => FailureKind::Other,
+        }
+    }
+}
 
 /// Failed operations by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -16,7 +45,8 @@ pub struct ErrorCounts {
     pub unavailable: u64,
     /// The node refused the request: its queue was full or it was stopping (503 `overloaded`).
     pub overloaded: u64,
-    /// Anything else: connection failures, timeouts, other error answers.
+    /// Anything else: connection failures, timeouts, other error answers (every RESP failure,
+    /// error replies included).
     pub other: u64,
 }
 
@@ -28,10 +58,15 @@ impl ErrorCounts {
 
     /// Counts `error` under its kind.
     pub fn count(&mut self, error: &ClientError) {
-        match error {
-            ClientError::Unavailable { .. } => self.unavailable += 1,
-            ClientError::Overloaded { .. } => self.overloaded += 1,
-            _ => self.other += 1,
+        self.add(FailureKind::of(error));
+    }
+
+    /// Counts one failure of `kind`.
+    pub fn add(&mut self, kind: FailureKind) {
+        match kind {
+            FailureKind::Unavailable => self.unavailable += 1,
+            FailureKind::Overloaded => self.overloaded += 1,
+            FailureKind::Other => self.other += 1,
         }
     }
 
@@ -101,15 +136,23 @@ pub struct Measured {
     pub puts_with_context: u64,
     /// A message of the first failure of each kind: unavailable, overloaded, other.
     pub first_errors: [Option<String>; 3],
+    /// Open loop: operations sent more than [`LATE_START`] after their intended start (every client
+    /// was busy, or the load generator could not keep up).
+    pub late_starts: u64,
 }
 
 impl Measured {
     /// Remembers `error`'s message if it is the first of its kind.
     pub fn note_error(&mut self, error: &ClientError) {
-        let slot = match error {
-            ClientError::Unavailable { .. } => 0,
-            ClientError::Overloaded { .. } => 1,
-            _ => 2,
+        self.note_failure(FailureKind::of(error), error);
+    }
+
+    /// Remembers the message of a failure of `kind` if it is the first of its kind.
+    pub fn note_failure(&mut self, kind: FailureKind, error: &dyn std::fmt::Display) {
+        let slot = match kind {
+            FailureKind::Unavailable => 0,
+            FailureKind::Overloaded => 1,
+            FailureKind::Other => 2,
         };
         if self.first_errors[slot].is_none() {
             self.first_errors[slot] = Some(error.to_string());
@@ -124,6 +167,7 @@ impl Measured {
         self.reads_with_siblings += other.reads_with_siblings;
         self.max_siblings = self.max_siblings.max(other.max_siblings);
         self.puts_with_context += other.puts_with_context;
+        self.late_starts += other.late_starts;
         for (mine, theirs) in self.first_errors.iter_mut().zip(&other.first_errors) {
             if mine.is_none() {
                 mine.clone_from(theirs);
@@ -173,6 +217,8 @@ impl VerifyReport {
 /// The result of a run.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
+    /// The protocol spoken.
+    pub protocol: Protocol,
     /// The nodes the clients talked to.
     pub nodes: Vec<String>,
     /// Concurrent clients.
@@ -190,6 +236,13 @@ pub struct LoadReport {
     pub measured: Measured,
     /// The read-back, when asked.
     pub verify: Option<VerifyReport>,
+    /// Open loop: the operations per second asked for (`None`: closed loop).
+    pub intended_rate: Option<f64>,
+    /// Open loop: operations whose intended start came before the end that were never sent,
+    /// every client being busy until then (their latency is not in the histograms).
+    pub unsent_slots: Option<u64>,
+    /// CPU time used during the measured phase.
+    pub cpu: CpuReport,
 }
 
 fn per_sec(n: u64, elapsed: Duration) -> f64 {
@@ -199,6 +252,11 @@ fn per_sec(n: u64, elapsed: Duration) -> f64 {
     } else {
         0.0
     }
+}
+
+/// `us` microseconds shared over `ops` operations, to 0.01 µs (`None` without operations).
+fn per_op(us: u64, ops: u64) -> Option<f64> {
+    (ops > 0).then(|| (us as f64 / ops as f64 * 100.0).round() / 100.0)
 }
 
 /// Microseconds as milliseconds with 2 decimals.
@@ -224,6 +282,40 @@ impl LoadReport {
         per_sec(self.ops(), self.elapsed)
     }
 
+    /// Operations sent in the measured phase, successful or failed.
+    pub fn ops_done(&self) -> u64 {
+        self.ops() + self.errors().total()
+    }
+
+    /// Operations per second done in the measured phase, successful or failed: in an open
+    /// loop, the rate achieved, to compare with the one intended.
+    pub fn achieved_rate(&self) -> f64 {
+        per_sec(self.ops_done(), self.elapsed)
+    }
+
+    /// Microseconds of CPU time of the watched node processes per operation done (successful
+    /// or failed). `None` without watched processes, or when none could be read at both ends,
+    /// or without operations.
+    pub fn node_cpu_us_per_op(&self) -> Option<f64> {
+        per_op(self.cpu.node_us()?, self.ops_done())
+    }
+
+    /// The CPU cores the watched node processes kept busy on average during the measured
+    /// phase.
+    pub fn node_cores(&self) -> Option<f64> {
+        let seconds = self.elapsed.as_secs_f64();
+        if seconds <= 0.0 {
+            return None;
+        }
+        let cores = self.cpu.node_us()? as f64 / 1e6 / seconds;
+        Some((cores * 1000.0).round() / 1000.0)
+    }
+
+    /// Microseconds of the load generator's own CPU time per operation done.
+    pub fn loadgen_cpu_us_per_op(&self) -> Option<f64> {
+        per_op(self.cpu.loadgen_us?, self.ops_done())
+    }
+
     /// The report as JSON.
     pub fn to_json(&self) -> Value {
         let m = &self.measured;
@@ -239,7 +331,9 @@ impl LoadReport {
                 "problems": v.problems,
             })
         });
+        let cpu = &self.cpu;
         json!({
+            "protocol": self.protocol.to_string(),
             "nodes": self.nodes,
             "clients": self.clients,
             "preloaded": self.preloaded,
@@ -262,6 +356,24 @@ impl LoadReport {
             "max_siblings": m.max_siblings,
             "puts_with_context": m.puts_with_context,
             "verify": verify,
+            "intended_rate": self.intended_rate,
+            "achieved_rate": self.achieved_rate(),
+            "late_starts": m.late_starts,
+            "unsent_slots": self.unsent_slots,
+            "node_cpu_us_per_op": self.node_cpu_us_per_op(),
+            "node_cores": self.node_cores(),
+            "loadgen_cpu_us_per_op": self.loadgen_cpu_us_per_op(),
+            "cpu": {
+                "node_pids": cpu.nodes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+                "node_us": cpu.node_us(),
+                "vanished": cpu.vanished().map(|p| json!({
+                    "pid": p.pid,
+                    "why": p.cpu_us.as_ref().err(),
+                })).collect::<Vec<_>>(),
+                "loadgen_us": cpu.loadgen_us,
+                "clock_ticks_per_sec": cpu.ticks.map(|t| t.per_second),
+                "clock_ticks_assumed": cpu.ticks.map(|t| t.assumed),
+            },
         })
     }
 
@@ -272,13 +384,34 @@ impl LoadReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} ops in {:.1} s: {:.0} ops/s ({} clients, {} nodes)",
+            "{} ops in {:.1} s: {:.0} ops/s ({} clients, {} nodes, {})",
             self.ops(),
             self.elapsed.as_secs_f64(),
             self.ops_per_sec(),
             self.clients,
-            self.nodes.len()
+            self.nodes.len(),
+            self.protocol,
         );
+        match self.intended_rate {
+            Some(rate) => {
+                let _ = writeln!(
+                    out,
+                    "open loop: {rate:.0} ops/s intended, {:.0} achieved; {} started more than \
+                     {} ms late, {} never sent (latency counted from the intended start)",
+                    self.achieved_rate(),
+                    m.late_starts,
+                    LATE_START.as_millis(),
+                    self.unsent_slots.unwrap_or(0),
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "closed loop: {:.0} ops/s achieved (successes and failures)",
+                    self.achieved_rate()
+                );
+            }
+        }
         let _ = writeln!(
             out,
             "errors: {} (unavailable {}, overloaded {}, other {})",
@@ -326,6 +459,7 @@ impl LoadReport {
                 self.preloaded, self.preload_errors, self.warmup_ops
             );
         }
+        self.cpu_text(&mut out);
         if let Some(v) = &self.verify {
             let _ = writeln!(
                 out,
@@ -343,5 +477,40 @@ impl LoadReport {
             }
         }
         out
+    }
+
+    /// The CPU lines of the text report.
+    fn cpu_text(&self, out: &mut String) {
+        let cpu = &self.cpu;
+        let mut parts = Vec::new();
+        if let (Some(per_op), Some(cores)) = (self.node_cpu_us_per_op(), self.node_cores()) {
+            let pids: Vec<String> = cpu
+                .nodes
+                .iter()
+                .filter(|p| p.cpu_us.is_ok())
+                .map(|p| p.pid.to_string())
+                .collect();
+            parts.push(format!(
+                "nodes {per_op:.1} µs/op, {cores:.2} cores (pids {})",
+                pids.join(", ")
+            ));
+        }
+        if let Some(per_op) = self.loadgen_cpu_us_per_op() {
+            parts.push(format!("loadgen {per_op:.1} µs/op"));
+        }
+        if !parts.is_empty() {
+            let _ = writeln!(out, "CPU: {}", parts.join("; "));
+        }
+        for p in cpu.vanished() {
+            if let Err(why) = &p.cpu_us {
+                let _ = writeln!(out, "  pid {}: not counted, {why}", p.pid);
+            }
+        }
+        if cpu.ticks.is_some_and(|t| t.assumed) {
+            let _ = writeln!(
+                out,
+                "  (`getconf CLK_TCK` failed: 100 clock ticks per second assumed)"
+            );
+        }
     }
 }
