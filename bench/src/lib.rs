@@ -42,6 +42,7 @@
 #![warn(missing_docs)]
 
 mod adapter;
+pub mod compare;
 mod data;
 pub mod loadgen;
 pub mod paired;
