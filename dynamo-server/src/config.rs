@@ -13,6 +13,9 @@
 //! r = 2
 //! w = 2
 //! versioning = "dvv"                  # dvv | vclock | lww
+//! durability = "all"                  # all | one | none: replicas that sync a write before it is acknowledged
+//! # flush_interval_ms = 100           # buffered writes are synced within this
+//! # io_threads = 1                    # worker threads of the node's runtime (`dynamo node`)
 //! # max_value_size = 16777216         # bytes
 //! # request_timeout_ms = 1000
 //! # gossip_interval_ms = 1000
@@ -36,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use dynamo_core::NodeId;
-use dynamo_core::membership::{BucketProps, parse_versioning_mode};
+use dynamo_core::membership::{BucketProps, DurabilityMode, parse_versioning_mode};
 use dynamo_core::node::NodeConfig;
 use dynamo_core::ring::RingConfig;
 use engine_any::Engine;
@@ -87,6 +90,18 @@ pub struct ServerConfig {
     pub w: Option<u8>,
     /// Versioning mode of buckets without their own properties: `dvv`, `vclock` or `lww`.
     pub versioning: String,
+    /// Durability of buckets without their own properties: `all` (every replica syncs
+    /// before it acknowledges), `one` (the coordinator syncs, the others buffer) or `none`
+    /// (every replica buffers).
+    pub durability: String,
+    /// Longest time a buffered write stays unsynced, in milliseconds (default: the core's,
+    /// 100 ms).
+    pub flush_interval_ms: Option<u64>,
+    /// Worker threads of the async runtime `dynamo node` runs the node on (HTTP, the peer
+    /// transport and the node task itself; commits have a thread of their own). Default 1:
+    /// the node's logic is one task, and more workers mostly add thread switches between
+    /// them (measured in BENCHMARKS.md). An embedding program's runtime is its own.
+    pub io_threads: Option<usize>,
     /// Partitions of the ring (a power of two; fixed for the life of the cluster).
     pub partitions: u32,
     /// Largest value accepted, in bytes (default 16 MiB).
@@ -126,6 +141,9 @@ impl Default for ServerConfig {
             r: None,
             w: None,
             versioning: "dvv".to_owned(),
+            durability: "all".to_owned(),
+            flush_interval_ms: None,
+            io_threads: None,
             partitions: dynamo_core::ring::DEFAULT_PARTITIONS,
             max_value_size: NodeConfig::DEFAULT_MAX_VALUE_SIZE,
             request_timeout_ms: dynamo_core::node::Timing::default().request_timeout_ms,
@@ -246,6 +264,9 @@ pub enum ConfigError {
     /// The build has no engine at all.
     #[error("this build has no storage engine (enable a cargo feature: mem, lmdb, lsm, redb)")]
     NoEngine,
+    /// The durability is unknown.
+    #[error("durability {0:?}: expected all, one or none")]
+    Durability(String),
     /// The versioning mode is unknown.
     #[error("versioning {0:?}: expected dvv, vclock or lww")]
     Versioning(String),
@@ -359,10 +380,11 @@ impl ServerConfig {
     }
 
     /// The default bucket properties: `n` (default 3, capped at the number of founders when
-    /// founders are listed), `r` and `w` (default a majority of `n`), the versioning mode.
+    /// founders are listed), `r` and `w` (default a majority of `n`), the versioning mode, the
+    /// durability.
     ///
     /// # Errors
-    /// [`ConfigError::Quorum`] or [`ConfigError::Versioning`].
+    /// [`ConfigError::Quorum`], [`ConfigError::Versioning`] or [`ConfigError::Durability`].
     pub fn bucket_props(&self) -> Result<BucketProps, ConfigError> {
         let n = self.n.unwrap_or_else(|| {
             if self.members.is_empty() && !self.seeds.is_empty() {
@@ -378,7 +400,11 @@ impl ServerConfig {
         let w = self.w.unwrap_or(majority.min(n));
         let mode = parse_versioning_mode(&self.versioning)
             .map_err(|_| ConfigError::Versioning(self.versioning.clone()))?;
-        BucketProps::new(n, r, w, mode).map_err(|_| ConfigError::Quorum { n, r, w })
+        let durability = DurabilityMode::parse(&self.durability)
+            .map_err(|_| ConfigError::Durability(self.durability.clone()))?;
+        BucketProps::new(n, r, w, mode)
+            .map(|p| p.with_durability(durability))
+            .map_err(|_| ConfigError::Quorum { n, r, w })
     }
 
     /// Checks everything that can be checked before binding sockets: the id, the addresses,
@@ -501,6 +527,9 @@ impl ServerConfig {
         if let Some(ms) = self.tombstone_grace_ms {
             config.tombstones.grace_ms = ms;
         }
+        if let Some(ms) = self.flush_interval_ms {
+            config.timing.flush_interval_ms = ms;
+        }
         config.validate()?;
         Ok(config)
     }
@@ -521,9 +550,19 @@ mod tests {
             engine = "mem"
             gossip_interval_ms = 200
             tombstone_grace_ms = 5000
+            durability = "one"
+            flush_interval_ms = 50
             "#,
         )
         .unwrap();
+        assert_eq!(c.bucket_props().unwrap().durability, DurabilityMode::One);
+        assert_eq!(
+            c.node_config("127.0.0.1:9002")
+                .unwrap()
+                .timing
+                .flush_interval_ms,
+            50
+        );
         assert_eq!(c.node_id, "n2");
         assert_eq!(c.http_addr, "127.0.0.1:8001");
         assert_eq!(c.engine().unwrap(), Some(Engine::Mem));

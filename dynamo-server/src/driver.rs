@@ -1,10 +1,19 @@
-//! The node thread: the driver that feeds the sans-IO [`Node`] and carries out its outputs.
+//! The node task: the driver that feeds the sans-IO [`Node`] and carries out its outputs.
 //!
-//! The node runs on a `std::thread` of its own because its inputs may commit to the storage
-//! engine (an fsync per group commit): storage work never runs on the tokio event loop. The
-//! loop:
+//! The node runs as one task on the tokio runtime, beside the HTTP handlers and the peer
+//! transport that talk to it through its command queue ([`NodeHandle`](crate::NodeHandle)):
+//! a request, a peer message and their answers pass between tasks, most often on the same
+//! worker thread, instead of waking another thread for every message (an earlier node thread
+//! spent a third of its time in thread switches). The storage work that may block for long —
+//! the commits, an fsync each — runs on a *commit thread* of its own: the node hands each
+//! [`Commit`] to it, keeps serving meanwhile, and learns the outcome through its own queue
+//! ([`Command::Committed`], fed as [`Input::Committed`]). The node has at most one commit in
+//! flight; what arrives meanwhile is staged for the next, so the fsyncs of a busy node each
+//! cover many writes. Point reads stay on the node task (a memtable or page-cache lookup).
 //!
-//! 1. wait for a [`Command`] until the node's next deadline (`recv_timeout`);
+//! The loop:
+//!
+//! 1. wait for a [`Command`] until the node's next deadline;
 //! 2. feed it, then every other command already waiting (up to [`MAX_BATCH`]): writes that
 //!    arrived together are staged together and share one group commit;
 //! 3. tick when the deadline has come (timeouts, gossip, handoff, anti-entropy, and the group
@@ -12,14 +21,8 @@
 //! 4. after every input, drain the outputs: `Send` → the peer transport (the address from the
 //!    cluster state, else from the driver's address book of hellos and admin seeds),
 //!    `Reply` → the request's oneshot, `Event` → a log line and metrics, `Commit` → the
-//!    commit thread.
-//!
-//! Commits (an engine write and, for most, an fsync) run on a *commit thread* of their own,
-//! so the node keeps serving while the disk works: the commit thread applies each
-//! [`Commit`] to the shared engine and reports its outcome into the node's own command
-//! queue ([`Command::Committed`]), which the loop feeds as [`Input::Committed`]. The node
-//! has at most one commit in flight; what arrives meanwhile is staged for the next, so the
-//! fsyncs of a busy node each cover many writes.
+//!    commit thread;
+//! 5. yield to the runtime's other tasks.
 //!
 //! Time is wall-clock milliseconds since the UNIX epoch taken once at start, advanced by a
 //! monotonic clock: the node sees real dates (its epoch logic compares them across restarts)
@@ -30,8 +33,8 @@
 //! corruption and storage failures, `debug` for the rest.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dynamo_core::membership::MembershipChange;
@@ -39,6 +42,8 @@ use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, O
 use dynamo_core::proto::{ClientId, ClientResponse, PeerMessage};
 use dynamo_core::{NodeId, Timestamp};
 use engine_any::AnyEngine;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::sync::mpsc::{Receiver, WeakSender};
 use tokio::sync::oneshot;
 
 use crate::handle::{Command, ServerNode};
@@ -108,44 +113,48 @@ impl Clock {
     }
 }
 
-/// The node thread and the receiver of its start's outcome.
+/// The node task and the receiver of its start's outcome.
 pub type Spawned = (
-    std::thread::JoinHandle<()>,
+    tokio::task::JoinHandle<()>,
     oneshot::Receiver<Result<(), StartError>>,
 );
 
-/// Starts the node thread: opens the engine with `open` and builds the node on that thread,
-/// then runs the loop, with a commit thread that reports through `reports` (a weak sender
-/// of the node's own command queue). Returns the thread and a receiver of the start's
-/// outcome (the thread exits after reporting an error).
+/// Starts the node task on the current runtime: opens the engine with `open` and builds the
+/// node (on the runtime's blocking pool: opening a store reads it), then runs the loop, with
+/// a commit thread that reports through `reports` (a weak sender of the node's own command
+/// queue). Returns the task and a receiver of the start's outcome (the task ends after
+/// reporting an error).
 ///
 /// # Errors
-/// [`StartError::Thread`] when the thread cannot be spawned.
+/// [`StartError::Thread`] when the task cannot be started (no runtime).
 pub fn spawn<F>(
     config: NodeConfig,
     open: F,
     commands: Receiver<Command>,
-    reports: Weak<SyncSender<Command>>,
+    reports: WeakSender<Command>,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
 ) -> Result<Spawned, StartError>
 where
     F: FnOnce() -> Result<AnyEngine, StartError> + Send + 'static,
 {
+    let runtime =
+        tokio::runtime::Handle::try_current().map_err(|e| StartError::Thread(e.to_string()))?;
     let (ready_tx, ready_rx) = oneshot::channel();
-    let name = format!("dynamo-node-{}", config.id);
-    let thread = std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let span = tracing::info_span!("node", id = %config.id);
-            let _entered = span.enter();
-            let mut clock = Clock::new();
-            let started = open().map(Arc::new).and_then(|engine| {
-                let node = Node::new(config, Arc::clone(&engine), clock.now())?;
-                let committer = Committer::spawn(engine, reports)?;
-                Ok((node, committer))
-            });
-            let (node, committer) = match started {
+    let span = tracing::info_span!("node", id = %config.id);
+    let task = runtime.spawn(tracing::Instrument::instrument(
+        async move {
+            let opening = tokio::task::spawn_blocking(move || {
+                let mut clock = Clock::new();
+                open().map(Arc::new).and_then(|engine| {
+                    let node = Node::new(config, Arc::clone(&engine), clock.now())?;
+                    let committer = Committer::spawn(engine, reports)?;
+                    Ok((node, committer, clock))
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(StartError::Thread(e.to_string())));
+            let (node, committer, clock) = match opening {
                 Ok(started) => started,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
@@ -172,10 +181,11 @@ where
             };
             driver.drain();
             let _ = ready_tx.send(Ok(()));
-            driver.run();
-        })
-        .map_err(|e| StartError::Thread(e.to_string()))?;
-    Ok((thread, ready_rx))
+            driver.run().await;
+        },
+        span,
+    ));
+    Ok((task, ready_rx))
 }
 
 /// What feeding a command means for the loop.
@@ -195,7 +205,7 @@ struct Committer {
 impl Committer {
     fn spawn(
         engine: Arc<AnyEngine>,
-        reports: Weak<SyncSender<Command>>,
+        reports: WeakSender<Command>,
     ) -> Result<Committer, StartError> {
         let (jobs, queue) = std::sync::mpsc::channel::<Commit>();
         let span = tracing::Span::current();
@@ -210,7 +220,10 @@ impl Committer {
                         return;
                     };
                     let id = commit.id;
-                    if reports.send(Command::Committed { id, result }).is_err() {
+                    if reports
+                        .blocking_send(Command::Committed { id, result })
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -251,51 +264,52 @@ struct Driver {
 }
 
 impl Driver {
-    fn run(mut self) {
+    async fn run(mut self) {
         loop {
             let now = self.clock.now();
             let first = match self.node.next_deadline() {
-                Some(deadline) if deadline <= now => {
-                    self.commands.try_recv().map_err(|e| match e {
-                        TryRecvError::Empty => RecvTimeoutError::Timeout,
-                        TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                    })
-                }
-                Some(deadline) => self
-                    .commands
-                    .recv_timeout(Duration::from_millis(deadline.0 - now.0)),
-                // Only after shutdown; not reached, as the loop ends there.
-                None => self
-                    .commands
-                    .recv()
-                    .map_err(|_| RecvTimeoutError::Disconnected),
-            };
-            match first {
-                Ok(command) => {
-                    if let Flow::Stop(reply) = self.command(command) {
-                        self.stop(reply);
+                Some(deadline) if deadline <= now => match self.commands.try_recv() {
+                    Ok(command) => Some(command),
+                    Err(TryRecvError::Empty) => None,
+                    Err(TryRecvError::Disconnected) => {
+                        // Every handle is gone: stop as if asked.
+                        self.stop(None).await;
                         return;
                     }
+                },
+                deadline => {
+                    let wait = deadline.map_or(Duration::from_secs(3_600), |d| {
+                        Duration::from_millis(d.0.saturating_sub(now.0))
+                    });
+                    tokio::select! {
+                        command = self.commands.recv() => match command {
+                            Some(command) => Some(command),
+                            None => {
+                                self.stop(None).await;
+                                return;
+                            }
+                        },
+                        () = tokio::time::sleep(wait) => None,
+                    }
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    // Every handle is gone: stop as if asked.
-                    self.stop(None);
+            };
+            let mut fed = 0;
+            let mut next = first;
+            while let Some(command) = next {
+                if let Flow::Stop(reply) = self.command(command) {
+                    self.stop(reply).await;
                     return;
                 }
-            }
-            for _ in 1..MAX_BATCH {
-                match self.commands.try_recv() {
-                    Ok(command) => {
-                        if let Flow::Stop(reply) = self.command(command) {
-                            self.stop(reply);
-                            return;
-                        }
-                    }
-                    Err(_) => break,
-                }
+                fed += 1;
+                next = if fed < MAX_BATCH {
+                    self.commands.try_recv().ok()
+                } else {
+                    None
+                };
             }
             self.tick_if_due();
+            // Let the HTTP and peer tasks run (on a one-worker runtime they share the thread).
+            tokio::task::yield_now().await;
         }
     }
 
@@ -356,12 +370,12 @@ impl Driver {
     /// Before stopping: waits (a bounded time) for the commit in flight, feeding its outcome,
     /// so that the node can stop cleanly. Other commands are dropped (their requests get
     /// `Stopped`).
-    fn finish_commit_in_flight(&mut self) {
+    async fn finish_commit_in_flight(&mut self) {
         let deadline = Instant::now() + STOP_COMMIT_WAIT;
         while self.node.commit_in_flight() {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.commands.recv_timeout(left) {
-                Ok(Command::Committed { id, result }) => {
+            match tokio::time::timeout(left, self.commands.recv()).await {
+                Ok(Some(Command::Committed { id, result })) => {
                     let now = self.clock.now();
                     self.node.handle(now, Input::Committed { id, result });
                     self.drain();
@@ -378,8 +392,8 @@ impl Driver {
     }
 
     /// Commits what is pending, sends the last messages, closes the engine, then answers.
-    fn stop(mut self, reply: Option<oneshot::Sender<()>>) {
-        self.finish_commit_in_flight();
+    async fn stop(mut self, reply: Option<oneshot::Sender<()>>) {
+        self.finish_commit_in_flight().await;
         let now = self.clock.now();
         if let Err(e) = self.node.shutdown(now) {
             self.metrics.storage_failures.inc();

@@ -8,13 +8,14 @@
 //! without bound; a peer message is dropped, which Dynamo's protocols tolerate (every message
 //! is retried, re-gossiped or repaired).
 
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use dynamo_core::NodeId;
 use dynamo_core::node::Node;
 use dynamo_core::proto::{ClientRequest, ClientResponse, PeerMessage};
 use engine_any::AnyEngine;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Receiver, Sender, WeakSender, channel};
 use tokio::sync::oneshot;
 
 /// The node type the server runs: the core node on the engine chosen at run time, shared with
@@ -97,9 +98,9 @@ pub enum HandleError {
 /// A cloneable, thread-safe way to talk to the node thread.
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
-    /// Shared by every clone: once the last handle is gone the channel closes and the node
-    /// thread stops (the commit thread holds only a [`Weak`] reference).
-    tx: Arc<SyncSender<Command>>,
+    /// Once the last handle is gone the channel closes and the node stops (the commit thread
+    /// holds only a [`WeakSender`]).
+    tx: Sender<Command>,
     id: NodeId,
 }
 
@@ -110,20 +111,14 @@ impl NodeHandle {
     /// A handle for node `id` and the receiving end the node thread reads, with room for
     /// `capacity` waiting commands.
     pub fn channel(id: NodeId, capacity: usize) -> (NodeHandle, Receiver<Command>) {
-        let (tx, rx) = sync_channel(capacity.max(1));
-        (
-            NodeHandle {
-                tx: Arc::new(tx),
-                id,
-            },
-            rx,
-        )
+        let (tx, rx) = channel(capacity.max(1));
+        (NodeHandle { tx, id }, rx)
     }
 
-    /// A sender that does not keep the node thread alive: for the commit thread, which
-    /// reports into the same queue while the node runs.
-    pub fn weak_sender(&self) -> Weak<SyncSender<Command>> {
-        Arc::downgrade(&self.tx)
+    /// A sender that does not keep the node alive: for the commit thread, which reports into
+    /// the same queue while the node runs.
+    pub fn weak_sender(&self) -> WeakSender<Command> {
+        self.tx.downgrade()
     }
 
     /// The node this handle talks to.
@@ -139,7 +134,7 @@ impl NodeHandle {
     pub fn send(&self, command: Command) -> Result<(), HandleError> {
         self.tx.try_send(command).map_err(|e| match e {
             TrySendError::Full(_) => HandleError::Overloaded,
-            TrySendError::Disconnected(_) => HandleError::Stopped,
+            TrySendError::Closed(_) => HandleError::Stopped,
         })
     }
 
@@ -195,14 +190,10 @@ impl NodeHandle {
     /// [`HandleError::Stopped`] if the node thread was already gone.
     pub async fn shutdown(&self) -> Result<(), HandleError> {
         let (tx, rx) = oneshot::channel();
-        let sender = self.tx.clone();
-        tokio::task::spawn_blocking(move || {
-            sender
-                .send(Command::Shutdown(tx))
-                .map_err(|_| HandleError::Stopped)
-        })
-        .await
-        .map_err(|_| HandleError::Stopped)??;
+        self.tx
+            .send(Command::Shutdown(tx))
+            .await
+            .map_err(|_| HandleError::Stopped)?;
         rx.await.map_err(|_| HandleError::Stopped)
     }
 }

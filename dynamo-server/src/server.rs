@@ -124,7 +124,7 @@ pub struct Server {
     http_stop: Option<oneshot::Sender<()>>,
     http_task: Option<JoinHandle<()>>,
     accept_task: Option<JoinHandle<()>>,
-    node_thread: Option<std::thread::JoinHandle<()>>,
+    node_task: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -175,7 +175,7 @@ impl Server {
         );
         let engine = config.engine()?;
         let store_dir = config.data_dir().join(STORE_DIR);
-        let (node_thread, ready) = driver::spawn(
+        let (node_task, ready) = driver::spawn(
             node_config,
             move || open_engine(engine, &store_dir),
             commands,
@@ -186,7 +186,7 @@ impl Server {
         match ready.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                let _ = tokio::task::spawn_blocking(move || node_thread.join()).await;
+                let _ = node_task.await;
                 return Err(e.into());
             }
             Err(_) => {
@@ -234,7 +234,7 @@ impl Server {
             http_stop: Some(http_stop),
             http_task: Some(http_task),
             accept_task: Some(accept_task),
-            node_thread: Some(node_thread),
+            node_task: Some(node_task),
         })
     }
 
@@ -282,13 +282,10 @@ impl Server {
         }
         // Fails only if the thread is already gone.
         let _ = self.handle.shutdown().await;
-        if let Some(thread) = self.node_thread.take()
-            && !matches!(
-                tokio::task::spawn_blocking(move || thread.join()).await,
-                Ok(Ok(()))
-            )
+        if let Some(task) = self.node_task.take()
+            && task.await.is_err()
         {
-            tracing::error!("the node thread panicked (the next start opens a new epoch)");
+            tracing::error!("the node task panicked (the next start opens a new epoch)");
         }
     }
 }

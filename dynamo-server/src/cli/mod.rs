@@ -46,17 +46,29 @@ pub enum Command {
     },
 }
 
-/// Runs the command on a multi-threaded tokio runtime.
+/// Runs the command on a multi-threaded tokio runtime: for `dynamo node`, with the
+/// configuration's `io_threads` workers (default 1).
 ///
 /// # Errors
 /// Whatever the command reports.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    let node_config = match &cli.command {
+        Command::Node(args) => {
+            let config = args.config()?;
+            builder.worker_threads(config.io_threads.unwrap_or(1).max(1));
+            Some(config)
+        }
+        _ => None,
+    };
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Node(args) => node::run(args).await,
+            Command::Node(args) => match node_config {
+                Some(config) => node::run(args, config).await,
+                None => Err(anyhow::anyhow!("no configuration")),
+            },
             Command::Up(args) => up::run(args).await,
             Command::Get(args) => client::get(args).await,
             Command::Put(args) => client::put(args).await,

@@ -56,6 +56,15 @@ pub struct NodeArgs {
     /// Versioning mode: dvv, vclock or lww.
     #[arg(long, value_name = "MODE")]
     pub versioning: Option<String>,
+    /// Durability of a new cluster's buckets: all, one or none.
+    #[arg(long, value_name = "MODE")]
+    pub durability: Option<String>,
+    /// Longest time a buffered write stays unsynced, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub flush_interval_ms: Option<u64>,
+    /// Worker threads of the node's async runtime (default 1).
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
     /// Partitions of the ring (a power of two; fixed for the cluster's life).
     #[arg(long)]
     pub partitions: Option<u32>,
@@ -129,6 +138,11 @@ impl NodeArgs {
         if let Some(v) = a.versioning {
             c.versioning = v;
         }
+        if let Some(v) = a.durability {
+            c.durability = v;
+        }
+        c.flush_interval_ms = a.flush_interval_ms.or(c.flush_interval_ms);
+        c.io_threads = a.io_threads.or(c.io_threads);
         if let Some(v) = a.partitions {
             c.partitions = v;
         }
@@ -170,12 +184,11 @@ pub fn init_tracing(filter: &str) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot install the logger: {e}"))
 }
 
-/// Runs `dynamo node`.
+/// Runs `dynamo node` with `config` (from [`NodeArgs::config`]).
 ///
 /// # Errors
 /// A bad configuration, a server that does not start.
-pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
-    let config = args.config()?;
+pub async fn run(args: NodeArgs, config: dynamo_server::ServerConfig) -> anyhow::Result<()> {
     if args.print_config {
         config.validate()?;
         print!("{}", config.to_toml()?);
