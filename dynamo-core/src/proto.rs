@@ -10,6 +10,10 @@
 //! - a [`Context`] as its opaque token ([`Context::to_token`]);
 //! - a [`ContentType`] as its string, a [`VersioningMode`](crate::version::VersioningMode) as `"dvv"`, `"vclock"` or `"lww"`.
 //!
+//! [`Bytes`] fields travel as byte strings. These serde forms live in
+//! [`crate::serde_helpers`], shared with the other modules that define messages
+//! ([`crate::antientropy`], [`crate::transfer`]).
+//!
 //! Decoding never trusts the bytes: a malformed record, token or content type is an error
 //! reply or a [`NodeEvent`](crate::node::NodeEvent), never a panic.
 
@@ -19,9 +23,14 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeId, Timestamp};
-use crate::membership::{ClusterState, MemberStatus};
-use crate::node::BucketProps;
+use crate::membership::{BucketProps, ClusterState, MemberStatus};
+use crate::serde_helpers::{bytes_serde, content_type_serde, context_serde, record_result_serde};
 use crate::version::{ContentType, Context, SiblingSet};
+
+/// Serde for [`VersioningMode`](crate::version::VersioningMode), re-exported from
+/// [`crate::serde_helpers`] where it moved, for drivers that name it here
+/// (`proto::mode_serde::name`).
+pub use crate::serde_helpers::mode_serde;
 
 /// A client request's handle, chosen by the driver and echoed in the
 /// [`Output::Reply`](crate::node::Output::Reply) that answers it.
@@ -510,176 +519,4 @@ pub struct ReapKey {
     pub key: Bytes,
     /// Digest of the tombstone record.
     pub digest: u64,
-}
-
-/// Serde for [`Bytes`] as a byte string (compact in binary formats).
-pub mod bytes_serde {
-    use bytes::Bytes;
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    /// Serializes as bytes.
-    ///
-    /// # Errors
-    /// The serializer's.
-    pub fn serialize<S: Serializer>(b: &Bytes, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(b)
-    }
-
-    /// Deserializes from bytes or a sequence of `u8` (as self-describing formats give).
-    ///
-    /// # Errors
-    /// When the input is neither.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Bytes, D::Error> {
-        d.deserialize_byte_buf(BytesVisitor)
-    }
-
-    struct BytesVisitor;
-
-    impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Bytes;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("bytes")
-        }
-
-        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Bytes, E> {
-            Ok(Bytes::copy_from_slice(v))
-        }
-
-        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Bytes, E> {
-            Ok(Bytes::from(v))
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Bytes, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
-            while let Some(b) = seq.next_element::<u8>()? {
-                out.push(b);
-            }
-            Ok(Bytes::from(out))
-        }
-    }
-}
-
-/// Serde for `Result<Option<Bytes>, String>` with the bytes as a byte string.
-mod record_result_serde {
-    use bytes::Bytes;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Serialize, Deserialize)]
-    struct Wrapped(#[serde(with = "super::bytes_serde")] Bytes);
-
-    pub fn serialize<S: Serializer>(
-        r: &Result<Option<Bytes>, String>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        let wrapped: Result<Option<Wrapped>, &String> = match r {
-            Ok(b) => Ok(b.clone().map(Wrapped)),
-            Err(e) => Err(e),
-        };
-        wrapped.serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        d: D,
-    ) -> Result<Result<Option<Bytes>, String>, D::Error> {
-        let wrapped = Result::<Option<Wrapped>, String>::deserialize(d)?;
-        Ok(wrapped.map(|o| o.map(|w| w.0)))
-    }
-}
-
-/// Serde for [`Context`] as its opaque token ([`Context::to_token`]).
-pub mod context_serde {
-    use serde::de::Error as _;
-    use serde::ser::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::version::Context;
-
-    /// Serializes as the token string.
-    ///
-    /// # Errors
-    /// When the context is too large for a token.
-    pub fn serialize<S: Serializer>(c: &Context, s: S) -> Result<S::Ok, S::Error> {
-        let token = c.to_token().map_err(S::Error::custom)?;
-        s.serialize_str(&token)
-    }
-
-    /// Deserializes from a token string.
-    ///
-    /// # Errors
-    /// When the token is malformed.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Context, D::Error> {
-        let token = String::deserialize(d)?;
-        Context::from_token(&token).map_err(D::Error::custom)
-    }
-}
-
-/// Serde for [`ContentType`] as its string.
-pub mod content_type_serde {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::version::ContentType;
-
-    /// Serializes as the string.
-    ///
-    /// # Errors
-    /// The serializer's.
-    pub fn serialize<S: Serializer>(c: &ContentType, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(c.as_str())
-    }
-
-    /// Deserializes from a string, checking it.
-    ///
-    /// # Errors
-    /// When the string is not a valid content type.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<ContentType, D::Error> {
-        let s = String::deserialize(d)?;
-        ContentType::new(s).map_err(D::Error::custom)
-    }
-}
-
-/// Serde for [`VersioningMode`](crate::version::VersioningMode) as `"dvv"`, `"vclock"` or `"lww"`.
-pub mod mode_serde {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::version::VersioningMode;
-
-    /// The name of a mode.
-    pub fn name(mode: VersioningMode) -> &'static str {
-        match mode {
-            VersioningMode::Dvv => "dvv",
-            VersioningMode::VClock => "vclock",
-            VersioningMode::Lww => "lww",
-        }
-    }
-
-    /// The mode of a name (`"dvv"`, `"vclock"`, `"lww"`), if any.
-    pub fn parse(name: &str) -> Option<VersioningMode> {
-        match name {
-            "dvv" => Some(VersioningMode::Dvv),
-            "vclock" => Some(VersioningMode::VClock),
-            "lww" => Some(VersioningMode::Lww),
-            _ => None,
-        }
-    }
-
-    /// Serializes as the name.
-    ///
-    /// # Errors
-    /// The serializer's.
-    pub fn serialize<S: Serializer>(m: &VersioningMode, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(name(*m))
-    }
-
-    /// Deserializes from a name.
-    ///
-    /// # Errors
-    /// For an unknown name.
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<VersioningMode, D::Error> {
-        let s = String::deserialize(d)?;
-        parse(&s).ok_or_else(|| D::Error::custom(format!("unknown versioning mode {s:?}")))
-    }
 }

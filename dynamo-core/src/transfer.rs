@@ -38,8 +38,9 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeId, Timestamp};
-use crate::proto::bytes_serde;
+use crate::record::KeyedRecord;
 use crate::ring::{PartitionId, Ring};
+use crate::serde_helpers::bytes_serde;
 
 /// The `meta` key under which a node persists its outgoing transfers and their cursors.
 pub const META_TRANSFERS: &[u8] = b"transfers";
@@ -81,20 +82,6 @@ impl Default for TransferConfig {
     }
 }
 
-/// One record of a [`TransferBatch`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransferRecord {
-    /// The bucket.
-    #[serde(with = "bytes_serde")]
-    pub bucket: Bytes,
-    /// The key.
-    #[serde(with = "bytes_serde")]
-    pub key: Bytes,
-    /// The encoded sibling set.
-    #[serde(with = "bytes_serde")]
-    pub record: Bytes,
-}
-
 /// A batch of a partition's records, sent to a new holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransferBatch {
@@ -105,7 +92,7 @@ pub struct TransferBatch {
     /// The partition.
     pub partition: PartitionId,
     /// The records, in storage-key order.
-    pub records: Vec<TransferRecord>,
+    pub records: Vec<KeyedRecord>,
     /// The storage key of the last record (the cursor once acknowledged); empty when the
     /// batch has no record.
     #[serde(with = "bytes_serde")]

@@ -6,9 +6,10 @@
 mod node_support;
 
 use bytes::Bytes;
-use dynamo_core::antientropy::{AeKey, AeMessage, AeOutcome, AeRecord, AeReport, NodeIndex};
+use dynamo_core::antientropy::{AeKey, AeMessage, AeOutcome, AeReport, NodeIndex};
 use dynamo_core::node::{BucketProps, Input, Location, Node, NodeConfig, NodeEvent, Output};
 use dynamo_core::proto::{ClientRequest, PeerMessage};
+use dynamo_core::record::KeyedRecord;
 use dynamo_core::ring::{PartitionId, encode_storage_key};
 use dynamo_core::version::Context;
 use engine_api::{Durability, StorageEngine, WriteBatch};
@@ -406,7 +407,7 @@ fn hostile_or_stale_exchange_messages_are_harmless() {
         },
     );
     assert!(matches!(&sent[..], [AeMessage::KeyList { keys, .. }] if keys.is_empty()));
-    let bad = |key: &[u8], record: &'static [u8]| AeRecord {
+    let bad = |key: &[u8], record: &'static [u8]| KeyedRecord {
         bucket: Bytes::from_static(b"b"),
         key: Bytes::copy_from_slice(key),
         record: Bytes::from_static(record),

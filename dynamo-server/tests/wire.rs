@@ -7,14 +7,15 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use dynamo_core::antientropy::{AeKey, AeMessage, AeRecord, KeyDigest, NodeIndex};
+use dynamo_core::antientropy::{AeKey, AeMessage, KeyDigest, NodeIndex};
 use dynamo_core::membership::{BucketProps, ClusterState, MemberStatus};
 use dynamo_core::proto::{
     AdminInfo, ClientRequest, ClientResponse, MemberSummary, OpId, PeerMessage, QuorumKind,
     ReadResult, ReadSibling, ReapKey, RequestError, WriteResult,
 };
+use dynamo_core::record::KeyedRecord;
 use dynamo_core::ring::{PartitionId, RingConfig};
-use dynamo_core::transfer::{TransferAck, TransferBatch, TransferProgress, TransferRecord};
+use dynamo_core::transfer::{TransferAck, TransferBatch, TransferProgress};
 use dynamo_core::version::{Actor, ContentType, Context, Dot, VClock, VersioningMode};
 use dynamo_core::{NodeId, Timestamp};
 use dynamo_server::wire::{
@@ -203,7 +204,7 @@ fn ae_messages() -> Vec<AeMessage> {
         AeMessage::Push {
             exchange: 3,
             partition: p,
-            records: vec![AeRecord {
+            records: vec![KeyedRecord {
                 bucket: b("b"),
                 key: b("k"),
                 record: Bytes::from_static(&[1, 2, 3]),
@@ -293,7 +294,7 @@ fn every_message() -> Vec<PeerMessage> {
             transfer: 1,
             seq: 2,
             partition: PartitionId(3),
-            records: vec![TransferRecord {
+            records: vec![KeyedRecord {
                 bucket: b("b"),
                 key: b("k"),
                 record: b("r"),

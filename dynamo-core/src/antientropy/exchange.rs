@@ -78,8 +78,9 @@ use serde::{Deserialize, Serialize};
 
 use super::merkle::{MerkleTree, NodeIndex};
 use crate::ids::{NodeId, Timestamp};
-use crate::proto::bytes_serde;
+use crate::record::KeyedRecord;
 use crate::ring::PartitionId;
+use crate::serde_helpers::bytes_serde;
 
 /// Limits of anti-entropy; the interval between exchanges is
 /// [`Timing::anti_entropy_interval_ms`](crate::node::Timing::anti_entropy_interval_ms).
@@ -145,20 +146,6 @@ pub struct AeKey {
     pub key: Bytes,
 }
 
-/// A record sent for the receiver to merge.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AeRecord {
-    /// The bucket.
-    #[serde(with = "bytes_serde")]
-    pub bucket: Bytes,
-    /// The key.
-    #[serde(with = "bytes_serde")]
-    pub key: Bytes,
-    /// The encoded sibling set ([`record::encode`](crate::record::encode)).
-    #[serde(with = "bytes_serde")]
-    pub record: Bytes,
-}
-
 /// The messages of an exchange; see the [module documentation](self).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -207,7 +194,7 @@ pub enum AeMessage {
         /// The partition compared.
         partition: PartitionId,
         /// Records to merge.
-        records: Vec<AeRecord>,
+        records: Vec<KeyedRecord>,
         /// Keys whose records the initiator wants.
         want: Vec<AeKey>,
     },
@@ -219,7 +206,7 @@ pub enum AeMessage {
         /// The partition compared.
         partition: PartitionId,
         /// Records to merge.
-        records: Vec<AeRecord>,
+        records: Vec<KeyedRecord>,
     },
     /// Responder → initiator: too busy with foreground work; try later.
     Busy {

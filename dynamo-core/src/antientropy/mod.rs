@@ -9,7 +9,7 @@ pub mod exchange;
 pub mod merkle;
 
 pub use exchange::{
-    AeKey, AeMessage, AeOutcome, AeRecord, AeReport, AeStats, AntiEntropy, AntiEntropyConfig,
-    Exchange, KeyDigest, Step,
+    AeKey, AeMessage, AeOutcome, AeReport, AeStats, AntiEntropy, AntiEntropyConfig, Exchange,
+    KeyDigest, Step,
 };
 pub use merkle::{MerkleTree, NodeIndex};

@@ -127,7 +127,6 @@ mod codec;
 mod error;
 mod gossip;
 mod local;
-mod serde_bytes;
 mod state;
 
 pub use bucket::{

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::{BucketEntry, BucketProps};
 use super::error::MembershipError;
-use super::serde_bytes;
 use crate::NodeId;
 use crate::ring::{Member, Ring, RingConfig, Zone};
+use crate::serde_helpers::bytes_serde;
 
 /// Longest accepted member address (opaque to the core, used by the driver to connect).
 pub const MAX_ADDRESS_LEN: usize = 1024;
@@ -714,7 +714,7 @@ struct WireState {
 
 #[derive(Serialize, Deserialize)]
 struct WireBucket {
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "bytes_serde")]
     name: Bytes,
     version: u64,
     props: BucketProps,

@@ -20,10 +20,11 @@ use super::store::{KEYSPACES, KeyAt, Location, StoreError, Waiter, record_digest
 use super::{MAX_CLIENT_KEY_LEN, Node, NodeEvent};
 use crate::antientropy::exchange::{MAX_REQUEST_ITEMS, children_of_differing};
 use crate::antientropy::{
-    AeKey, AeMessage, AeOutcome, AeRecord, AeStats, Exchange, KeyDigest, MerkleTree, Step,
+    AeKey, AeMessage, AeOutcome, AeStats, Exchange, KeyDigest, MerkleTree, Step,
 };
 use crate::ids::{NodeId, Timestamp};
 use crate::proto::PeerMessage;
+use crate::record::KeyedRecord;
 use crate::ring::{PartitionId, decode_storage_key, key_hash, partition_key_range};
 
 impl<E: StorageEngine> Node<E> {
@@ -424,7 +425,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// Merges records from `from` into the data keyspace (staged for the group commit).
-    fn ae_merge(&mut self, from: &NodeId, records: &[AeRecord]) {
+    fn ae_merge(&mut self, from: &NodeId, records: &[KeyedRecord]) {
         for r in records.iter().take(MAX_REQUEST_ITEMS) {
             // Errors are reported as events by replica_merge; the next exchange retries.
             let _ = self.replica_merge(
@@ -441,7 +442,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// The local records of `keys` (absent, out-of-bounds and unreadable ones left out, the
     /// latter reported).
-    fn ae_read_records(&mut self, keys: &[AeKey]) -> Vec<AeRecord> {
+    fn ae_read_records(&mut self, keys: &[AeKey]) -> Vec<KeyedRecord> {
         let mut out = Vec::with_capacity(keys.len());
         for k in keys {
             if k.key.is_empty() || k.bucket.len() + k.key.len() > MAX_CLIENT_KEY_LEN {
@@ -462,7 +463,7 @@ impl<E: StorageEngine> Node<E> {
                             error,
                         });
                     } else if let Some(record) = stored.raw {
-                        out.push(AeRecord {
+                        out.push(KeyedRecord {
                             bucket: k.bucket.clone(),
                             key: k.key.clone(),
                             record,

@@ -160,7 +160,7 @@ impl NodeConfig {
             timing: Timing::default(),
             max_value_size: Self::DEFAULT_MAX_VALUE_SIZE,
             anti_entropy: crate::antientropy::AntiEntropyConfig::default(),
-            handoff_max_in_flight: crate::handoff::DEFAULT_MAX_IN_FLIGHT,
+            handoff_max_in_flight: super::handoff::DEFAULT_MAX_IN_FLIGHT,
             transfer: crate::transfer::TransferConfig::default(),
             tombstones: TombstoneConfig::default(),
         }

@@ -57,17 +57,30 @@
 //!
 //! # Mechanisms
 //!
+//! Each mechanism is a module of this directory, most of them `impl Node` blocks over the
+//! state [`Node`] holds; the pure protocols they drive live outside the node
+//! ([`crate::antientropy`], [`crate::transfer`], [`crate::membership`], [`crate::failure`]).
+//!
 //! - [`config`]: configuration and bucket properties;
-//! - [`store`]: local storage, group commit, Merkle trees;
+//! - [`store`]: local storage — data, hints, metadata — group commit (handed to the driver
+//!   as [`Output::Commit`]) and the Merkle trees;
 //! - `coordinator`: get/put/delete coordination — quorums, timeouts, forwarding, read
 //!   repair, sloppy quorum (paper §5, §4.6);
-//! - `replica`: the replica side — storing, reading and merging records for coordinators;
+//! - `replica`: the replica side — storing, reading and merging records for coordinators,
+//!   repairs and delivered hints;
+//! - [`handoff`]: hinted handoff (paper §4.6) — the hints a substitute keeps go back to
+//!   their node once it is reachable, and are deleted once it acknowledged them;
 //! - `membership` (this directory's `membership.rs`): the cluster state — gossip, join,
 //!   leave, bucket properties — over [`crate::membership::Membership`], and the failure
 //!   detector ([`crate::failure`]) that marks peers down and probes them;
 //! - `transfer` (this directory's `transfer.rs`): partition transfers on a ring change
 //!   ([`crate::transfer`]) — batches streamed to new holders, acknowledged after their
-//!   commit, and the drop of partitions this node handed off.
+//!   commit, and the drop of partitions this node handed off;
+//! - `anti_entropy`: Merkle exchanges with the other replicas of a partition (paper §4.7,
+//!   protocol in [`crate::antientropy::exchange`]) — when to start one and with whom,
+//!   answering a peer's requests, merging what differs;
+//! - `reaper`: tombstone reaping — a tombstone past its grace period is removed once every
+//!   replica holds it and every actor in its history has retired.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -76,7 +89,6 @@ use engine_api::StorageEngine;
 
 use crate::antientropy::MerkleTree;
 use crate::failure::FailureDetector;
-use crate::handoff::{Destination, Handoff, HandoffConfig};
 use crate::ids::{NodeId, Timestamp};
 use crate::membership::{Membership, MembershipChange, MembershipError};
 use crate::proto::{ClientId, ClientRequest, ClientResponse, OpId, PeerMessage};
@@ -88,6 +100,7 @@ use crate::version::{Actor, EpochState, SiblingSet};
 mod anti_entropy;
 pub mod config;
 mod coordinator;
+pub mod handoff;
 mod membership;
 mod reaper;
 mod replica;
@@ -99,6 +112,7 @@ pub use store::{Commit, KEYSPACES, Location, StoreError};
 
 pub use coordinator::MAX_FORWARD_HOPS;
 use coordinator::Op;
+use handoff::{Destination, Handoff, HandoffConfig};
 use store::{KeyAt, Store, Waiter};
 
 /// Longest bucket and key together that a client may use, in bytes: what a storage key
@@ -587,7 +601,7 @@ impl<E: StorageEngine> Node<E> {
     /// # Errors
     /// [`StoreError`] when the engine fails.
     pub fn hints_pending(&self) -> Result<BTreeMap<NodeId, usize>, StoreError> {
-        crate::handoff::pending(&self.store)
+        handoff::pending(&self.store)
     }
 
     /// The hinted-handoff state (deliveries in flight), for status and tests.

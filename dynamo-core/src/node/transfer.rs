@@ -12,11 +12,11 @@ use super::store::{KEYSPACES, KeyAt, Location, Store, Waiter};
 use super::{Node, NodeConfig, NodeEvent, Output};
 use crate::ids::{NodeId, Timestamp};
 use crate::proto::PeerMessage;
-use crate::record;
+use crate::record::{self, KeyedRecord};
 use crate::ring::{PartitionId, decode_storage_key, partition_key_range};
 use crate::transfer::{
-    InFlight, META_TRANSFERS, Outgoing, TransferAck, TransferBatch, TransferProgress,
-    TransferRecord, Transfers, decode_transfers, encode_transfers,
+    InFlight, META_TRANSFERS, Outgoing, TransferAck, TransferBatch, TransferProgress, Transfers,
+    decode_transfers, encode_transfers,
 };
 
 /// Builds the transfer state at start from the table persisted in `meta` (a table that does
@@ -392,7 +392,7 @@ impl<E: StorageEngine> Node<E> {
                 });
                 continue;
             }
-            records.push(TransferRecord {
+            records.push(KeyedRecord {
                 bucket,
                 key: rkey,
                 record: v,

@@ -1,6 +1,7 @@
 //! Stored encodings: a key's [`SiblingSet`] as it lies in the storage engine, the
 //! client-facing causal context token ([`context`]), and the node's epoch state
-//! ([`epoch`]).
+//! ([`epoch`]); and [`KeyedRecord`] ([`keyed`]), an encoded record with its bucket and key
+//! as replicas send it to each other.
 //!
 //! Every encoding starts with a **format-version byte** and ends with a **crc32** of all the
 //! bytes before it, so that a reader recognises a format it does not know and a record
@@ -38,6 +39,7 @@ mod codec;
 pub mod context;
 pub mod epoch;
 pub mod error;
+pub mod keyed;
 
 use bytes::Bytes;
 
@@ -51,6 +53,7 @@ use codec::{
 pub use context::{MAX_TOKEN_LEN, TOKEN_FORMAT_VERSION, TokenError};
 pub use epoch::{EPOCH_FORMAT_VERSION, decode_epoch_state, encode_epoch_state};
 pub use error::{DecodeError, EncodeError};
+pub use keyed::KeyedRecord;
 
 /// The format version this build writes (and the only one it reads).
 pub const RECORD_FORMAT_VERSION: u8 = 1;

@@ -5,7 +5,7 @@
 //! # How it works
 //!
 //! A substitute keeps a hint in the `hints` keyspace under `be16(len(target)) ++ target ++
-//! data key` (see [`store`](crate::node::store)), so the hints for one node are one range.
+//! data key` (see [`store`](super::store)), so the hints for one node are one range.
 //! [`Handoff`] pages through them:
 //!
 //! - **Rounds.** Every `interval` (and whenever an acknowledgement frees a slot), for each
@@ -48,9 +48,9 @@ use std::ops::Bound;
 use bytes::Bytes;
 use engine_api::{KeyRange, StorageEngine, prefix_successor};
 
+use super::store::{KeyAt, Location, Store, StoreError, Waiter, hint_prefix};
+use super::{NodeEvent, Output};
 use crate::ids::{NodeId, Timestamp};
-use crate::node::store::{KeyAt, Location, Store, StoreError, Waiter, hint_prefix};
-use crate::node::{NodeEvent, Output};
 use crate::proto::PeerMessage;
 use crate::ring::{PartitionId, decode_storage_key};
 
