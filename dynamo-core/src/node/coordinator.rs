@@ -1,5 +1,5 @@
 //! Request coordination (paper §5, §4.6): quorums, timeouts, forwarding, read repair and the
-//! sloppy quorum, plus the replica side of the replication messages.
+//! sloppy quorum (the replica side of the replication messages is `replica.rs`).
 //!
 //! Any node accepts a request. It computes the key's sloppy preference list — the first N
 //! nodes for the key, each unreachable one replaced by the next reachable node round the

@@ -169,7 +169,8 @@ impl<E: StorageEngine> Node<E> {
         })
     }
 
-    /// A replica's read for a coordinator: the stored bytes, `None` when absent or corrupt.
+    /// A replica's read for a coordinator: the stored bytes as they are (checksum checked,
+    /// not decoded: the coordinator decodes them), `None` when absent or corrupt.
     fn replica_read(
         &mut self,
         loc: &Location,
@@ -177,18 +178,16 @@ impl<E: StorageEngine> Node<E> {
         key: &Bytes,
     ) -> Result<Option<Bytes>, String> {
         let at = self.key_at(bucket, key)?;
-        match self.store.read(loc, at) {
-            Ok(stored) => {
-                if let Some(error) = stored.corrupt {
-                    self.emit(NodeEvent::CorruptRecord {
-                        location: loc.clone(),
-                        bucket: bucket.clone(),
-                        key: key.clone(),
-                        error,
-                    });
-                    return Ok(None);
-                }
-                Ok(stored.raw)
+        match self.store.read_raw(loc, at) {
+            Ok(Ok(raw)) => Ok(raw),
+            Ok(Err(error)) => {
+                self.emit(NodeEvent::CorruptRecord {
+                    location: loc.clone(),
+                    bucket: bucket.clone(),
+                    key: key.clone(),
+                    error,
+                });
+                Ok(None)
             }
             Err(e) => {
                 let msg = e.to_string();

@@ -413,6 +413,29 @@ impl<E: StorageEngine> Store<E> {
         Err(key.1)
     }
 
+    /// The stored bytes of (`bucket`, `key`) at `loc`, pending writes included, with only
+    /// their frame checked ([`record::check`]), not decoded: a replica answering a read hands
+    /// them on as they are and the coordinator decodes them. `Err` in the inner result when the
+    /// frame is damaged.
+    ///
+    /// # Errors
+    /// [`StoreError::Key`] for an over-long key, [`StoreError::Engine`] on a read failure.
+    pub fn read_raw(
+        &self,
+        loc: &Location,
+        at: KeyAt<'_>,
+    ) -> Result<Result<Option<Bytes>, DecodeError>, StoreError> {
+        let (ks, k) = self.engine_key(loc, at)?;
+        let raw = match self.overlaid(ks, k) {
+            Ok(found) => found,
+            Err(k) => self.engine.get(ks, &k)?,
+        };
+        Ok(match raw {
+            None => Ok(None),
+            Some(raw) => record::check(&raw).map(|()| Some(raw)),
+        })
+    }
+
     /// Stages `set` as the new record of (`bucket`, `key`) at `loc`, replacing `old` (as
     /// returned by [`read`](Self::read)), with `waiter` waiting for its commit (synced first
     /// when `sync`). Returns the encoded record (what replicas are sent).

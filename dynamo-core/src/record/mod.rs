@@ -111,6 +111,15 @@ pub fn encode(set: &SiblingSet) -> Result<Vec<u8>, EncodeError> {
     Ok(w.seal())
 }
 
+/// Checks a stored record's frame — its format version and checksum — without decoding it:
+/// what a replica does before it hands the bytes to a coordinator, which decodes them.
+///
+/// # Errors
+/// [`DecodeError`] for truncated, corrupt (checksum) or unknown-version input.
+pub fn check(input: &[u8]) -> Result<(), DecodeError> {
+    open_frame(input, RECORD_FORMAT_VERSION).map(|_| ())
+}
+
 /// Decodes a stored record, copying the values out of `input`.
 ///
 /// # Errors
