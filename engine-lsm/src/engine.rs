@@ -10,6 +10,8 @@ use engine_api::{
 use fjall::{AbstractTree, Database, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 
 use crate::error::{catch_panic, from_fjall, from_lsm, guard, panic_error};
+use crate::journal::JournalWatch;
+use crate::options::LsmOptions;
 use crate::snapshot::FjallSnapshot;
 use crate::{ENGINE, layout};
 
@@ -23,10 +25,13 @@ pub struct FjallEngine {
     /// Keyspace names, in handle order.
     names: Vec<String>,
     /// fjall's keyspace handles, indexed by [`Keyspace::index`].
-    keyspaces: Vec<fjall::Keyspace>,
-    db: Database,
+    pub(crate) keyspaces: Vec<fjall::Keyspace>,
+    /// fjall's database.
+    pub(crate) db: Database,
     /// fjall's directory (`<path>/fjall`), named in I/O errors.
     dir: PathBuf,
+    /// When to check that the journals are being freed (see [`crate::journal`]).
+    pub(crate) journal_watch: JournalWatch,
 }
 
 impl std::fmt::Debug for FjallEngine {
@@ -44,28 +49,17 @@ impl FjallEngine {
         &self.dir
     }
 
-    pub(crate) fn keyspace_handle(&self, keyspace: Keyspace) -> Result<&fjall::Keyspace> {
-        let i = check_keyspace(&self.names, keyspace)?;
-        Ok(&self.keyspaces[i])
-    }
-
-    fn map<'a>(&'a self, what: &'a str) -> impl FnOnce(fjall::Error) -> Error + 'a {
-        move |e| from_fjall(e, &self.dir, what)
-    }
-}
-
-/// Largest value fjall stores (its journal records value lengths in 32 bits).
-const MAX_VALUE_LEN: usize = u32::MAX as usize;
-
-impl StorageEngine for FjallEngine {
-    type Snapshot<'e> = FjallSnapshot<'e>;
-    const NAME: &'static str = ENGINE;
-    const PERSISTENT: bool = true;
-
-    fn open(config: &EngineConfig) -> Result<Self> {
+    /// Opens the store described by `config`, creating it if missing, with the lsm engine's own
+    /// settings `options`. [`StorageEngine::open`] is this with [`LsmOptions::default`].
+    ///
+    /// # Errors
+    /// As [`StorageEngine::open`]; [`Error::InvalidConfig`] also for invalid `options` (see
+    /// [`LsmOptions::validate`]).
+    pub fn open_with(config: &EngineConfig, options: &LsmOptions) -> Result<Self> {
         config.validate()?;
+        options.validate()?;
         let dir = layout::prepare(&config.path)?;
-        let mut builder = Database::builder(&dir);
+        let mut builder = Database::builder(&dir).max_journaling_size(options.max_journal_bytes);
         if let Some(bytes) = config.cache_size_bytes {
             builder = builder.cache_size(bytes);
         }
@@ -89,7 +83,30 @@ impl StorageEngine for FjallEngine {
             keyspaces,
             db,
             dir,
+            journal_watch: JournalWatch::new(options.max_journal_bytes),
         })
+    }
+
+    pub(crate) fn keyspace_handle(&self, keyspace: Keyspace) -> Result<&fjall::Keyspace> {
+        let i = check_keyspace(&self.names, keyspace)?;
+        Ok(&self.keyspaces[i])
+    }
+
+    pub(crate) fn map<'a>(&'a self, what: &'a str) -> impl FnOnce(fjall::Error) -> Error + 'a {
+        move |e| from_fjall(e, &self.dir, what)
+    }
+}
+
+/// Largest value fjall stores (its journal records value lengths in 32 bits).
+const MAX_VALUE_LEN: usize = u32::MAX as usize;
+
+impl StorageEngine for FjallEngine {
+    type Snapshot<'e> = FjallSnapshot<'e>;
+    const NAME: &'static str = ENGINE;
+    const PERSISTENT: bool = true;
+
+    fn open(config: &EngineConfig) -> Result<Self> {
+        Self::open_with(config, &LsmOptions::default())
     }
 
     fn keyspace_names(&self) -> &[String] {
@@ -151,7 +168,9 @@ impl StorageEngine for FjallEngine {
         }
         guard("writing a batch", || {
             fb.commit().map_err(self.map("writing a batch"))
-        })
+        })?;
+        self.after_write(batch.payload_bytes());
+        Ok(())
     }
 
     fn snapshot(&self) -> Result<FjallSnapshot<'_>> {

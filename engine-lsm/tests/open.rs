@@ -1,8 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Opening: one engine instance per store at a time, and the configuration's cache size.
+//! Opening: one engine instance per store at a time, the configuration's cache size, and the
+//! lsm options.
 
 use engine_api::{Durability, EngineConfig, Error, StorageEngine, WriteBatch};
-use engine_lsm::{FJALL_DIR, FjallEngine};
+use engine_lsm::{FJALL_DIR, FjallEngine, LsmOptions, MIN_MAX_JOURNAL_BYTES};
 
 #[test]
 fn a_store_opens_once_at_a_time() {
@@ -45,4 +46,23 @@ fn cache_size_is_taken_and_size_limit_ignored() {
             .len(),
         64 << 10
     );
+}
+
+#[test]
+fn a_journal_bound_under_fjalls_least_is_refused_before_anything_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let config = EngineConfig::new(&store, ["data"]);
+    let options = LsmOptions::default().max_journal_bytes(MIN_MAX_JOURNAL_BYTES - 1);
+    match FjallEngine::open_with(&config, &options) {
+        Err(Error::InvalidConfig(message)) => {
+            assert!(message.contains("max_journal_bytes"), "{message}");
+        }
+        Err(other) => panic!("expected InvalidConfig, got {other:?}"),
+        Ok(_) => panic!("opened with a journal bound fjall refuses"),
+    }
+    assert!(!store.exists());
+    // The least fjall takes is accepted.
+    let options = LsmOptions::default().max_journal_bytes(MIN_MAX_JOURNAL_BYTES);
+    FjallEngine::open_with(&config, &options).unwrap();
 }
