@@ -165,6 +165,9 @@ impl Client {
         if let Some(w) = options.w {
             query.push(format!("w={w}"));
         }
+        if let Some(dw) = options.dw {
+            query.push(format!("dw={dw}"));
+        }
         if options.return_body {
             query.push("returnbody=true".to_owned());
         }
@@ -216,8 +219,13 @@ impl Client {
         options: &DeleteOptions,
     ) -> Result<Option<Context>, ClientError> {
         let mut url = self.key_url(bucket.as_ref(), key.as_ref())?;
-        if let Some(w) = options.w {
-            url.push_str(&format!("?w={w}"));
+        let query: Vec<String> = [("w", options.w), ("dw", options.dw)]
+            .into_iter()
+            .filter_map(|(name, q)| q.map(|q| format!("{name}={q}")))
+            .collect();
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(&query.join("&"));
         }
         let mut request = self.http.delete(url);
         if let Some(c) = &options.context {

@@ -30,7 +30,7 @@
 //! // Delete with the context of a read, so that the tombstone replaces what was read.
 //! let read = client.get("cart", "alice").await?;
 //! client
-//!     .delete("cart", "alice", &DeleteOptions { context: read.context, w: None })
+//!     .delete("cart", "alice", &DeleteOptions { context: read.context, w: None, dw: None })
 //!     .await?;
 //! assert!(client.get("cart", "alice").await?.is_not_found());
 //! # Ok(())

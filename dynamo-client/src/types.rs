@@ -116,6 +116,10 @@ pub struct PutOptions {
     pub content_type: Option<String>,
     /// Write quorum for this request (default: the bucket's `w`).
     pub w: Option<u8>,
+    /// Durable-write quorum for this request: how many of the acknowledgements must come
+    /// from replicas that synced the write (default: the bucket's `durability`; 0 none, 1
+    /// the coordinator, more every replica).
+    pub dw: Option<u8>,
     /// Ask for the key's versions after the write, as a read would return them.
     pub return_body: bool,
 }
@@ -138,6 +142,8 @@ pub struct DeleteOptions {
     pub context: Option<Context>,
     /// Write quorum for this request.
     pub w: Option<u8>,
+    /// Durable-write quorum for this request (see [`PutOptions::dw`]).
+    pub dw: Option<u8>,
 }
 
 /// What a successful write returns.
@@ -161,6 +167,13 @@ pub struct BucketProps {
     pub w: u8,
     /// `dvv`, `vclock` or `lww`.
     pub versioning: String,
+    /// `all`, `one` or `none`: which replicas sync a write before it is acknowledged.
+    #[serde(default = "default_durability")]
+    pub durability: String,
+}
+
+fn default_durability() -> String {
+    "all".to_owned()
 }
 
 /// A change of bucket properties: the fields given are set, the others kept.
@@ -178,6 +191,9 @@ pub struct BucketPropsUpdate {
     /// `dvv`, `vclock` or `lww`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub versioning: Option<String>,
+    /// `all`, `one` or `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub durability: Option<String>,
 }
 
 /// The JSON form of a read, as the node sends it.

@@ -95,6 +95,7 @@ async fn put_get_update_delete() {
                 context: read.context.clone(),
                 return_body: true,
                 w: Some(1),
+                dw: None,
                 ..PutOptions::default()
             },
         )
@@ -117,6 +118,7 @@ async fn put_get_update_delete() {
             &DeleteOptions {
                 context: read.context,
                 w: None,
+                dw: None,
             },
         )
         .await
@@ -226,6 +228,7 @@ async fn errors_are_typed() {
             r: Some(2),
             w: Some(2),
             versioning: None,
+            durability: None,
         },
     )
     .await
@@ -278,6 +281,7 @@ async fn props_stats_ring_members_admin() {
         .await
         .unwrap();
     assert_eq!(p.versioning, "vclock");
+    assert_eq!(p.durability, "all");
     assert_eq!(c.bucket_props("p").await.unwrap(), p);
     let e = c
         .set_bucket_props(
@@ -296,6 +300,35 @@ async fn props_stats_ring_members_admin() {
     assert_eq!(stats["node"], "n1");
     assert_eq!(stats["metrics"]["puts"], 1);
     assert!(c.metrics().await.unwrap().contains("dynamo_puts_total 1\n"));
+
+    // Durability is set like the other properties, and a write may ask for its own dw.
+    let p = c
+        .set_bucket_props(
+            "p",
+            &BucketPropsUpdate {
+                durability: Some("none".into()),
+                ..BucketPropsUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.durability, "none");
+    let synced = PutOptions {
+        dw: Some(1),
+        ..PutOptions::default()
+    };
+    c.put("p", "k", "v", &synced).await.unwrap();
+    let too_many = PutOptions {
+        dw: Some(2),
+        ..PutOptions::default()
+    };
+    let e = c.put("p", "k", "v", &too_many).await.unwrap_err();
+    assert!(matches!(e, ClientError::BadRequest { .. }), "{e}");
+    let gone = DeleteOptions {
+        dw: Some(0),
+        ..DeleteOptions::default()
+    };
+    c.delete("p", "k", &gone).await.unwrap();
 
     let ring = c.ring(None).await.unwrap();
     assert_eq!(ring.node, "n1");

@@ -47,6 +47,7 @@ async fn expect_peer_close(addr: SocketAddr, bytes: &[u8], what: &str) {
 async fn still_serves(client: &Client, key: &str, value: &str) {
     let options = PutOptions {
         w: Some(3),
+        dw: None,
         ..PutOptions::default()
     };
     eventually(&format!("a write of {key} with W=3"), || async {

@@ -81,6 +81,7 @@ async fn preload(clients: &[Client]) -> Written {
                 let c = &clients[i % clients.len()];
                 let options = PutOptions {
                     w: Some(3),
+                    dw: None,
                     ..PutOptions::default()
                 };
                 c.put(PRELOAD_BUCKET, format!("p{i:05}"), value.clone(), &options)

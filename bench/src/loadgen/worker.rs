@@ -70,6 +70,7 @@ impl Shared {
         PutOptions {
             context,
             w: self.config.w,
+            dw: None,
             ..PutOptions::default()
         }
     }

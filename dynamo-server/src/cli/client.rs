@@ -62,6 +62,9 @@ pub struct PutArgs {
     /// Write quorum for this request (default: the bucket's w).
     #[arg(long)]
     pub w: Option<u8>,
+    /// Durable-write quorum for this request (default: the bucket's durability).
+    #[arg(long)]
+    pub dw: Option<u8>,
     /// The node.
     #[command(flatten)]
     pub node: NodeArg,
@@ -81,6 +84,9 @@ pub struct DeleteArgs {
     /// Write quorum for this request.
     #[arg(long)]
     pub w: Option<u8>,
+    /// Durable-write quorum for this request.
+    #[arg(long)]
+    pub dw: Option<u8>,
     /// The node.
     #[command(flatten)]
     pub node: NodeArg,
@@ -181,6 +187,7 @@ pub async fn put(args: PutArgs) -> anyhow::Result<()> {
         context: args.context.map(Context::from_token),
         content_type: Some(args.content_type),
         w: args.w,
+        dw: args.dw,
         return_body: false,
     };
     let result = client(&args.node)?
@@ -200,6 +207,7 @@ pub async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
     let options = DeleteOptions {
         context: args.context.map(Context::from_token),
         w: args.w,
+        dw: args.dw,
     };
     let ctx = client(&args.node)?
         .delete(&args.bucket, &args.key, &options)

@@ -344,6 +344,7 @@ impl Cluster {
                     async move {
                         let options = PutOptions {
                             w: Some(w),
+                            dw: None,
                             ..PutOptions::default()
                         };
                         client.put("_ready", "probe", "x", &options).await.ok()
@@ -755,6 +756,7 @@ impl Writers {
                 tokio::spawn(async move {
                     let options = PutOptions {
                         w: Some(w),
+                        dw: None,
                         ..PutOptions::default()
                     };
                     let mut i = 0usize;
