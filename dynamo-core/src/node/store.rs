@@ -30,12 +30,17 @@
 //!
 //! # Merkle trees
 //!
+//! A key's digest is computed once per version: when the version is staged. The store keeps the
+//! digests of the latest versions of recently written keys (a bounded map), so that replacing a
+//! version does not hash the old record again; a key not in the map (written long ago, or
+//! before the start) has its old record hashed once, when it is replaced.
+//!
 //! One [`MerkleTree`] per partition with data here, key hash [`key_hash`], digest
 //! [`entry_digest`] of the key and the stored bytes. Updates are applied when their batch commits (the old
 //! digest is known, every write being a read-merge-write), so a failed batch leaves the trees
 //! matching the engine. Trees are rebuilt by one scan at start.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
 use engine_api::{Direction, Durability, KeyRange, Keyspace, Snapshot, StorageEngine, WriteBatch};
@@ -250,9 +255,16 @@ pub struct Store<E> {
     /// When the first commit written `Buffered` since the last `Sync` one finished.
     unsynced_since: Option<Timestamp>,
     trees: BTreeMap<PartitionId, MerkleTree>,
+    /// The entry digest of the latest version (staged, in flight or committed) of recently
+    /// written `data` keys, by engine key; at most [`DIGEST_CACHE_MAX`] entries (cleared when
+    /// full). Every write of a `data` key goes through this store and updates it.
+    digests: HashMap<Bytes, u64>,
     commits: u64,
     hint_writes: u64,
 }
+
+/// Most entries of [`Store`]'s digest map.
+const DIGEST_CACHE_MAX: usize = 1 << 16;
 
 impl<E: StorageEngine> Store<E> {
     /// Opens the store over `engine` (which must have the [`KEYSPACES`]) and rebuilds the
@@ -290,6 +302,7 @@ impl<E: StorageEngine> Store<E> {
             in_flight: None,
             unsynced_since: None,
             trees,
+            digests: HashMap::new(),
             commits: 0,
             hint_writes: 0,
         })
@@ -472,12 +485,12 @@ impl<E: StorageEngine> Store<E> {
         let (ks, k) = self.engine_key(loc, at)?;
         if *loc == Location::Data {
             let kh = key_hash(at.bucket, at.key);
-            self.staged.tree_updates.push((
-                at.partition,
-                kh,
-                old.raw.as_deref().map(|r| entry_digest(kh, r)),
-                Some(entry_digest(kh, &encoded)),
-            ));
+            let old_digest = self.old_digest(&k, kh, old);
+            let new_digest = entry_digest(kh, &encoded);
+            self.staged
+                .tree_updates
+                .push((at.partition, kh, old_digest, Some(new_digest)));
+            self.remember_digest(k.clone(), Some(new_digest));
         } else {
             self.hint_writes += 1;
         }
@@ -485,6 +498,33 @@ impl<E: StorageEngine> Store<E> {
         self.staged.overlay.insert((ks, k), Some(encoded));
         self.wait(waiter, sync);
         Ok(())
+    }
+
+    /// The entry digest of `old`, the current version of the `data` key `k` as just read:
+    /// from the digest map when the store staged that version itself, else hashed now.
+    fn old_digest(&self, k: &Bytes, kh: u64, old: &Stored) -> Option<u64> {
+        let raw = old.raw.as_deref()?;
+        Some(
+            self.digests
+                .get(k)
+                .copied()
+                .unwrap_or_else(|| entry_digest(kh, raw)),
+        )
+    }
+
+    /// Records `digest` as that of the latest version of the `data` key `k` (`None`: deleted).
+    fn remember_digest(&mut self, k: Bytes, digest: Option<u64>) {
+        match digest {
+            Some(d) => {
+                if self.digests.len() >= DIGEST_CACHE_MAX && !self.digests.contains_key(&k) {
+                    self.digests.clear();
+                }
+                self.digests.insert(k, d);
+            }
+            None => {
+                self.digests.remove(&k);
+            }
+        }
     }
 
     /// Queues `waiter` for the next commit (synced first when `sync`), without a write of its
@@ -512,12 +552,11 @@ impl<E: StorageEngine> Store<E> {
         let (ks, k) = self.engine_key(loc, at)?;
         if *loc == Location::Data {
             let kh = key_hash(at.bucket, at.key);
-            self.staged.tree_updates.push((
-                at.partition,
-                kh,
-                old.raw.as_deref().map(|r| entry_digest(kh, r)),
-                None,
-            ));
+            let old_digest = self.old_digest(&k, kh, old);
+            self.staged
+                .tree_updates
+                .push((at.partition, kh, old_digest, None));
+            self.remember_digest(k.clone(), None);
         }
         self.batch.delete(ks, k.clone());
         self.staged.overlay.insert((ks, k), None);
@@ -664,6 +703,13 @@ impl<E: StorageEngine> Store<E> {
                 }
             }
             Err(_) => {
+                // The versions of the failed commit are gone: their digests go too, unless a
+                // version staged since replaced them.
+                for key in pending.overlay.keys() {
+                    if key.0 == self.data && !self.staged.overlay.contains_key(key) {
+                        self.digests.remove(&key.1);
+                    }
+                }
                 // The first staged update of a key the failed commit touched starts from the
                 // digest the failed commit replaced, which is still the engine's.
                 for (p, h, old, _) in pending.tree_updates.iter().rev() {
