@@ -422,7 +422,7 @@ fn a_failed_local_commit_moves_the_node_to_a_new_epoch() {
 #[test]
 fn merkle_trees_stay_exact_when_a_commit_fails_between_two_versions() {
     let (mut node, fail, _) = confirmed_pair();
-    let mut write = |node: &mut Node<Counting>, id: u64, value: &str| {
+    let write = |node: &mut Node<Counting>, id: u64, value: &str| {
         node.handle(
             T0,
             Input::Client {
