@@ -26,15 +26,7 @@ fn one_of_two() -> Node<engine_mem::MemEngine> {
 }
 
 fn outputs(node: &mut Node<engine_mem::MemEngine>) -> Vec<Output> {
-    // Commits complete at once, as if the disk were instant.
-    let mut out = Vec::new();
-    while let Some(o) = node.poll_output() {
-        match o {
-            Output::Commit(commit) => node.run_commit(commit),
-            other => out.push(other),
-        }
-    }
-    out
+    drain_committing(node)
 }
 
 #[test]

@@ -29,15 +29,7 @@ fn record_by(actor: &str, value: &str) -> Bytes {
 }
 
 fn drain<E: engine_api::StorageEngine>(node: &mut Node<E>) -> Vec<Output> {
-    // Commits complete at once, as if the disk were instant.
-    let mut out = Vec::new();
-    while let Some(o) = node.poll_output() {
-        match o {
-            Output::Commit(commit) => node.run_commit(commit),
-            other => out.push(other),
-        }
-    }
-    out
+    drain_committing(node)
 }
 
 fn acks(outputs: &[Output]) -> Vec<(u64, Result<(), String>)> {

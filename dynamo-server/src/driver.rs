@@ -355,16 +355,19 @@ impl Driver {
                 }
             }
             Command::Shutdown(reply) => return Flow::Stop(Some(reply)),
-            Command::Committed { id, result } => {
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, commit = id, "group commit failed");
-                }
-                let now = self.clock.now();
-                self.node.handle(now, Input::Committed { id, result });
-                self.drain();
-            }
+            Command::Committed { id, result } => self.committed(id, result),
         }
         Flow::Continue
+    }
+
+    /// Feeds the outcome of commit `id` from the commit thread.
+    fn committed(&mut self, id: u64, result: Result<(), String>) {
+        if let Err(e) = &result {
+            tracing::error!(error = %e, commit = id, "group commit failed");
+        }
+        let now = self.clock.now();
+        self.node.handle(now, Input::Committed { id, result });
+        self.drain();
     }
 
     /// Before stopping: waits (a bounded time) for the commit in flight, feeding its outcome,
@@ -375,11 +378,7 @@ impl Driver {
         while self.node.commit_in_flight() {
             let left = deadline.saturating_duration_since(Instant::now());
             match tokio::time::timeout(left, self.commands.recv()).await {
-                Ok(Some(Command::Committed { id, result })) => {
-                    let now = self.clock.now();
-                    self.node.handle(now, Input::Committed { id, result });
-                    self.drain();
-                }
+                Ok(Some(Command::Committed { id, result })) => self.committed(id, result),
                 Ok(_) => {}
                 Err(_) => {
                     tracing::warn!(

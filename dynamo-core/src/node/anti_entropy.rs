@@ -435,7 +435,6 @@ impl<E: StorageEngine> Node<E> {
                 &r.key,
                 &r.record,
                 Waiter::Nobody,
-                false,
             );
         }
     }

@@ -571,8 +571,10 @@ impl<E: StorageEngine> Node<E> {
             plan.key.at(),
             &stored,
             &set,
-            Waiter::Local(seq),
-            local_sync,
+            Waiter::Local {
+                seq,
+                sync: local_sync,
+            },
         ) {
             Ok(b) => b,
             Err(e) => {
@@ -851,10 +853,7 @@ impl<E: StorageEngine> Node<E> {
             }
             if t.node == self.config.id {
                 let loc = t.location_here();
-                match self
-                    .store
-                    .merge_in(&loc, key.at(), &merged, Waiter::Nobody, false)
-                {
+                match self.store.merge_in(&loc, key.at(), &merged, Waiter::Nobody) {
                     Ok(_) => self.emit(NodeEvent::ReadRepair {
                         replica: t.node.clone(),
                         bucket: key.bucket.clone(),

@@ -432,7 +432,7 @@ impl Handoff {
                 // The intended node left the ring and this node now holds the key: the hint
                 // becomes data here, its deletion in the same batch (atomic).
                 if let Some(set) = &current.set {
-                    store.merge_in(&Location::Data, at, set, Waiter::Nobody, false)?;
+                    store.merge_in(&Location::Data, at, set, Waiter::Nobody)?;
                     let waiter = Waiter::HintDeleted {
                         target: target.clone(),
                     };

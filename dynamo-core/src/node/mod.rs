@@ -675,11 +675,11 @@ impl<E: StorageEngine> Node<E> {
         for w in waiters {
             match w {
                 Waiter::Nobody => {}
-                Waiter::Local(seq) => {
+                Waiter::Local { seq, .. } => {
                     let me = self.config.id.clone();
                     self.write_ack(seq, &me, result.clone());
                 }
-                Waiter::Ack { to, op } => self.send(
+                Waiter::Ack { to, op, .. } => self.send(
                     to,
                     PeerMessage::ReplicaPutAck {
                         op,

@@ -71,9 +71,9 @@ impl<E: StorageEngine> Node<E> {
                 let waiter = Waiter::Ack {
                     to: from.clone(),
                     op: op.clone(),
+                    sync,
                 };
-                if let Err(reason) =
-                    self.replica_merge(&from, &loc, &bucket, &key, &record, waiter, sync)
+                if let Err(reason) = self.replica_merge(&from, &loc, &bucket, &key, &record, waiter)
                 {
                     self.send(
                         from,
@@ -102,7 +102,6 @@ impl<E: StorageEngine> Node<E> {
                     &key,
                     &record,
                     Waiter::Nobody,
-                    false,
                 );
             }
             PeerMessage::HintDeliver {
@@ -116,16 +115,8 @@ impl<E: StorageEngine> Node<E> {
                     id,
                 };
                 // Without an ack the holder keeps the hint and retries; with it, the holder
-                // deletes its copy, so this one must be synced first.
-                let _ = self.replica_merge(
-                    &from,
-                    &Location::Data,
-                    &bucket,
-                    &key,
-                    &record,
-                    waiter,
-                    true,
-                );
+                // deletes its copy, so this one is synced first (`Waiter::needs_sync`).
+                let _ = self.replica_merge(&from, &Location::Data, &bucket, &key, &record, waiter);
             }
             PeerMessage::HintAck { id } => {
                 let outputs = self.handoff.acked(self.now, &from, id, &mut self.store);
@@ -198,9 +189,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// Decodes a record from `from` and merges it in at `loc`, `waiter` waiting for the
-    /// commit (synced first when `sync`). Errors are reported as events and returned for an
-    /// error answer.
-    #[allow(clippy::too_many_arguments)]
+    /// commit. Errors are reported as events and returned for an error answer.
     pub(super) fn replica_merge(
         &mut self,
         from: &NodeId,
@@ -209,7 +198,6 @@ impl<E: StorageEngine> Node<E> {
         key: &Bytes,
         record: &Bytes,
         waiter: Waiter,
-        sync: bool,
     ) -> Result<(), String> {
         let bad = |reason: String| NodeEvent::BadPeerMessage {
             from: from.clone(),
@@ -230,7 +218,7 @@ impl<E: StorageEngine> Node<E> {
                 return Err(reason);
             }
         };
-        match self.store.merge_in(loc, at, &set, waiter, sync) {
+        match self.store.merge_in(loc, at, &set, waiter) {
             Ok((_, corrupt)) => {
                 if let Some(error) = corrupt {
                     self.emit(NodeEvent::CorruptRecord {

@@ -105,14 +105,22 @@ pub enum Location {
 pub enum Waiter {
     /// Nobody (read repair, a merge that changed nothing).
     Nobody,
-    /// The coordinator's own write of operation `seq`.
-    Local(u64),
-    /// A replica acknowledgement to send to `to` for its operation `op`.
+    /// The coordinator's own write of operation `seq`, synced first when `sync`.
+    Local {
+        /// The operation.
+        seq: u64,
+        /// The durability asks for this write to be synced.
+        sync: bool,
+    },
+    /// A replica acknowledgement to send to `to` for its operation `op`, synced first when
+    /// `sync` (the coordinator asked for it).
     Ack {
         /// The coordinator.
         to: NodeId,
         /// Its operation.
         op: OpId,
+        /// The coordinator asked for a synced write.
+        sync: bool,
     },
     /// A hint acknowledgement to send to the node `to` that delivered hint `id`.
     HintAck {
@@ -134,6 +142,19 @@ pub enum Waiter {
         /// The node the hint was kept for.
         target: NodeId,
     },
+}
+
+impl Waiter {
+    /// True when the write it waits for must be synced before it is released: a synced
+    /// write of the coordinator or a replica, and every acknowledgement after which the
+    /// sender deletes its own copy (a hint, a transfer batch).
+    pub fn needs_sync(&self) -> bool {
+        match self {
+            Waiter::Local { sync, .. } | Waiter::Ack { sync, .. } => *sync,
+            Waiter::HintAck { .. } | Waiter::TransferAck { .. } => true,
+            Waiter::Nobody | Waiter::HintDeleted { .. } => false,
+        }
+    }
 }
 
 /// A group commit for the driver to carry out: apply [`Commit::batch`] to the node's engine
@@ -451,7 +472,7 @@ impl<E: StorageEngine> Store<E> {
 
     /// Stages `set` as the new record of (`bucket`, `key`) at `loc`, replacing `old` (as
     /// returned by [`read`](Self::read)), with `waiter` waiting for its commit (synced first
-    /// when `sync`). Returns the encoded record (what replicas are sent).
+    /// when [`Waiter::needs_sync`]). Returns the encoded record (what replicas are sent).
     ///
     /// # Errors
     /// [`StoreError::Encode`] or [`StoreError::Key`]; nothing is staged then.
@@ -462,25 +483,20 @@ impl<E: StorageEngine> Store<E> {
         old: &Stored,
         set: &SiblingSet,
         waiter: Waiter,
-        sync: bool,
     ) -> Result<Bytes, StoreError> {
         let encoded = Bytes::from(record::encode(set)?);
-        self.stage_encoded(loc, at, old, encoded.clone(), waiter, sync)?;
+        self.stage_encoded(loc, at, old, encoded.clone(), waiter)?;
         Ok(encoded)
     }
 
     /// [`stage`](Self::stage) of a record already encoded.
-    ///
-    /// # Errors
-    /// [`StoreError::Key`]; nothing is staged then.
-    pub fn stage_encoded(
+    fn stage_encoded(
         &mut self,
         loc: &Location,
         at: KeyAt<'_>,
         old: &Stored,
         encoded: Bytes,
         waiter: Waiter,
-        sync: bool,
     ) -> Result<(), StoreError> {
         let (ks, k) = self.engine_key(loc, at)?;
         if *loc == Location::Data {
@@ -496,7 +512,7 @@ impl<E: StorageEngine> Store<E> {
         }
         self.batch.put(ks, k.clone(), encoded.clone());
         self.staged.overlay.insert((ks, k), Some(encoded));
-        self.wait(waiter, sync);
+        self.wait(waiter);
         Ok(())
     }
 
@@ -527,13 +543,13 @@ impl<E: StorageEngine> Store<E> {
         }
     }
 
-    /// Queues `waiter` for the next commit (synced first when `sync`), without a write of its
-    /// own: what it waits for may be staged or in flight already.
-    pub fn wait(&mut self, waiter: Waiter, sync: bool) {
+    /// Queues `waiter` for the next commit (synced first when [`Waiter::needs_sync`]),
+    /// without a write of its own: what it waits for may be staged or in flight already.
+    pub fn wait(&mut self, waiter: Waiter) {
+        self.staged.sync |= waiter.needs_sync();
         if waiter != Waiter::Nobody {
             self.staged.waiters.push(waiter);
         }
-        self.staged.sync |= sync;
     }
 
     /// Stages the deletion of the record of (`bucket`, `key`) at `loc`, replacing `old` (as
@@ -560,13 +576,14 @@ impl<E: StorageEngine> Store<E> {
         }
         self.batch.delete(ks, k.clone());
         self.staged.overlay.insert((ks, k), None);
-        self.wait(waiter, false);
+        self.wait(waiter);
         Ok(())
     }
 
     /// Merges `incoming` into the record at `loc` (read-merge-write) and stages the result;
     /// when it adds nothing, no write is staged but `waiter` still waits for the next commit
-    /// (what is there may itself be pending), synced first when `sync`. A corrupt local
+    /// (what is there may itself be pending), synced first when [`Waiter::needs_sync`]. A
+    /// corrupt local
     /// record is replaced; it is returned in the second element so that the caller can
     /// report it.
     ///
@@ -578,7 +595,6 @@ impl<E: StorageEngine> Store<E> {
         at: KeyAt<'_>,
         incoming: &SiblingSet,
         waiter: Waiter,
-        sync: bool,
     ) -> Result<(Merged, Option<DecodeError>), StoreError> {
         let old = self.read(loc, at)?;
         let corrupt = old.corrupt.clone();
@@ -593,9 +609,9 @@ impl<E: StorageEngine> Store<E> {
             None => (incoming.clone(), true),
         };
         if changed {
-            self.stage(loc, at, &old, &set, waiter, sync)?;
+            self.stage(loc, at, &old, &set, waiter)?;
         } else {
-            self.wait(waiter, sync);
+            self.wait(waiter);
         }
         Ok((Merged { set, changed }, corrupt))
     }
@@ -613,11 +629,6 @@ impl<E: StorageEngine> Store<E> {
     /// True when a commit is in flight (handed out, not yet finished).
     pub fn commit_in_flight(&self) -> bool {
         self.in_flight.is_some()
-    }
-
-    /// True when writes are staged or committing: reads may see writes the engine has not.
-    pub fn has_pending(&self) -> bool {
-        self.has_staged() || self.in_flight.is_some()
     }
 
     /// Number of staged writes.

@@ -450,7 +450,6 @@ impl<E: StorageEngine> Node<E> {
                     &r.key,
                     &r.record,
                     Waiter::Nobody,
-                    true,
                 )
                 .is_ok();
         }
@@ -470,9 +469,10 @@ impl<E: StorageEngine> Node<E> {
             cursor: batch.cursor,
             last: batch.last,
         };
-        // Acknowledged once synced (its sender may drop the partition): records that changed
-        // nothing may still be in a buffered commit.
-        self.store.wait(Waiter::TransferAck { to: from, ack }, true);
+        // Acknowledged once synced (its sender may drop the partition; the ack's waiter makes
+        // the commit a synced one): records that changed nothing may still be in a buffered
+        // commit.
+        self.store.wait(Waiter::TransferAck { to: from, ack });
     }
 
     /// A [`TransferAck`] from `from`: moves the cursor over the batches acknowledged in

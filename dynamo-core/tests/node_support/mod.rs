@@ -521,3 +521,16 @@ impl<E: StorageEngine> Cluster<E> {
             .collect()
     }
 }
+
+/// Every output `node` has queued, its commits carried out at once (as if the disk were
+/// instant) and left out of the list.
+pub fn drain_committing<E: StorageEngine>(node: &mut Node<E>) -> Vec<Output> {
+    let mut out = Vec::new();
+    while let Some(o) = node.poll_output() {
+        match o {
+            Output::Commit(commit) => node.run_commit(commit),
+            other => out.push(other),
+        }
+    }
+    out
+}
