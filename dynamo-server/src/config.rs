@@ -5,6 +5,7 @@
 //! node_id = "n1"
 //! http_addr = "127.0.0.1:8001"
 //! peer_addr = "127.0.0.1:9001"
+//! # binary_addr = "127.0.0.1:7001"   # the binary client protocol (default: off)
 //! data_dir = "dynamo-data/n1"
 //! engine = "lsm"                      # mem | lmdb | lsm | redb (default: lsm when compiled)
 //! members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3@127.0.0.1:9003"]
@@ -69,6 +70,9 @@ pub struct ServerConfig {
     pub http_addr: String,
     /// Where peers connect (`host:port`; port 0 picks a free port).
     pub peer_addr: String,
+    /// Where the binary client protocol listens (`host:port`; port 0 picks a free port);
+    /// `None`: the node speaks only HTTP to clients.
+    pub binary_addr: Option<String>,
     /// The peer address other nodes are told to use, when it differs from the listening one
     /// (needed when `peer_addr` listens on every interface, `0.0.0.0`).
     pub advertise_addr: Option<String>,
@@ -132,6 +136,7 @@ impl Default for ServerConfig {
             node_id: "n1".to_owned(),
             http_addr: "127.0.0.1:8001".to_owned(),
             peer_addr: "127.0.0.1:9001".to_owned(),
+            binary_addr: None,
             advertise_addr: None,
             data_dir: None,
             engine: None,
@@ -424,12 +429,17 @@ impl ServerConfig {
                 reason,
             })?;
         }
-        if let Some(a) = &self.advertise_addr {
-            check_address(a).map_err(|reason| ConfigError::InvalidAddress {
-                field: "advertise_addr",
-                value: a.clone(),
-                reason,
-            })?;
+        for (field, value) in [
+            ("advertise_addr", &self.advertise_addr),
+            ("binary_addr", &self.binary_addr),
+        ] {
+            if let Some(a) = value {
+                check_address(a).map_err(|reason| ConfigError::InvalidAddress {
+                    field,
+                    value: a.clone(),
+                    reason,
+                })?;
+            }
         }
         self.founders()?;
         self.seed_peers()?;

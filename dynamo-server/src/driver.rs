@@ -20,8 +20,8 @@
 //!    commit of what is staged);
 //! 4. after every input, drain the outputs: `Send` → the peer transport (the address from the
 //!    cluster state, else from the driver's address book of hellos and admin seeds),
-//!    `Reply` → the request's oneshot, `Event` → a log line and metrics, `Commit` → the
-//!    commit thread;
+//!    `Reply` → the request's [`Reply`] (a oneshot, or a binary connection's queue),
+//!    `Event` → a log line and metrics, `Commit` → the commit thread;
 //! 5. yield to the runtime's other tasks.
 //!
 //! Time is wall-clock milliseconds since the UNIX epoch taken once at start, advanced by a
@@ -39,14 +39,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dynamo_core::membership::MembershipChange;
 use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, Output};
-use dynamo_core::proto::{ClientId, ClientResponse, PeerMessage};
+use dynamo_core::proto::{ClientId, PeerMessage};
 use dynamo_core::{NodeId, Timestamp};
 use engine_any::AnyEngine;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{Receiver, WeakSender};
 use tokio::sync::oneshot;
 
-use crate::handle::{Command, ServerNode};
+use crate::handle::{Command, Reply, ServerNode};
 use crate::metrics::Metrics;
 use crate::transport::Outgoing;
 
@@ -256,7 +256,7 @@ struct Driver {
     /// Peer addresses learned outside the cluster state (hellos, admin seeds).
     book: HashMap<NodeId, String>,
     /// Client requests awaiting their reply, by client id.
-    waiting: HashMap<u64, oneshot::Sender<ClientResponse>>,
+    waiting: HashMap<u64, Reply>,
     next_client: u64,
     /// Messages the node sent to itself.
     loopback: VecDeque<PeerMessage>,
@@ -427,8 +427,7 @@ impl Driver {
                     Output::Send { to, message } => self.send(to, message),
                     Output::Reply { id, response } => {
                         if let Some(reply) = self.waiting.remove(&id.0) {
-                            // The requester may have gone (an HTTP client hung up).
-                            let _ = reply.send(response);
+                            reply.send(response);
                         }
                     }
                     Output::Event(event) => self.event(event),

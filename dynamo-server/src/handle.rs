@@ -15,8 +15,10 @@ use dynamo_core::node::Node;
 use dynamo_core::proto::{ClientRequest, ClientResponse, PeerMessage};
 use engine_any::AnyEngine;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::{Receiver, Sender, WeakSender, channel};
+use tokio::sync::mpsc::{OwnedPermit, Receiver, Sender, WeakSender, channel};
 use tokio::sync::oneshot;
+
+use crate::binary::Answer;
 
 /// The node type the server runs: the core node on the engine chosen at run time, shared with
 /// the thread that carries out its commits.
@@ -32,7 +34,7 @@ pub enum Command {
         /// The request.
         request: ClientRequest,
         /// Where the answer goes.
-        reply: oneshot::Sender<ClientResponse>,
+        reply: Reply,
     },
     /// A message from a peer, decoded by the transport.
     Peer {
@@ -80,6 +82,43 @@ impl std::fmt::Debug for Command {
                 .field("id", id)
                 .field("result", result)
                 .finish(),
+        }
+    }
+}
+
+/// Where the node's answer to a client request goes.
+#[derive(Debug)]
+pub enum Reply {
+    /// A task waiting for this one answer (an HTTP handler).
+    Once(oneshot::Sender<ClientResponse>),
+    /// A binary-protocol connection's answer queue. The place in the queue was reserved when
+    /// the request was read, so delivering never waits and the queue's size bounds the
+    /// connection's requests in flight.
+    Queued {
+        /// The client's id of the request.
+        id: u64,
+        /// When the request was read (for the latency figures).
+        started: std::time::Instant,
+        /// The reserved place.
+        permit: OwnedPermit<Answer>,
+    },
+}
+
+impl Reply {
+    /// Delivers the node's answer. A requester that has gone (an HTTP client hung up, a
+    /// connection closed) is not an error: the answer is dropped.
+    pub fn send(self, response: ClientResponse) {
+        match self {
+            Reply::Once(tx) => {
+                let _ = tx.send(response);
+            }
+            Reply::Queued {
+                id,
+                started,
+                permit,
+            } => {
+                permit.send(Answer::node(id, started, response));
+            }
         }
     }
 }
@@ -146,8 +185,27 @@ impl NodeHandle {
     /// answering.
     pub async fn request(&self, request: ClientRequest) -> Result<ClientResponse, HandleError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Client { request, reply })?;
+        self.send(Command::Client {
+            request,
+            reply: Reply::Once(reply),
+        })?;
         answer.await.map_err(|_| HandleError::Stopped)
+    }
+
+    /// Hands a client request to the node without waiting; the answer goes to `reply`.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::send`], with the reply given back so that the caller can answer
+    /// the refusal itself.
+    pub fn submit(&self, request: ClientRequest, reply: Reply) -> Result<(), (HandleError, Reply)> {
+        match self.tx.try_reserve() {
+            Ok(place) => {
+                place.send(Command::Client { request, reply });
+                Ok(())
+            }
+            Err(TrySendError::Full(())) => Err((HandleError::Overloaded, reply)),
+            Err(TrySendError::Closed(())) => Err((HandleError::Stopped, reply)),
+        }
     }
 
     /// Runs `f` on the node thread with read access to the node and returns its result.

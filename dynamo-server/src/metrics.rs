@@ -98,6 +98,11 @@ pub struct Metrics {
     pub overloaded: Counter,
     /// Requests failed by the storage engine (HTTP 500).
     pub storage_errors: Counter,
+    /// Binary-protocol connections accepted.
+    pub binary_connections: Counter,
+    /// Binary-protocol connections closed because a frame was malformed, oversized or of
+    /// another version.
+    pub binary_bad_frames: Counter,
     /// Peer frames received and decoded.
     pub peer_frames_in: Counter,
     /// Peer frames written to sockets.
@@ -172,6 +177,16 @@ impl Metrics {
                 "storage_errors",
                 "requests failed by the engine",
                 &self.storage_errors,
+            ),
+            (
+                "binary_connections",
+                "binary-protocol connections accepted",
+                &self.binary_connections,
+            ),
+            (
+                "binary_bad_frames",
+                "binary-protocol connections closed for a bad frame",
+                &self.binary_bad_frames,
             ),
             (
                 "peer_frames_in",

@@ -18,11 +18,11 @@
 //! # }
 //! ```
 //!
-//! Start order: check the configuration; bind both listeners (port 0 picks a free port, and
+//! Start order: check the configuration; bind the listeners (port 0 picks a free port, and
 //! the real peer address is the one the node advertises); open the engine and build the node
-//! on the node thread ([`crate::driver`]); then accept peers and serve HTTP. Shutdown runs
-//! the other way: stop HTTP and peer intake, let the node commit and close its engine, let the
-//! peer tasks flush.
+//! on the node thread ([`crate::driver`]); then accept peers and serve HTTP (and the binary
+//! protocol). Shutdown runs the other way: stop HTTP, binary and peer intake, let the node
+//! commit and close its engine, let the peer tasks flush.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -38,6 +38,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::binary::{self, BinaryConfig};
 use crate::config::{ConfigError, ServerConfig};
 use crate::driver::{self, StartError};
 use crate::handle::NodeHandle;
@@ -72,18 +73,20 @@ pub enum ServerError {
     Start(#[from] StartError),
 }
 
-/// The two listening sockets of a server, bound before it starts (so that their real
-/// addresses are known, e.g. to list founders before any node runs).
+/// The listening sockets of a server, bound before it starts (so that their real addresses
+/// are known, e.g. to list founders before any node runs).
 #[derive(Debug)]
 pub struct Listeners {
     /// The HTTP API's.
     pub http: TcpListener,
     /// The peer transport's.
     pub peer: TcpListener,
+    /// The binary client protocol's, when configured.
+    pub binary: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds `config.http_addr` and `config.peer_addr`.
+    /// Binds `config.http_addr`, `config.peer_addr` and `config.binary_addr` (when set).
     ///
     /// # Errors
     /// [`ServerError::Bind`].
@@ -100,6 +103,10 @@ impl Listeners {
         Ok(Listeners {
             http: bind("http", config.http_addr.clone()).await?,
             peer: bind("peer", config.peer_addr.clone()).await?,
+            binary: match &config.binary_addr {
+                Some(address) => Some(bind("binary", address.clone()).await?),
+                None => None,
+            },
         })
     }
 
@@ -120,10 +127,12 @@ pub struct Server {
     metrics: Arc<Metrics>,
     http_addr: SocketAddr,
     peer_addr: SocketAddr,
+    binary_addr: Option<SocketAddr>,
     advertised: String,
     http_stop: Option<oneshot::Sender<()>>,
     http_task: Option<JoinHandle<()>>,
     accept_task: Option<JoinHandle<()>>,
+    binary_task: Option<JoinHandle<()>>,
     node_task: Option<JoinHandle<()>>,
 }
 
@@ -151,6 +160,10 @@ impl Server {
         config.validate()?;
         let http_addr = Listeners::addr(&listeners.http, "http")?;
         let peer_addr = Listeners::addr(&listeners.peer, "peer")?;
+        let binary_addr = match &listeners.binary {
+            Some(l) => Some(Listeners::addr(l, "binary")?),
+            None => None,
+        };
         let advertised = match &config.advertise_addr {
             Some(a) => a.clone(),
             None if peer_addr.ip().is_unspecified() => {
@@ -204,6 +217,21 @@ impl Server {
             )
             .instrument(span.clone()),
         );
+        let binary_task = listeners.binary.map(|listener| {
+            tokio::spawn(
+                binary::accept_loop(
+                    listener,
+                    handle.clone(),
+                    Arc::clone(&metrics),
+                    BinaryConfig {
+                        max_value_size: config.max_value_size,
+                        max_answer_frame: config.max_frame_size,
+                        max_in_flight: binary::DEFAULT_MAX_IN_FLIGHT,
+                    },
+                )
+                .instrument(span.clone()),
+            )
+        });
         let router = http_router(handle.clone(), Arc::clone(&metrics), config.max_value_size);
         let (http_stop, stopped) = oneshot::channel::<()>();
         let listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
@@ -223,17 +251,20 @@ impl Server {
             .instrument(span.clone()),
         );
         span.in_scope(|| {
-            tracing::info!(http = %http_addr, peer = %peer_addr, advertised = %advertised, "listening");
+            let binary = binary_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
+            tracing::info!(http = %http_addr, peer = %peer_addr, %binary, advertised = %advertised, "listening");
         });
         Ok(Server {
             handle,
             metrics,
             http_addr,
             peer_addr,
+            binary_addr,
             advertised,
             http_stop: Some(http_stop),
             http_task: Some(http_task),
             accept_task: Some(accept_task),
+            binary_task,
             node_task: Some(node_task),
         })
     }
@@ -246,6 +277,11 @@ impl Server {
     /// Where peers connect.
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer_addr
+    }
+
+    /// Where the binary client protocol listens, when it does.
+    pub fn binary_addr(&self) -> Option<SocketAddr> {
+        self.binary_addr
     }
 
     /// The peer address other nodes are told (the listening one unless configured).
@@ -276,7 +312,10 @@ impl Server {
                 abort.abort();
             }
         }
-        if let Some(task) = self.accept_task.take() {
+        for task in [self.accept_task.take(), self.binary_task.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
             let _ = task.await;
         }
@@ -295,7 +334,10 @@ impl Drop for Server {
         if let Some(task) = self.http_task.take() {
             task.abort();
         }
-        if let Some(task) = self.accept_task.take() {
+        for task in [self.accept_task.take(), self.binary_task.take()]
+            .into_iter()
+            .flatten()
+        {
             task.abort();
         }
         // The node thread stops by itself once every handle is dropped.

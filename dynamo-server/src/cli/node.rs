@@ -28,6 +28,10 @@ pub struct NodeArgs {
     /// Peer listen address (`peer_addr`), e.g. 127.0.0.1:9001; port 0 picks one.
     #[arg(long, value_name = "HOST:PORT")]
     pub peer: Option<String>,
+    /// Binary client protocol listen address (`binary_addr`), e.g. 127.0.0.1:7001; port 0
+    /// picks one. Default: off.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub binary: Option<String>,
     /// Peer address told to other nodes (`advertise_addr`), when it differs from --peer.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
@@ -116,6 +120,9 @@ impl NodeArgs {
         }
         if let Some(v) = a.peer {
             c.peer_addr = v;
+        }
+        if a.binary.is_some() {
+            c.binary_addr = a.binary;
         }
         if a.advertise.is_some() {
             c.advertise_addr = a.advertise;

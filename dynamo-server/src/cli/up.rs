@@ -1,6 +1,7 @@
 //! `dynamo up`: a local cluster to try things on. Each node is a child process of this same
 //! executable (`dynamo node --config <data-dir>/nI/node.toml`), with its own data directory,
-//! on 127.0.0.1 at consecutive ports (HTTP 8001, 8002, ...; peers 9001, 9002, ...).
+//! on 127.0.0.1 at consecutive ports (HTTP 8001, 8002, ...; peers 9001, 9002, ...; the binary
+//! client protocol 7001, 7002, ...).
 //!
 //! The nodes are the founders of one cluster. `up` writes each node's configuration file
 //! (so a node killed by hand can be restarted alone with `dynamo node --config ...`), starts
@@ -45,6 +46,9 @@ pub struct UpArgs {
     /// Peer port of the first node; the others follow.
     #[arg(long, default_value_t = 9001)]
     pub peer_port: u16,
+    /// Binary client protocol port of the first node; the others follow.
+    #[arg(long, default_value_t = 7001)]
+    pub binary_port: u16,
     /// Storage engine: mem, lmdb, lsm or redb (default: the data directory's, else lsm).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
@@ -67,6 +71,7 @@ struct Proc {
     id: String,
     http: String,
     peer: String,
+    binary: String,
     config_path: PathBuf,
     child: Child,
     /// Held open: closing it tells the node to stop.
@@ -87,6 +92,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     };
     last(args.http_port, "http")?;
     last(args.peer_port, "peer")?;
+    last(args.binary_port, "binary")?;
     if let Some(e) = &args.engine {
         e.parse::<engine_any::Engine>()?;
     }
@@ -109,6 +115,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             node_id: id.clone(),
             http_addr: format!("{host}:{}", args.http_port + i),
             peer_addr: format!("{host}:{}", args.peer_port + i),
+            binary_addr: Some(format!("{host}:{}", args.binary_port + i)),
             data_dir: Some(dir.clone()),
             engine: args.engine.clone(),
             members: peers.clone(),
@@ -147,6 +154,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             id,
             http: config.http_addr.clone(),
             peer: config.peer_addr.clone(),
+            binary: config.binary_addr.clone().unwrap_or_default(),
             config_path,
             stdin: child.stdin.take(),
             child,
@@ -306,10 +314,11 @@ fn print_summary(procs: &[Proc], root: &Path, engine: Option<&str>, exe: &Path) 
     );
     for p in procs {
         println!(
-            "  {:<4} http://{:<16} peer {:<16} pid {}",
+            "  {:<4} http://{:<16} peer {:<16} binary {:<16} pid {}",
             p.id,
             p.http,
             p.peer,
+            p.binary,
             p.child.id()
         );
     }

@@ -46,9 +46,9 @@ mod admin;
 mod buckets;
 pub mod errors;
 mod info;
-mod keys;
+pub(crate) mod keys;
 pub mod multipart;
-mod params;
+pub(crate) mod params;
 mod read;
 
 pub use errors::ApiError;

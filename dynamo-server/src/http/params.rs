@@ -57,15 +57,7 @@ pub(crate) fn bucket_of(path: &str) -> Result<Bytes, ApiError> {
         .get(1)
         .ok_or_else(|| ApiError::bad("the path names no bucket"))?;
     let bucket = percent_decode(raw, false)?;
-    if bucket.is_empty() {
-        return Err(ApiError::bad("empty bucket name"));
-    }
-    if bucket.len() > MAX_CLIENT_KEY_LEN {
-        return Err(ApiError::bad(format!(
-            "bucket name of {} bytes; the maximum is {MAX_CLIENT_KEY_LEN}",
-            bucket.len()
-        )));
-    }
+    check_bucket(&bucket)?;
     Ok(Bytes::from(bucket))
 }
 
@@ -81,6 +73,33 @@ pub(crate) fn bucket_and_key(path: &str) -> Result<(Bytes, Bytes), ApiError> {
         .get(3)
         .ok_or_else(|| ApiError::bad("the path names no key"))?;
     let key = percent_decode(raw, false)?;
+    check_key(&bucket, &key)?;
+    Ok((bucket, Bytes::from(key)))
+}
+
+/// Checks a bucket name (from any protocol): not empty, at most [`MAX_CLIENT_KEY_LEN`] bytes.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] saying which.
+pub(crate) fn check_bucket(bucket: &[u8]) -> Result<(), ApiError> {
+    if bucket.is_empty() {
+        return Err(ApiError::bad("empty bucket name"));
+    }
+    if bucket.len() > MAX_CLIENT_KEY_LEN {
+        return Err(ApiError::bad(format!(
+            "bucket name of {} bytes; the maximum is {MAX_CLIENT_KEY_LEN}",
+            bucket.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a key of `bucket` (from any protocol): not empty, bucket and key at most
+/// [`MAX_CLIENT_KEY_LEN`] bytes together.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] saying which.
+pub(crate) fn check_key(bucket: &[u8], key: &[u8]) -> Result<(), ApiError> {
     if key.is_empty() {
         return Err(ApiError::bad("empty key"));
     }
@@ -90,7 +109,27 @@ pub(crate) fn bucket_and_key(path: &str) -> Result<(Bytes, Bytes), ApiError> {
             bucket.len() + key.len()
         )));
     }
-    Ok((bucket, Bytes::from(key)))
+    Ok(())
+}
+
+/// Parses a context token (from any protocol).
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for a malformed token.
+pub(crate) fn context_token(token: &str) -> Result<Context, ApiError> {
+    Context::from_token(token.trim()).map_err(|e| ApiError::bad(format!("malformed context: {e}")))
+}
+
+/// Parses a content type (from any protocol): `application/octet-stream` when empty.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] for a type that is not printable ASCII or too long.
+pub(crate) fn content_type_str(s: &str) -> Result<ContentType, ApiError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(ContentType::octet_stream());
+    }
+    ContentType::new(s).map_err(|e| ApiError::bad(e.to_string()))
 }
 
 /// Query parameters, checked against the names an endpoint accepts.
@@ -207,8 +246,7 @@ pub(crate) fn context(headers: &HeaderMap) -> Result<Context, ApiError> {
     let token = value
         .to_str()
         .map_err(|_| ApiError::bad("X-Dynamo-Context is not ASCII"))?;
-    Context::from_token(token.trim())
-        .map_err(|e| ApiError::bad(format!("malformed X-Dynamo-Context: {e}")))
+    context_token(token).map_err(|e| ApiError::bad(format!("X-Dynamo-Context: {e}")))
 }
 
 /// The value's content type: the `Content-Type` header, `application/octet-stream` when
@@ -223,11 +261,7 @@ pub(crate) fn content_type(headers: &HeaderMap) -> Result<ContentType, ApiError>
             let s = v
                 .to_str()
                 .map_err(|_| ApiError::bad("Content-Type is not ASCII"))?;
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(ContentType::octet_stream());
-            }
-            ContentType::new(s).map_err(|e| ApiError::bad(e.to_string()))
+            content_type_str(s)
         }
     }
 }
