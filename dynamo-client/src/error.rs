@@ -1,5 +1,8 @@
 //! What can go wrong talking to a node.
 
+use std::time::Duration;
+
+use dynamo_protocol::{ErrorKind, ErrorReply};
 use serde::Deserialize;
 
 /// Why a request failed: the node's documented errors, one variant each, and transport or
@@ -24,9 +27,39 @@ pub enum ClientError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// The request did not complete: connection refused or reset, timeout, etc.
+    /// The request did not complete: connection refused or reset, timeout, etc. (HTTP; the
+    /// binary client's transport failures are [`Connect`](ClientError::Connect),
+    /// [`Connection`](ClientError::Connection), [`ConnectionClosed`](ClientError::ConnectionClosed)
+    /// and [`Timeout`](ClientError::Timeout)).
     #[error("request failed: {0}")]
     Transport(#[from] reqwest::Error),
+    /// The [`BinaryClient`](crate::BinaryClient) could not open a connection to the node.
+    #[error("cannot connect to {address}: {source}")]
+    Connect {
+        /// The node's address, as given.
+        address: String,
+        /// The system's error.
+        source: std::io::Error,
+    },
+    /// A binary connection failed (reset, broken pipe) with the request in flight. Whether the
+    /// node applied a write is unknown; the next request opens a new connection.
+    #[error("connection failed: {0}")]
+    Connection(#[source] std::io::Error),
+    /// The node closed the binary connection before answering. Whether it applied a write is
+    /// unknown; the next request opens a new connection.
+    #[error("the node closed the connection before answering")]
+    ConnectionClosed,
+    /// No answer within the [`BinaryClient`](crate::BinaryClient)'s request timeout
+    /// (connecting included). A late answer is dropped; the connection stays open.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// The binary connection carried bytes that are not a valid answer (malformed, oversized,
+    /// of another protocol version), or the node said the client's frames were: the
+    /// connection is closed, every request in flight on it fails, and the next request opens
+    /// a new one. Also a well-formed answer of the wrong kind (a pong to a get); that one
+    /// fails its request only.
+    #[error("protocol error: {0}")]
+    Protocol(String),
     /// 503 `unavailable`: R or W replicas did not answer in time.
     #[error("unavailable: {message}")]
     Unavailable {
@@ -66,7 +99,8 @@ pub enum ClientError {
     /// Any other error answer (storage failure, unknown route, internal error).
     #[error("HTTP {status} {kind}: {message}")]
     Api {
-        /// The HTTP status.
+        /// The HTTP status (over the binary protocol, the status the same error has over
+        /// HTTP: 500 for `storage` and `internal`).
         status: u16,
         /// The error's kind (the `error` field), empty when the body was not the API's JSON.
         kind: String,
@@ -85,14 +119,49 @@ pub enum ClientError {
 
 impl ClientError {
     /// True for errors worth retrying later or on another node: quorum not met, node
-    /// overloaded or stopping, transport failure.
+    /// overloaded or stopping, transport failure (HTTP or binary: connection refused, broken
+    /// or closed, timeout).
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             ClientError::Unavailable { .. }
                 | ClientError::Overloaded { .. }
                 | ClientError::Transport(_)
+                | ClientError::Connect { .. }
+                | ClientError::Connection(_)
+                | ClientError::ConnectionClosed
+                | ClientError::Timeout(_)
         )
+    }
+}
+
+/// The error for an error answer of the binary protocol: the same variant as the HTTP API's
+/// answer of the same kind.
+pub(crate) fn from_reply(reply: ErrorReply) -> ClientError {
+    let ErrorReply { kind, message } = reply;
+    let api = |kind: &str, message| ClientError::Api {
+        status: 500,
+        kind: kind.to_owned(),
+        message,
+    };
+    match kind {
+        ErrorKind::BadRequest => ClientError::BadRequest { message },
+        ErrorKind::TooLarge { .. } => ClientError::TooLarge { message },
+        ErrorKind::TooManySiblings { limit } => ClientError::TooManySiblings {
+            limit: usize::try_from(limit).ok(),
+            message,
+        },
+        ErrorKind::Unavailable { needed, answered } => ClientError::Unavailable {
+            needed: Some(needed),
+            answered: Some(answered),
+            message,
+        },
+        ErrorKind::Overloaded | ErrorKind::Stopped => ClientError::Overloaded { message },
+        ErrorKind::Storage => api("storage", message),
+        ErrorKind::Internal => api("internal", message),
+        ErrorKind::Protocol => ClientError::Protocol(format!("the node says: {message}")),
+        // A kind added to the protocol after this client was built.
+        other => api(&format!("{other:?}"), message),
     }
 }
 
@@ -166,5 +235,77 @@ mod tests {
         assert!(matches!(e, ClientError::Api { status: 500, ref kind, .. } if kind == "storage"));
         let e = from_answer(502, b"<html>bad gateway</html>");
         assert!(matches!(e, ClientError::Api { status: 502, ref kind, .. } if kind.is_empty()));
+    }
+
+    fn reply(kind: ErrorKind) -> ClientError {
+        from_reply(ErrorReply {
+            kind,
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn binary_error_replies_map_to_the_http_variants() {
+        let e = reply(ErrorKind::Unavailable {
+            needed: 2,
+            answered: 1,
+        });
+        assert!(matches!(
+            e,
+            ClientError::Unavailable {
+                needed: Some(2),
+                answered: Some(1),
+                ref message,
+            } if message == "m"
+        ));
+        assert!(e.is_retryable());
+        for kind in [ErrorKind::Overloaded, ErrorKind::Stopped] {
+            let e = reply(kind);
+            assert!(matches!(e, ClientError::Overloaded { .. }), "{e}");
+            assert!(e.is_retryable());
+        }
+        let e = reply(ErrorKind::BadRequest);
+        assert!(matches!(e, ClientError::BadRequest { ref message } if message == "m"));
+        assert!(!e.is_retryable());
+        let e = reply(ErrorKind::TooLarge { max: 10 });
+        assert!(matches!(e, ClientError::TooLarge { .. }), "{e}");
+        let e = reply(ErrorKind::TooManySiblings { limit: 7 });
+        assert!(
+            matches!(e, ClientError::TooManySiblings { limit: Some(7), .. }),
+            "{e}"
+        );
+        let e = reply(ErrorKind::Storage);
+        assert!(matches!(e, ClientError::Api { status: 500, ref kind, .. } if kind == "storage"));
+        let e = reply(ErrorKind::Internal);
+        assert!(matches!(e, ClientError::Api { status: 500, ref kind, .. } if kind == "internal"));
+        let e = reply(ErrorKind::Protocol);
+        assert!(
+            matches!(e, ClientError::Protocol(ref m) if m.contains('m')),
+            "{e}"
+        );
+        assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn binary_transport_failures_are_retryable() {
+        let io = || std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+        for e in [
+            ClientError::Connect {
+                address: "h:1".into(),
+                source: io(),
+            },
+            ClientError::Connection(io()),
+            ClientError::ConnectionClosed,
+            ClientError::Timeout(Duration::from_secs(1)),
+        ] {
+            assert!(e.is_retryable(), "{e}");
+        }
+        assert!(!ClientError::Protocol("garbage".into()).is_retryable());
+        let e = ClientError::Connect {
+            address: "h:1".into(),
+            source: io(),
+        };
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(e.to_string().contains("h:1"), "{e}");
     }
 }

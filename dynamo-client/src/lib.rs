@@ -1,5 +1,6 @@
 //! A Rust client for the Dynamo store's HTTP API: get, put and delete with causal contexts
-//! and siblings, bucket properties, and the admin endpoints.
+//! and siblings, bucket properties, and the admin endpoints; and for the data path only (get,
+//! put, delete, ping), a client of its binary protocol, [`BinaryClient`].
 //!
 //! Every read returns an [`Object`]: the key's versions ([`Sibling`]s) and the [`Context`]
 //! covering them. Send that context back with the next write to replace what you read; when
@@ -40,8 +41,48 @@
 //! This crate speaks HTTP/1.1 over plain TCP (`TCP_NODELAY` set) through `reqwest`, asks for
 //! reads in JSON (`Accept: application/json`) and maps the API's JSON errors to
 //! [`ClientError`]'s variants. It does not depend on the server's crates.
+//!
+//! # The binary protocol
+//!
+//! [`BinaryClient`] speaks the node's binary protocol ([`dynamo_protocol`]: length-prefixed
+//! postcard frames over TCP, at the node's `binary_addr`) with the same methods, types and
+//! errors as [`Client`] for `get`, `get_with`, `put`, `delete` and `ping`; contexts are the
+//! same tokens, so a context read over one protocol can be written back over the other. It
+//! costs the client and the node less per request than HTTP, and one connection carries the
+//! requests of every task sharing the client at once (pipelining: a writer task sends the
+//! frames of all waiting callers in one write, a reader task hands each answer to the caller
+//! whose id it carries). A broken connection fails every request in flight on it with a
+//! transport error ([`ClientError::Connection`], [`ClientError::ConnectionClosed`],
+//! [`ClientError::Protocol`]) and is opened again by the next request; a request unanswered
+//! in time fails with [`ClientError::Timeout`]. Bucket properties and the admin endpoints are
+//! HTTP only.
+//!
+//! ```no_run
+//! use dynamo_client::{BinaryClient, BinaryOptions, PutOptions};
+//!
+//! # async fn demo() -> Result<(), dynamo_client::ClientError> {
+//! let options = BinaryOptions {
+//!     connections: 2,
+//!     ..BinaryOptions::default()
+//! };
+//! let client = BinaryClient::connect_with("127.0.0.1:7001", options).await?;
+//! // Many tasks share one client; their requests are in flight together.
+//! let mut tasks = Vec::new();
+//! for i in 0..16 {
+//!     let client = client.clone();
+//!     tasks.push(tokio::spawn(async move {
+//!         client.put("cart", format!("user{i}"), "apples", &PutOptions::default()).await
+//!     }));
+//! }
+//! for task in tasks {
+//!     task.await.expect("the task panicked")?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod admin;
+mod binary;
 mod client;
 mod error;
 mod types;
@@ -49,6 +90,7 @@ mod types;
 pub use admin::{
     AdminStatus, Member, MemberStatus, Members, RingInfo, RingMember, RingPartition, TransferStatus,
 };
+pub use binary::{BinaryClient, BinaryOptions};
 pub use client::{CONTEXT_HEADER, Client};
 pub use error::ClientError;
 pub use types::{
