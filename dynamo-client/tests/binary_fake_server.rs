@@ -29,8 +29,19 @@ struct Peer {
 impl Peer {
     /// The next request, or `None` when the client closed the connection.
     async fn request(&mut self) -> Option<RequestFrame> {
+        self.request_within(MAX).await
+    }
+
+    /// The next request, which may be up to `max` bytes long.
+    async fn request_up_to(&mut self, max: usize) -> RequestFrame {
+        self.request_within(max)
+            .await
+            .expect("the client closed early")
+    }
+
+    async fn request_within(&mut self, max: usize) -> Option<RequestFrame> {
         loop {
-            if let Some((frame, used)) = decode::<RequestFrame>(&self.buffer, MAX).unwrap() {
+            if let Some((frame, used)) = decode::<RequestFrame>(&self.buffer, max).unwrap() {
                 self.buffer.drain(..used);
                 return Some(frame);
             }
@@ -54,8 +65,12 @@ impl Peer {
     }
 
     async fn answer(&mut self, id: u64, result: Result<Response, ErrorReply>) {
+        self.answer_up_to(id, result, MAX).await;
+    }
+
+    async fn answer_up_to(&mut self, id: u64, result: Result<Response, ErrorReply>, max: usize) {
         let mut wire = Vec::new();
-        encode_into(&ResponseFrame { id, result }, MAX, &mut wire).unwrap();
+        encode_into(&ResponseFrame { id, result }, max, &mut wire).unwrap();
         self.stream.write_all(&wire).await.unwrap();
     }
 
@@ -643,4 +658,45 @@ async fn a_node_that_goes_away_fails_the_next_request_with_a_connect_error() {
     assert!(first.is_retryable(), "{first}");
     let e = c.ping().await.unwrap_err();
     assert!(matches!(e, ClientError::Connect { .. }), "{e}");
+}
+
+#[tokio::test]
+async fn large_frames_travel_whole_both_ways() {
+    const BIG: usize = 5 << 20;
+    let (fake, address) = Fake::bind().await;
+    let node = serve(fake, |fake| async move {
+        let mut peer = fake.accept().await;
+        let f = peer.request_up_to(BIG + 1024).await;
+        let Request::Put { value, .. } = &f.request else {
+            panic!("{f:?}");
+        };
+        assert!(value.len() == BIG && value.iter().all(|&b| b == 7));
+        let read = Read {
+            context: Some("c".into()),
+            siblings: vec![Sibling {
+                value: value.clone(),
+                content_type: "application/octet-stream".into(),
+                last_modified: 1,
+                deleted: false,
+            }],
+        };
+        let answer = Response::Written {
+            context: Some("c".into()),
+            body: Some(read),
+        };
+        peer.answer_up_to(f.id, Ok(answer), BIG + 1024).await;
+        let f = peer.request().await.unwrap();
+        peer.answer(f.id, Ok(Response::Pong)).await;
+    });
+    let c = BinaryClient::connect(&address).await.unwrap();
+    let options = PutOptions {
+        return_body: true,
+        ..PutOptions::default()
+    };
+    let put = c.put("b", "k", vec![7u8; BIG], &options).await.unwrap();
+    let body = put.body.unwrap();
+    assert_eq!(body.value().unwrap().len(), BIG);
+    // The connection is still in step after it.
+    c.ping().await.unwrap();
+    node.await.unwrap();
 }

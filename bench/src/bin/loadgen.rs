@@ -1,6 +1,6 @@
-//! `loadgen`: loads a running Dynamo cluster over its HTTP API, or a Redis-protocol server
-//! (redis-server, Dynomite), and reports throughput, failures, latency quantiles and CPU per
-//! operation (see `bench::loadgen`).
+//! `loadgen`: loads a running Dynamo cluster over its HTTP API or its binary protocol, or a
+//! Redis-protocol server (redis-server, Dynomite), and reports throughput, failures, latency
+//! quantiles and CPU per operation (see `bench::loadgen`).
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,14 +11,18 @@ use bench::loadgen::cpu::parse_pid_lines;
 use bench::loadgen::{LoadConfig, Protocol, WriteMode, parse_duration, run_until};
 use clap::Parser;
 
-/// Load generator for a running Dynamo cluster, or a Redis-protocol server.
+/// Load generator for a running Dynamo cluster (HTTP or binary protocol), or a Redis-protocol
+/// server.
 ///
 /// Concurrent clients send a mix of reads and writes, each client to one node (round-robin over
 /// --nodes), for --duration after a --warmup; then it prints the throughput, the failures by
 /// kind (unavailable, overloaded, other) and the latency quantiles of reads and writes.
 /// Progress goes to stderr every few seconds; Ctrl-C stops early and still reports.
 ///
-/// --protocol http (the default) speaks Dynamo's HTTP API. --protocol resp speaks the Redis
+/// --protocol http (the default) speaks Dynamo's HTTP API. --protocol binary speaks Dynamo's
+/// binary protocol to the nodes' binary addresses (host:port; `dynamo up` gives them ports
+/// 7001, 7002, ...), the same workload with the same contexts and quorums; the clients of a
+/// node share one pipelined connection. --protocol resp speaks the Redis
 /// protocol (GET and SET of the same keys and values, one connection per client) to
 /// redis-server or Netflix Dynomite: writes are blind SETs, a GET of a missing key is a
 /// successful read of nothing, error replies are failures; --bucket, --mode, --r and --w do not
@@ -43,12 +47,14 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", version)]
 struct Args {
-    /// The protocol: http (Dynamo's API) or resp (Redis GET/SET).
+    /// The protocol: http (Dynamo's API), binary (Dynamo's binary protocol) or resp (Redis
+    /// GET/SET).
     #[arg(long, default_value = "http")]
     protocol: Protocol,
     /// The nodes, comma-separated; clients are spread over them round-robin. Over http, base
     /// URLs (default http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003); over
-    /// resp, host:port or redis://host:port (default 127.0.0.1:6379).
+    /// binary, host:port of the binary listeners (default 127.0.0.1:7001,127.0.0.1:7002,
+    /// 127.0.0.1:7003); over resp, host:port or redis://host:port (default 127.0.0.1:6379).
     #[arg(long, value_delimiter = ',')]
     nodes: Option<Vec<String>>,
     /// Concurrent clients, each with one request in flight at a time.
@@ -124,6 +130,9 @@ fn default_nodes(protocol: Protocol) -> Vec<String> {
     match protocol {
         Protocol::Http => (8001..=8003)
             .map(|port| format!("http://127.0.0.1:{port}"))
+            .collect(),
+        Protocol::Binary => (7001..=7003)
+            .map(|port| format!("127.0.0.1:{port}"))
             .collect(),
         Protocol::Resp => vec!["127.0.0.1:6379".into()],
     }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dynamo_client::{Client, ClientError, Context, GetOptions, PutOptions};
+use dynamo_client::{BinaryClient, Client, ClientError, Context, GetOptions, Object, PutOptions};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -24,7 +24,7 @@ pub(crate) struct Shared {
     config: LoadConfig,
     chooser: KeyChooser,
     values: ValueMaker,
-    /// The latest context seen for each key (HTTP in context mode only; empty otherwise).
+    /// The latest context seen for each key (HTTP or binary in context mode; empty otherwise).
     contexts: Vec<Mutex<Option<Context>>>,
     progress: Arc<Progress>,
     stop: Arc<AtomicBool>,
@@ -34,7 +34,7 @@ impl Shared {
     /// The shared state of a run of `config`.
     pub(crate) fn new(config: LoadConfig, progress: Arc<Progress>, stop: Arc<AtomicBool>) -> Self {
         let contexts = match (config.protocol, config.mode) {
-            (Protocol::Http, WriteMode::Context) => {
+            (Protocol::Http | Protocol::Binary, WriteMode::Context) => {
                 (0..config.keys).map(|_| Mutex::new(None)).collect()
             }
             _ => Vec::new(),
@@ -88,9 +88,9 @@ fn micros(d: Duration) -> u64 {
 /// Why one operation failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OpError {
-    /// Over HTTP.
+    /// Over HTTP or the binary protocol (`dynamo-client`).
     #[error(transparent)]
-    Http(#[from] ClientError),
+    Client(#[from] ClientError),
     /// Over RESP.
     #[error(transparent)]
     Resp(#[from] RespError),
@@ -100,7 +100,7 @@ impl OpError {
     /// The kind it is counted under: RESP failures are all "other".
     fn kind(&self) -> FailureKind {
         match self {
-            OpError::Http(e) => FailureKind::of(e),
+            OpError::Client(e) => FailureKind::of(e),
             OpError::Resp(_) => FailureKind::Other,
         }
     }
@@ -111,11 +111,23 @@ impl OpError {
 struct Found {
     /// Each version: `Some(value)`, or `None` for a tombstone. Empty: the key is absent.
     versions: Vec<Option<Bytes>>,
-    /// The context to write with next (HTTP only).
+    /// The context to write with next (HTTP and binary).
     context: Option<Context>,
 }
 
 impl Found {
+    /// What a read of `dynamo-client` (HTTP or binary) found.
+    fn of(object: Object) -> Found {
+        Found {
+            versions: object
+                .siblings
+                .into_iter()
+                .map(|s| (!s.deleted).then_some(s.value))
+                .collect(),
+            context: object.context,
+        }
+    }
+
     /// True when no version is a live value.
     fn not_found(&self) -> bool {
         self.versions.iter().all(Option::is_none)
@@ -174,6 +186,9 @@ impl RespLink {
 pub(crate) enum Link {
     /// The HTTP API through `dynamo-client` (its pool of connections).
     Http(Client),
+    /// The binary protocol through `dynamo-client`: the node's client, shared by every
+    /// client of the load on that node, which pipelines their requests.
+    Binary(BinaryClient),
     /// The Redis protocol over one connection.
     Resp(RespLink),
 }
@@ -181,20 +196,14 @@ pub(crate) enum Link {
 impl Link {
     /// Reads `key`.
     async fn get(&mut self, shared: &Shared, key: u32) -> Result<Found, OpError> {
+        let (bucket, options) = (&shared.config.bucket, shared.get_options());
         match self {
-            Link::Http(client) => {
-                let object = client
-                    .get_with(&shared.config.bucket, key_name(key), &shared.get_options())
-                    .await?;
-                Ok(Found {
-                    versions: object
-                        .siblings
-                        .into_iter()
-                        .map(|s| (!s.deleted).then_some(s.value))
-                        .collect(),
-                    context: object.context,
-                })
-            }
+            Link::Http(client) => Ok(Found::of(
+                client.get_with(bucket, key_name(key), &options).await?,
+            )),
+            Link::Binary(client) => Ok(Found::of(
+                client.get_with(bucket, key_name(key), &options).await?,
+            )),
             Link::Resp(link) => Ok(Found {
                 versions: link
                     .request(&key_name(key), None)
@@ -207,7 +216,7 @@ impl Link {
         }
     }
 
-    /// Writes `value` to `key` (with `context` over HTTP); the new context, if any.
+    /// Writes `value` to `key` (with `context` over HTTP or binary); the new context, if any.
     async fn put(
         &mut self,
         shared: &Shared,
@@ -215,12 +224,16 @@ impl Link {
         value: Bytes,
         context: Option<Context>,
     ) -> Result<Option<Context>, OpError> {
+        let bucket = &shared.config.bucket;
         match self {
             Link::Http(client) => {
                 let options = shared.put_options(context);
-                let done = client
-                    .put(&shared.config.bucket, key_name(key), value, &options)
-                    .await?;
+                let done = client.put(bucket, key_name(key), value, &options).await?;
+                Ok(done.context)
+            }
+            Link::Binary(client) => {
+                let options = shared.put_options(context);
+                let done = client.put(bucket, key_name(key), value, &options).await?;
                 Ok(done.context)
             }
             Link::Resp(link) => {

@@ -31,9 +31,9 @@ use crate::error::{ClientError, from_reply};
 /// The least free space the reader offers the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// A write buffer kept between batches up to this capacity; a larger one (after a large
-/// value) is freed.
-const KEEP_OUTBOX: usize = 4 * 1024 * 1024;
+/// A read or write buffer is kept between frames up to this capacity; a larger one (after a
+/// large value) is freed once empty.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 
 /// Why a connection closed, kept to tell every caller (errors are not `Clone`; this is).
 #[derive(Debug, Clone)]
@@ -279,7 +279,7 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
             }
         }
         batch.clear();
-        if batch.capacity() > KEEP_OUTBOX {
+        if batch.capacity() > KEEP_BUFFER {
             batch = Vec::new();
         }
     }
@@ -304,6 +304,9 @@ async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
                     return;
                 }
             }
+        }
+        if buffer.is_empty() && buffer.capacity() > KEEP_BUFFER {
+            buffer = BytesMut::with_capacity(READ_CHUNK);
         }
         // Room for the rest of the frame begun, when its length is known (decode checked it
         // against the maximum), and at least a chunk.
