@@ -79,7 +79,7 @@ pub struct ResponseFrame {
 /// A successful answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    /// The answer to a get (or a put with `return_body`).
+    /// The answer to a get.
     Read(Read),
     /// The answer to a put or a delete.
     Written {

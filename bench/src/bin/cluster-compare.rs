@@ -47,6 +47,10 @@ struct Args {
     /// Durability modes our 3-node clusters run with, each set before its run.
     #[arg(long, value_delimiter = ',', default_value = "all,one,none")]
     durabilities: Vec<String>,
+    /// Client protocols loadgen speaks to our clusters: binary, http (each a variant). A
+    /// --dynamo from before the binary protocol takes only http.
+    #[arg(long, value_delimiter = ',', default_value = "binary")]
+    protocols: Vec<String>,
     /// Fractions of reads; every system runs each.
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.95")]
     read_ratios: Vec<f64>,
@@ -211,7 +215,8 @@ fn start_systems(
             System::Ours | System::Ours1Node => {
                 let nodes: u16 = if system == System::Ours { 3 } else { 1 };
                 for engine in &args.engines {
-                    let base = ports.block(2 * nodes)?;
+                    let binary = args.protocols.iter().any(|p| p == "binary");
+                    let base = ports.block(3 * nodes)?;
                     let name = format!("{system} {engine}");
                     let dir = work.join(format!("{system}-{engine}"));
                     eprintln!("cluster-compare: starting {name} (dynamo up, HTTP from {base})");
@@ -223,6 +228,7 @@ fn start_systems(
                         data_dir: dir.join("data"),
                         http_port: base,
                         peer_port: base + nodes,
+                        binary_port: binary.then_some(base + 2 * nodes),
                         log: dir.join("up.log"),
                     })?;
                     started
@@ -358,6 +364,16 @@ fn compare(args: Args) -> anyhow::Result<()> {
     if args.read_ratios.iter().any(|r| !(0.0..=1.0).contains(r)) {
         bail!("read ratios must be between 0 and 1");
     }
+    if let Some(p) = args
+        .protocols
+        .iter()
+        .find(|p| !["http", "binary"].contains(&p.as_str()))
+    {
+        bail!("unknown protocol {p:?}: binary or http");
+    }
+    if args.protocols.is_empty() {
+        bail!("--protocols names none");
+    }
     if args.rounds == 0 {
         bail!("--rounds must be at least 1");
     }
@@ -423,12 +439,17 @@ fn compare(args: Args) -> anyhow::Result<()> {
     if !args.sweep.is_empty() && !records.is_empty() {
         let several_ratios = args.read_ratios.len() > 1;
         let lines = plot::series(&records, |r| {
-            let mut name = [Some(&r.system), r.engine.as_ref(), r.durability.as_ref()]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut name = [
+                Some(&r.system),
+                r.engine.as_ref(),
+                r.durability.as_ref(),
+                r.figures.protocol.as_ref().filter(|_| r.engine.is_some()),
+            ]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ");
             if several_ratios {
                 name.push_str(&format!(", reads {}", r.read_ratio));
             }
@@ -463,7 +484,12 @@ fn run_rounds(
     stop: &AtomicBool,
     now: SystemTime,
 ) -> anyhow::Result<Vec<Record>> {
-    let all = variants(&args.systems, &args.engines, &args.durabilities);
+    let all = variants(
+        &args.systems,
+        &args.engines,
+        &args.durabilities,
+        &args.protocols,
+    );
     let plan: Vec<&Variant> = all.iter().filter(|v| started.get(v).is_some()).collect();
     if plan.is_empty() {
         bail!("nothing to run: no system started");
@@ -529,9 +555,14 @@ fn run_rounds(
                         variant.label(),
                         rate.map(|r| format!(", rate {r}/s")).unwrap_or_default()
                     );
+                    let nodes = if variant.protocol == "binary" {
+                        &cluster.binary
+                    } else {
+                        &cluster.nodes
+                    };
                     let spec = RunSpec {
-                        nodes: &cluster.nodes,
-                        protocol: variant.system.protocol(),
+                        nodes,
+                        protocol: &variant.protocol,
                         read_ratio,
                         rate,
                         bucket: &bucket,

@@ -39,6 +39,9 @@ pub struct Cluster {
     pub nodes: Vec<String>,
     /// The HTTP addresses of our nodes (empty for the peers).
     pub http: Vec<SocketAddr>,
+    /// The binary-protocol addresses of our nodes, `127.0.0.1:7001` (empty for the peers and
+    /// for a cluster started without them).
+    pub binary: Vec<String>,
     /// The processes serving it: our `dynamo node` processes; every dynomite and redis process.
     pub pids: Vec<u32>,
     /// The directory holding its data, whose disk use is reported after each run (ours only:
@@ -78,6 +81,9 @@ pub struct UpSpec<'a> {
     pub http_port: u16,
     /// Peer port of the first node; the others follow.
     pub peer_port: u16,
+    /// Binary-protocol port of the first node, the others following; `None` leaves the
+    /// flag out (a `dynamo` from before the binary protocol).
+    pub binary_port: Option<u16>,
     /// File receiving the output of `up` and its nodes.
     pub log: PathBuf,
 }
@@ -98,8 +104,13 @@ impl Cluster {
         let log_err = log
             .try_clone()
             .map_err(CompareError::io("duplicate a log file handle"))?;
-        let child = Command::new(spec.dynamo)
-            .arg("up")
+        let mut command = Command::new(spec.dynamo);
+        if let Some(port) = spec.binary_port {
+            command.arg("up").arg("--binary-port").arg(port.to_string());
+        } else {
+            command.arg("up");
+        }
+        let child = command
             .arg("--nodes")
             .arg(spec.nodes.to_string())
             .arg("--engine")
@@ -125,6 +136,14 @@ impl Cluster {
             name: spec.name.clone(),
             nodes: http.iter().map(|a| format!("http://{a}")).collect(),
             http: http.clone(),
+            binary: spec
+                .binary_port
+                .map(|first| {
+                    (0..spec.nodes)
+                        .map(|i| format!("127.0.0.1:{}", first + i))
+                        .collect()
+                })
+                .unwrap_or_default(),
             pids: Vec::new(),
             data_dir: Some(spec.data_dir.clone()),
             store_ports: Vec::new(),
@@ -206,6 +225,7 @@ impl Cluster {
             name: name.to_owned(),
             nodes: Vec::new(),
             http: Vec::new(),
+            binary: Vec::new(),
             pids: Vec::new(),
             data_dir: None,
             store_ports: Vec::new(),

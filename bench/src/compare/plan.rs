@@ -42,9 +42,10 @@ impl System {
         matches!(self, System::Ours | System::Ours1Node)
     }
 
-    /// The protocol `loadgen` speaks to it: `http` or `resp`.
-    pub fn protocol(self) -> &'static str {
-        if self.is_ours() { "http" } else { "resp" }
+    /// The protocol `loadgen` speaks to a peer (`resp`); ours speak the one of their
+    /// variant ([`Variant::protocol`]).
+    pub fn peer_protocol(self) -> &'static str {
+        "resp"
     }
 }
 
@@ -65,7 +66,8 @@ impl FromStr for System {
     }
 }
 
-/// One line of the comparison: a system, and for ours an engine and a durability mode.
+/// One line of the comparison: a system, and for ours an engine, a durability mode and the
+/// client protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
     /// The system.
@@ -74,13 +76,19 @@ pub struct Variant {
     pub engine: Option<String>,
     /// The durability mode set before each run (ours only).
     pub durability: Option<String>,
+    /// The protocol `loadgen` speaks: `http` or `binary` for ours, `resp` for the peers.
+    pub protocol: String,
 }
 
 impl Variant {
-    /// A short label: `ours lsm all`, `dynomite`.
+    /// A short label: `ours lsm all binary`, `dynomite`.
     pub fn label(&self) -> String {
         let mut label = self.system.name().to_owned();
-        for part in [&self.engine, &self.durability].into_iter().flatten() {
+        let protocol = self.system.is_ours().then_some(&self.protocol);
+        for part in [self.engine.as_ref(), self.durability.as_ref(), protocol]
+            .into_iter()
+            .flatten()
+        {
             label.push(' ');
             label.push_str(part);
         }
@@ -88,37 +96,45 @@ impl Variant {
     }
 }
 
-/// The variants of `systems`, in their order: for [`System::Ours`] one per engine and
-/// durability mode (engine-major), for [`System::Ours1Node`] one per engine with durability
-/// `none`, and one for each peer.
-pub fn variants(systems: &[System], engines: &[String], durabilities: &[String]) -> Vec<Variant> {
+/// The variants of `systems`, in their order: for [`System::Ours`] one per engine,
+/// durability mode and protocol (engine-major), for [`System::Ours1Node`] one per engine and
+/// protocol with durability `none`, and one for each peer.
+pub fn variants(
+    systems: &[System],
+    engines: &[String],
+    durabilities: &[String],
+    protocols: &[String],
+) -> Vec<Variant> {
     let mut out = Vec::new();
+    let ours = |system, engine: &String, durability: &str, out: &mut Vec<Variant>| {
+        for protocol in protocols {
+            out.push(Variant {
+                system,
+                engine: Some(engine.clone()),
+                durability: Some(durability.to_owned()),
+                protocol: protocol.clone(),
+            });
+        }
+    };
     for &system in systems {
         match system {
             System::Ours => {
                 for engine in engines {
                     for durability in durabilities {
-                        out.push(Variant {
-                            system,
-                            engine: Some(engine.clone()),
-                            durability: Some(durability.clone()),
-                        });
+                        ours(system, engine, durability, &mut out);
                     }
                 }
             }
             System::Ours1Node => {
                 for engine in engines {
-                    out.push(Variant {
-                        system,
-                        engine: Some(engine.clone()),
-                        durability: Some("none".to_owned()),
-                    });
+                    ours(system, engine, "none", &mut out);
                 }
             }
             System::Dynomite | System::Redis => out.push(Variant {
                 system,
                 engine: None,
                 durability: None,
+                protocol: system.peer_protocol().to_owned(),
             }),
         }
     }
@@ -147,20 +163,30 @@ mod tests {
             &[System::Ours, System::Ours1Node, System::Redis],
             &engines,
             &modes,
+            &["binary".to_owned()],
         );
         let labels: Vec<String> = v.iter().map(Variant::label).collect();
         assert_eq!(
             labels,
             [
-                "ours lsm all",
-                "ours lsm none",
-                "ours lmdb all",
-                "ours lmdb none",
-                "ours-1node lsm none",
-                "ours-1node lmdb none",
+                "ours lsm all binary",
+                "ours lsm none binary",
+                "ours lmdb all binary",
+                "ours lmdb none binary",
+                "ours-1node lsm none binary",
+                "ours-1node lmdb none binary",
                 "redis",
             ]
         );
+        assert_eq!(v[6].protocol, "resp");
+        let both = variants(
+            &[System::Ours],
+            &engines[..1],
+            &modes[..1],
+            &["http".to_owned(), "binary".to_owned()],
+        );
+        let labels: Vec<String> = both.iter().map(Variant::label).collect();
+        assert_eq!(labels, ["ours lsm all http", "ours lsm all binary"]);
     }
 
     #[test]

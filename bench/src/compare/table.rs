@@ -48,7 +48,14 @@ fn quantiles(us: &[Option<f64>; 3]) -> String {
 /// The table of `records`, in their order. The rate column appears when a run was open-loop.
 pub fn render(records: &[Record]) -> String {
     let open_loop = records.iter().any(|r| r.rate.is_some());
-    let mut header = vec!["system", "engine", "durability", "read", "round"];
+    let mut header = vec![
+        "system",
+        "engine",
+        "durability",
+        "protocol",
+        "read",
+        "round",
+    ];
     if open_loop {
         header.extend(["intended rate", "achieved rate"]);
     }
@@ -62,8 +69,8 @@ pub fn render(records: &[Record]) -> String {
         "loadgen CPU µs/op",
         "disk MB",
     ]);
-    // The first five columns are labels, left-aligned; the rest are figures.
-    let labels = 5;
+    // The first six columns are labels, left-aligned; the rest are figures.
+    let labels = 6;
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
@@ -72,6 +79,7 @@ pub fn render(records: &[Record]) -> String {
                 r.system.clone(),
                 r.engine.clone().unwrap_or_else(|| "-".into()),
                 r.durability.clone().unwrap_or_else(|| "-".into()),
+                f.protocol.clone().unwrap_or_else(|| "-".into()),
                 r.read_ratio.to_string(),
                 r.round.to_string(),
             ];
@@ -203,6 +211,7 @@ mod tests {
                 "ours",
                 "lsm",
                 "all",
+                "-",
                 "0.5",
                 "1",
                 "4,679",
@@ -215,7 +224,7 @@ mod tests {
                 "528"
             ]
         );
-        assert_eq!(cells(lines[3])[7], "- / - / -");
+        assert_eq!(cells(lines[3])[8], "- / - / -");
         // Every line has the same width: the columns are padded.
         let width = lines[0].chars().count();
         assert!(lines.iter().all(|l| l.chars().count() == width), "{table}");
