@@ -40,6 +40,8 @@ proptest! {
         prop_assert_eq!(&back, &set);
         prop_assert_eq!(back.mode(), set.mode());
         prop_assert_eq!(record::decode_shared(&Bytes::from(bytes.clone())).unwrap(), set);
+        // Sized exactly up front: encoding allocates once and never grows the buffer.
+        prop_assert_eq!(bytes.capacity(), bytes.len());
         // Canonical: re-encoding gives the same bytes.
         prop_assert_eq!(record::encode(&back).unwrap(), bytes);
     }

@@ -150,6 +150,15 @@ impl<'a> ActorTable<'a> {
         }
     }
 
+    /// Bytes [`ActorTable::write`] will write.
+    pub(crate) fn encoded_len(&self) -> usize {
+        2 + self
+            .index
+            .keys()
+            .map(|a| 1 + a.node().as_str().len() + 8)
+            .sum::<usize>()
+    }
+
     /// Numbers the actors and writes the table.
     pub(crate) fn write(&mut self, w: &mut Writer) -> Result<(), EncodeError> {
         let n = u16::try_from(self.index.len()).map_err(|_| EncodeError::TooLarge {
