@@ -87,11 +87,15 @@ pub fn encode(set: &SiblingSet) -> Result<Vec<u8>, EncodeError> {
     // The exact size, so that the buffer is allocated once: growing it copies the values and,
     // under load, had the allocator map (and the kernel zero) fresh pages for every record.
     let clock_len = |c: &VClock| 2 + c.len() * CLOCK_ENTRY;
-    let mut size = 2 + clock_len(set.causal().clock()) + 4 + set.causal().cloud().len() * CLOCK_ENTRY;
+    let mut size =
+        2 + clock_len(set.causal().clock()) + 4 + set.causal().cloud().len() * CLOCK_ENTRY;
     for (dot, s) in set.entries() {
         actors.add(&dot.actor);
         actors.add_clock(s.clock());
-        size += MIN_SIBLING - 2 + clock_len(s.clock()) + s.content_type().as_str().len() + s.bytes().len();
+        size += MIN_SIBLING - 2
+            + clock_len(s.clock())
+            + s.content_type().as_str().len()
+            + s.bytes().len();
     }
     size += actors.encoded_len() + 4 + CHECKSUM_LEN;
     let mut w = Writer::with_capacity(size);
