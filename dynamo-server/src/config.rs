@@ -6,6 +6,7 @@
 //! http_addr = "127.0.0.1:8001"
 //! peer_addr = "127.0.0.1:9001"
 //! # binary_addr = "127.0.0.1:7001"   # the binary client protocol (default: off)
+//! cluster_secret = "5f0c…"           # 64 hex digits, the same on every node (see below)
 //! data_dir = "dynamo-data/n1"
 //! engine = "lsm"                      # mem | lmdb | lsm | redb (default: lsm when compiled)
 //! members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3@127.0.0.1:9003"]
@@ -70,6 +71,10 @@ pub struct ServerConfig {
     pub http_addr: String,
     /// Where peers connect (`host:port`; port 0 picks a free port).
     pub peer_addr: String,
+    /// The cluster secret (64 hex digits) every peer connection's handshake proves; the same
+    /// on every node of a cluster. Required unless every address of this node is loopback
+    /// (then a well-known development secret stands in). `dynamo up` generates one.
+    pub cluster_secret: Option<String>,
     /// Where the binary client protocol listens (`host:port`; port 0 picks a free port);
     /// `None`: the node speaks only HTTP to clients.
     pub binary_addr: Option<String>,
@@ -136,6 +141,7 @@ impl Default for ServerConfig {
             node_id: "n1".to_owned(),
             http_addr: "127.0.0.1:8001".to_owned(),
             peer_addr: "127.0.0.1:9001".to_owned(),
+            cluster_secret: None,
             binary_addr: None,
             advertise_addr: None,
             data_dir: None,
@@ -217,6 +223,16 @@ fn check_address(a: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// True when `address` (`host:port`) names this machine only: `localhost` or a loopback IP.
+fn is_loopback(address: &str) -> bool {
+    let host = address.rsplit_once(':').map_or(address, |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// A configuration the server refuses.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -266,6 +282,14 @@ pub enum ConfigError {
     /// The engine name is unknown.
     #[error(transparent)]
     Engine(#[from] engine_any::UnknownEngine),
+    /// The cluster secret is malformed.
+    #[error("invalid cluster_secret: {0}")]
+    Secret(#[from] crate::secure::BadSecret),
+    /// An address other machines can reach, and no cluster secret.
+    #[error(
+        "{0} is not a loopback address: set cluster_secret (the same 64 hex digits on every node; `openssl rand -hex 32`) so that peers must prove it"
+    )]
+    SecretRequired(String),
     /// The build has no engine at all.
     #[error("this build has no storage engine (enable a cargo feature: mem, lmdb, lsm, redb)")]
     NoEngine,
@@ -373,6 +397,34 @@ impl ServerConfig {
             .collect()
     }
 
+    /// The cluster secret: the configured one, else the loopback development secret when
+    /// every address this node listens on, advertises or dials is loopback.
+    ///
+    /// # Errors
+    /// [`ConfigError::Secret`] for a malformed secret, [`ConfigError::SecretRequired`] when
+    /// none is set and an address is not loopback.
+    pub fn secret(&self) -> Result<crate::secure::ClusterSecret, ConfigError> {
+        if let Some(hex) = &self.cluster_secret {
+            return Ok(crate::secure::ClusterSecret::from_hex(hex)?);
+        }
+        let peers = self.founders()?.into_iter().chain(self.seed_peers()?);
+        let addresses = [
+            Some(self.http_addr.clone()),
+            Some(self.peer_addr.clone()),
+            self.binary_addr.clone(),
+            self.advertise_addr.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(peers.filter_map(|p| p.address));
+        for address in addresses {
+            if !is_loopback(&address) {
+                return Err(ConfigError::SecretRequired(address));
+            }
+        }
+        Ok(crate::secure::ClusterSecret::loopback_default())
+    }
+
     /// The seeds, parsed.
     ///
     /// # Errors
@@ -443,6 +495,7 @@ impl ServerConfig {
         }
         self.founders()?;
         self.seed_peers()?;
+        self.secret()?;
         if self.engine()?.is_none() && Engine::default_for_build().is_none() {
             return Err(ConfigError::NoEngine);
         }
@@ -632,10 +685,52 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_secret_is_required_beyond_loopback() {
+        let local = ServerConfig {
+            members: vec!["n1@127.0.0.1:9001".into(), "n2@localhost:9002".into()],
+            binary_addr: Some("[::1]:7001".into()),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            local.secret().unwrap(),
+            crate::secure::ClusterSecret::loopback_default()
+        );
+        let reachable = ServerConfig {
+            peer_addr: "0.0.0.0:9001".into(),
+            advertise_addr: Some("10.0.0.1:9001".into()),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(
+            reachable.validate(),
+            Err(ConfigError::SecretRequired(a)) if a == "0.0.0.0:9001"
+        ));
+        let seeded = ServerConfig {
+            seeds: vec!["n2@10.0.0.2:9001".into()],
+            ..ServerConfig::default()
+        };
+        assert!(matches!(
+            seeded.secret(),
+            Err(ConfigError::SecretRequired(_))
+        ));
+        let secret = crate::secure::ClusterSecret::generate().unwrap();
+        let given = ServerConfig {
+            cluster_secret: Some(secret.to_hex()),
+            ..reachable.clone()
+        };
+        assert_eq!(given.secret().unwrap(), secret);
+        let malformed = ServerConfig {
+            cluster_secret: Some("not hex".into()),
+            ..ServerConfig::default()
+        };
+        assert!(matches!(malformed.validate(), Err(ConfigError::Secret(_))));
+    }
+
+    #[test]
     fn a_founder_list_must_include_this_node() {
         let c = ServerConfig {
             node_id: "n4".into(),
             members: vec!["n1@h:1".into(), "n2@h:2".into()],
+            cluster_secret: Some("ab".repeat(32)),
             ..ServerConfig::default()
         };
         assert!(matches!(
@@ -661,6 +756,7 @@ mod tests {
         let joiner = ServerConfig {
             node_id: "n4".into(),
             seeds: vec!["n1@h:1".into()],
+            cluster_secret: Some("ab".repeat(32)),
             ..ServerConfig::default()
         }
         .node_config("h:4")

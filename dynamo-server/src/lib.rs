@@ -19,6 +19,7 @@ pub mod driver;
 pub mod handle;
 pub mod http;
 pub mod metrics;
+pub mod secure;
 pub mod server;
 pub mod transport;
 pub mod wire;

@@ -113,6 +113,9 @@ pub struct Metrics {
     pub peer_bytes_out: Counter,
     /// Peer connections closed because a frame was malformed, oversized or of another version.
     pub peer_bad_frames: Counter,
+    /// Peer connections refused because the other side did not prove the cluster secret
+    /// (failed handshake), or sent sealed bytes that did not open.
+    pub peer_auth_failures: Counter,
     /// Outgoing peer connections established.
     pub peer_connects: Counter,
     /// Outgoing peer connection attempts that failed.
@@ -200,6 +203,11 @@ impl Metrics {
                 "peer_bad_frames",
                 "peer connections closed for a bad frame",
                 &self.peer_bad_frames,
+            ),
+            (
+                "peer_auth_failures",
+                "peer connections refused: handshake or sealed bytes failed",
+                &self.peer_auth_failures,
             ),
             (
                 "peer_connects",

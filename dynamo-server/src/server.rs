@@ -183,6 +183,7 @@ impl Server {
                 advertised: advertised.clone(),
                 max_frame: config.max_frame_size,
                 queue: config.peer_queue,
+                secret: config.secret()?,
             },
             Arc::clone(&metrics),
         );
@@ -214,6 +215,7 @@ impl Server {
                 handle.clone(),
                 Arc::clone(&metrics),
                 config.max_frame_size,
+                config.secret()?,
             )
             .instrument(span.clone()),
         );

@@ -1,4 +1,10 @@
-//! The peer transport: TCP connections between nodes carrying [`wire`] frames.
+//! The peer transport: TCP connections between nodes carrying [`wire`] frames, each
+//! connection authenticated and sealed with the cluster secret ([`crate::secure`]).
+//!
+//! Every connection starts with a Noise handshake that proves both sides know the cluster
+//! secret; a side that fails it is closed, logged and counted (`peer_auth_failures`) before
+//! a single frame is read. After it, the frames travel sealed: tampered, replayed or
+//! reordered bytes close the connection too.
 //!
 //! Connections are one-way. To send, a node dials the peer and writes a hello, then
 //! messages; to receive, it accepts connections and reads. So each pair of nodes uses two
@@ -9,12 +15,12 @@
 //!   retry, re-gossip or repair, and a slow peer must not stall the node. The task connects
 //!   with a timeout, retries with exponential backoff (50 ms to 5 s) while the peer is
 //!   unreachable (or closes connections as soon as they are made), and drops what waited
-//!   meanwhile when a dial fails (stale by then). It writes batches of
-//!   queued messages through one buffer and flushes when the queue is empty. It also watches
+//!   meanwhile when a dial fails (stale by then). It encodes the queued messages into one
+//!   buffer, seals it and writes it with one call when the queue is empty. It also watches
 //!   the socket's read side: the acceptor never writes, so a readable socket means the peer
 //!   closed it, and the task reconnects at once instead of losing the next write.
-//! - Receiving ([`accept_loop`]): every accepted connection must start with a hello within
-//!   [`HELLO_TIMEOUT`]; its address goes to the driver's address book, and every later frame
+//! - Receiving ([`accept_loop`]): every accepted connection must complete the handshake
+//!   within [`secure::HANDSHAKE_TIMEOUT`], then send a hello within [`HELLO_TIMEOUT`]; its address goes to the driver's address book, and every later frame
 //!   to [`NodeHandle::peer`]. A bad frame (malformed, oversized, another version, a message
 //!   before the hello) closes that connection with a `warn` line giving the reason and counts
 //!   in `peer_bad_frames`; the node carries on.
@@ -29,13 +35,14 @@ use std::time::Duration;
 
 use dynamo_core::NodeId;
 use dynamo_core::proto::PeerMessage;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::handle::{HandleError, NodeHandle};
 use crate::metrics::Metrics;
+use crate::secure::{self, ClusterSecret, Opener, SecureError};
 use crate::wire::{self, Frame, Hello, WireError};
 
 /// First delay before redialing an unreachable peer.
@@ -64,6 +71,8 @@ pub struct TransportConfig {
     pub max_frame: usize,
     /// Messages waiting per peer before new ones are dropped.
     pub queue: usize,
+    /// The cluster secret every connection's handshake proves (see [`crate::secure`]).
+    pub secret: ClusterSecret,
 }
 
 /// The sending side: one queue and task per peer. Owned by the node thread, which is not a
@@ -142,7 +151,9 @@ impl Outgoing {
             rx,
             metrics: Arc::clone(&self.metrics),
             max_frame: self.config.max_frame,
-            buf: Vec::new(),
+            secret: self.config.secret.clone(),
+            plain: Vec::new(),
+            sealed: Vec::new(),
         };
         self.runtime.spawn(task.run());
         PeerQueue {
@@ -171,7 +182,11 @@ struct PeerTask {
     rx: mpsc::Receiver<PeerMessage>,
     metrics: Arc<Metrics>,
     max_frame: usize,
-    buf: Vec<u8>,
+    secret: ClusterSecret,
+    /// Frames waiting to be sealed and written.
+    plain: Vec<u8>,
+    /// Their sealed form.
+    sealed: Vec<u8>,
 }
 
 impl PeerTask {
@@ -255,15 +270,22 @@ impl PeerTask {
         }
     }
 
-    async fn session(&mut self, stream: TcpStream) -> SessionEnd {
-        let (mut reader, writer) = stream.into_split();
-        let mut writer = BufWriter::with_capacity(IO_BUFFER, writer);
-        let hello = Frame::Hello(self.hello.clone());
-        if let Err(e) = self.write(&mut writer, &hello).await {
+    async fn session(&mut self, mut stream: TcpStream) -> SessionEnd {
+        let mut sealer = match secure::dial_handshake(&mut stream, &self.secret).await {
+            Ok(sealer) => sealer,
+            Err(e) => {
+                if e.is_refusal() {
+                    self.metrics.peer_auth_failures.inc();
+                    tracing::warn!(peer = %self.to, error = %e, "peer refused: handshake failed");
+                }
+                return SessionEnd::Lost(e.to_string());
+            }
+        };
+        let (mut reader, mut writer) = stream.into_split();
+        self.plain.clear();
+        self.encode(&Frame::Hello(self.hello.clone()));
+        if let Err(e) = self.flush(&mut writer, &mut sealer).await {
             return SessionEnd::Lost(e);
-        }
-        if let Err(e) = writer.flush().await {
-            return SessionEnd::Lost(e.to_string());
         }
         let mut probe = [0u8; 64];
         loop {
@@ -271,24 +293,18 @@ impl PeerTask {
                 biased;
                 message = self.rx.recv() => {
                     let Some(message) = message else {
-                        let _ = writer.flush().await;
                         let _ = writer.shutdown().await;
                         return SessionEnd::Closed;
                     };
-                    if let Err(e) = self.write(&mut writer, &Frame::Message(message)).await {
-                        return SessionEnd::Lost(e);
-                    }
+                    self.encode(&Frame::Message(message));
                     let mut batch = 1;
-                    while batch < WRITE_BATCH {
+                    while batch < WRITE_BATCH && self.plain.len() < IO_BUFFER {
                         let Ok(message) = self.rx.try_recv() else { break };
-                        if let Err(e) = self.write(&mut writer, &Frame::Message(message)).await {
-                            return SessionEnd::Lost(e);
-                        }
+                        self.encode(&Frame::Message(message));
                         batch += 1;
                     }
-                    if let Err(e) = writer.flush().await {
-                        self.metrics.peer_dropped.inc();
-                        return SessionEnd::Lost(e.to_string());
+                    if let Err(e) = self.flush(&mut writer, &mut sealer).await {
+                        return SessionEnd::Lost(e);
                     }
                 }
                 read = reader.read(&mut probe) => {
@@ -302,7 +318,6 @@ impl PeerTask {
                     if changed.is_err() {
                         self.address_alive = false;
                     } else {
-                        let _ = writer.flush().await;
                         return SessionEnd::AddressChanged;
                     }
                 }
@@ -310,28 +325,39 @@ impl PeerTask {
         }
     }
 
-    /// Encodes and buffers one frame. An unencodable message is dropped (logged), not fatal;
-    /// a failed write is returned and the message counts as dropped.
-    async fn write<W: tokio::io::AsyncWrite + Unpin>(
-        &mut self,
-        writer: &mut W,
-        frame: &Frame,
-    ) -> Result<(), String> {
-        self.buf.clear();
-        if let Err(e) = wire::encode_into(frame, self.max_frame, &mut self.buf) {
+    /// Appends one frame to the batch. An unencodable message is dropped (logged), not fatal.
+    fn encode(&mut self, frame: &Frame) {
+        let before = self.plain.len();
+        if let Err(e) = wire::encode_into(frame, self.max_frame, &mut self.plain) {
             self.metrics.peer_dropped.inc();
             tracing::warn!(peer = %self.to, error = %e, "message to peer not sent");
-            return Ok(());
+            return;
         }
-        if let Err(e) = writer.write_all(&self.buf).await {
+        self.metrics.peer_frames_out.inc();
+        self.metrics
+            .peer_bytes_out
+            .add((self.plain.len() - before) as u64);
+    }
+
+    /// Seals the batch and writes it. A failed write is returned; its messages count as
+    /// dropped.
+    async fn flush<W: tokio::io::AsyncWrite + Unpin>(
+        &mut self,
+        writer: &mut W,
+        sealer: &mut secure::Sealer,
+    ) -> Result<(), String> {
+        self.sealed.clear();
+        let sealed = sealer.seal_into(&self.plain, &mut self.sealed);
+        self.plain.clear();
+        sealed.map_err(|e| e.to_string())?;
+        if let Err(e) = writer.write_all(&self.sealed).await {
             self.metrics.peer_dropped.inc();
             return Err(e.to_string());
         }
-        self.metrics.peer_frames_out.inc();
-        self.metrics.peer_bytes_out.add(self.buf.len() as u64);
-        // Do not keep a huge buffer around after a large message.
-        if self.buf.capacity() > 4 * IO_BUFFER {
-            self.buf = Vec::new();
+        // Do not keep huge buffers around after a large message.
+        if self.sealed.capacity() > 4 * IO_BUFFER {
+            self.sealed = Vec::new();
+            self.plain = Vec::new();
         }
         Ok(())
     }
@@ -352,7 +378,9 @@ pub async fn accept_loop(
     handle: NodeHandle,
     metrics: Arc<Metrics>,
     max_frame: usize,
+    secret: ClusterSecret,
 ) {
+    let secret = Arc::new(secret);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -364,6 +392,7 @@ pub async fn accept_loop(
                         handle.clone(),
                         Arc::clone(&metrics),
                         max_frame,
+                        Arc::clone(&secret),
                     ));
                 }
                 Err(e) => {
@@ -387,20 +416,32 @@ fn bad_frame(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, reaso
 }
 
 async fn serve_connection(
-    stream: TcpStream,
+    mut stream: TcpStream,
     remote: SocketAddr,
     handle: NodeHandle,
     metrics: Arc<Metrics>,
     max_frame: usize,
+    secret: Arc<ClusterSecret>,
 ) {
     let _ = stream.set_nodelay(true);
-    let mut reader = BufReader::with_capacity(IO_BUFFER, stream);
-    let mut buf = Vec::new();
-    let first = tokio::time::timeout(
-        HELLO_TIMEOUT,
-        wire::read_frame(&mut reader, max_frame, &mut buf),
-    )
-    .await;
+    let opener = match secure::accept_handshake(&mut stream, &secret).await {
+        Ok(opener) => opener,
+        Err(e) => {
+            if e.is_refusal() {
+                metrics.peer_auth_failures.inc();
+                tracing::warn!(%remote, error = %e, "peer connection refused: handshake failed");
+            }
+            return;
+        }
+    };
+    let mut frames = FrameReader {
+        reader: BufReader::with_capacity(IO_BUFFER, stream),
+        opener,
+        plain: Vec::new(),
+        start: 0,
+        max_frame,
+    };
+    let first = tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await;
     let hello = match first {
         Err(_) => {
             return bad_frame(&metrics, remote, None, "no hello in time");
@@ -433,7 +474,7 @@ async fn serve_connection(
         metrics.peer_inbound_dropped.inc();
     }
     loop {
-        match wire::read_frame(&mut reader, max_frame, &mut buf).await {
+        match frames.next().await {
             Ok(Some((Frame::Message(message), size))) => {
                 metrics.peer_frames_in.inc();
                 metrics.peer_bytes_in.add(size as u64);
@@ -452,18 +493,83 @@ async fn serve_connection(
             }
             Err(e) => return read_failed(&metrics, remote, Some(&from), &e),
         }
-        // Keep the buffer small between large frames.
-        if buf.capacity() > 4 * IO_BUFFER {
-            buf = Vec::new();
+    }
+}
+
+/// Why an incoming connection's frames stopped.
+#[derive(Debug)]
+enum ReadError {
+    /// A frame did not decode.
+    Frame(WireError),
+    /// A sealed chunk did not open, or the socket failed.
+    Secure(SecureError),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Frame(e) => e.fmt(f),
+            ReadError::Secure(e) => e.fmt(f),
         }
     }
 }
 
-fn read_failed(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, e: &WireError) {
-    if e.is_bad_frame() {
-        bad_frame(metrics, remote, peer, &e.to_string());
-    } else {
-        tracing::debug!(%remote, error = %e, "peer connection failed");
+/// Frames from a secured connection: sealed chunks are opened into a plaintext buffer, and
+/// frames are decoded from it (a frame may span chunks, a chunk may hold several frames).
+struct FrameReader {
+    reader: BufReader<TcpStream>,
+    opener: Opener,
+    plain: Vec<u8>,
+    /// Where the next frame starts in `plain`.
+    start: usize,
+    max_frame: usize,
+}
+
+impl FrameReader {
+    /// The next frame and its size; `Ok(None)` when the stream ended between frames.
+    async fn next(&mut self) -> Result<Option<(Frame, usize)>, ReadError> {
+        loop {
+            match wire::decode(&self.plain[self.start..], self.max_frame) {
+                Ok((frame, used)) => {
+                    self.start += used;
+                    return Ok(Some((frame, used)));
+                }
+                Err(WireError::Truncated { .. }) => {}
+                Err(e) => return Err(ReadError::Frame(e)),
+            }
+            // Drop what was consumed before reading more (and a large buffer once empty).
+            self.plain.drain(..self.start);
+            self.start = 0;
+            if self.plain.is_empty() && self.plain.capacity() > 4 * IO_BUFFER {
+                self.plain = Vec::new();
+            }
+            let more = self
+                .opener
+                .read_chunk(&mut self.reader, &mut self.plain)
+                .await
+                .map_err(ReadError::Secure)?;
+            if !more {
+                return if self.plain.is_empty() {
+                    Ok(None)
+                } else {
+                    Err(ReadError::Frame(WireError::Truncated {
+                        needed: self.plain.len() + 1,
+                        available: self.plain.len(),
+                    }))
+                };
+            }
+        }
+    }
+}
+
+fn read_failed(metrics: &Metrics, remote: SocketAddr, peer: Option<&NodeId>, e: &ReadError) {
+    match e {
+        ReadError::Frame(w) if w.is_bad_frame() => bad_frame(metrics, remote, peer, &w.to_string()),
+        ReadError::Secure(s) if s.is_refusal() => {
+            metrics.peer_auth_failures.inc();
+            bad_frame(metrics, remote, peer, &s.to_string());
+        }
+        _ => tracing::debug!(%remote, error = %e, "peer connection failed"),
     }
 }
 
@@ -487,6 +593,7 @@ mod tests {
                 advertised: "127.0.0.1:1".into(),
                 max_frame: 1 << 20,
                 queue: 2,
+                secret: ClusterSecret::loopback_default(),
             },
             Arc::clone(&metrics),
         );

@@ -101,6 +101,9 @@ pub struct NodeArgs {
     pub stop_on_stdin_eof: bool,
 }
 
+/// The environment variable that sets `cluster_secret` (over the configuration file's).
+pub const SECRET_ENV: &str = "DYNAMO_CLUSTER_SECRET";
+
 impl NodeArgs {
     /// The configuration: the file's (or the defaults), with every flag given applied.
     ///
@@ -111,6 +114,10 @@ impl NodeArgs {
             Some(path) => ServerConfig::load(path)?,
             None => ServerConfig::default(),
         };
+        // The secret from the environment rather than a flag: a flag shows in `ps`.
+        if let Ok(secret) = std::env::var(SECRET_ENV) {
+            c.cluster_secret = Some(secret);
+        }
         let a = self.clone();
         if let Some(v) = a.id {
             c.node_id = v;
@@ -288,7 +295,10 @@ mod tests {
         let file = dir.path().join("node.toml");
         std::fs::write(
             &file,
-            "node_id = \"n1\"\nengine = \"lmdb\"\nn = 3\nmembers = [\"n1@h:1\"]\n",
+            format!(
+                "node_id = \"n1\"\nengine = \"lmdb\"\nn = 3\nmembers = [\"n1@h:1\"]\ncluster_secret = \"{}\"\n",
+                "0f".repeat(32)
+            ),
         )
         .unwrap();
         let a = node_args(&[
