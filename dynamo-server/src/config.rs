@@ -75,6 +75,10 @@ pub struct ServerConfig {
     /// on every node of a cluster. Required unless every address of this node is loopback
     /// (then a well-known development secret stands in). `dynamo up` generates one.
     pub cluster_secret: Option<String>,
+    /// More secrets accepted from peers that dial this node, only while the cluster secret
+    /// is being rotated (see the README's Security section); this node dials with
+    /// `cluster_secret`.
+    pub accept_cluster_secrets: Vec<String>,
     /// Where the binary client protocol listens (`host:port`; port 0 picks a free port);
     /// `None`: the node speaks only HTTP to clients.
     pub binary_addr: Option<String>,
@@ -142,6 +146,7 @@ impl Default for ServerConfig {
             http_addr: "127.0.0.1:8001".to_owned(),
             peer_addr: "127.0.0.1:9001".to_owned(),
             cluster_secret: None,
+            accept_cluster_secrets: Vec::new(),
             binary_addr: None,
             advertise_addr: None,
             data_dir: None,
@@ -425,6 +430,19 @@ impl ServerConfig {
         Ok(crate::secure::ClusterSecret::loopback_default())
     }
 
+    /// Every secret a dialing peer may prove: [`ServerConfig::secret`], then
+    /// `accept_cluster_secrets`.
+    ///
+    /// # Errors
+    /// As [`ServerConfig::secret`]; [`ConfigError::Secret`] for a malformed extra secret.
+    pub fn accepted_secrets(&self) -> Result<Vec<crate::secure::ClusterSecret>, ConfigError> {
+        let mut out = vec![self.secret()?];
+        for hex in &self.accept_cluster_secrets {
+            out.push(crate::secure::ClusterSecret::from_hex(hex)?);
+        }
+        Ok(out)
+    }
+
     /// The seeds, parsed.
     ///
     /// # Errors
@@ -495,7 +513,7 @@ impl ServerConfig {
         }
         self.founders()?;
         self.seed_peers()?;
-        self.secret()?;
+        self.accepted_secrets()?;
         if self.engine()?.is_none() && Engine::default_for_build().is_none() {
             return Err(ConfigError::NoEngine);
         }
@@ -684,6 +702,11 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::NodeId(_))));
     }
 
+    /// A fresh secret in its configuration form.
+    fn fresh_secret() -> String {
+        crate::secure::ClusterSecret::generate().unwrap().to_hex()
+    }
+
     #[test]
     fn a_cluster_secret_is_required_beyond_loopback() {
         let local = ServerConfig {
@@ -723,6 +746,17 @@ mod tests {
             ..ServerConfig::default()
         };
         assert!(matches!(malformed.validate(), Err(ConfigError::Secret(_))));
+        let rotating = ServerConfig {
+            accept_cluster_secrets: vec![fresh_secret(), "bad".into()],
+            ..given.clone()
+        };
+        assert!(matches!(rotating.validate(), Err(ConfigError::Secret(_))));
+        let rotating = ServerConfig {
+            accept_cluster_secrets: vec![fresh_secret()],
+            ..given
+        };
+        let accepted = rotating.accepted_secrets().unwrap();
+        assert_eq!((accepted.len(), &accepted[0]), (2, &secret));
     }
 
     #[test]

@@ -158,21 +158,39 @@ pub async fn dial_handshake<S: AsyncRead + AsyncWrite + Unpin>(
         .map_err(|_| SecureError::HandshakeTimeout(HANDSHAKE_TIMEOUT))?
 }
 
-/// Runs the acceptor's side of the handshake on `stream`; on success the stream's sealed
-/// chunks are read with the returned [`Opener`].
+/// Runs the acceptor's side of the handshake on `stream`, accepting a dialer that knows any
+/// of `secrets` (more than one while the cluster secret is being rotated); on success the
+/// stream's sealed chunks are read with the returned [`Opener`].
 ///
 /// # Errors
-/// [`SecureError`]: the dialer does not know the secret, took too long, or the socket failed.
+/// [`SecureError`]: the dialer knows none of the secrets, took too long, or the socket failed.
 pub async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    secret: &ClusterSecret,
+    secrets: &[ClusterSecret],
 ) -> Result<Opener, SecureError> {
     let run = async {
-        let mut hs = builder(secret)?
-            .build_responder()
-            .map_err(SecureError::Handshake)?;
         let mut buf = vec![0u8; MAX_MESSAGE];
-        receive_handshake(stream, &mut hs, &mut buf).await?;
+        let first = read_message(stream).await?;
+        // The dialer's first message opens only under its secret: try each in turn.
+        let mut refusal = None;
+        let mut accepted = None;
+        for secret in secrets {
+            let mut hs = builder(secret)?
+                .build_responder()
+                .map_err(SecureError::Handshake)?;
+            match hs.read_message(&first, &mut buf) {
+                Ok(_) => {
+                    accepted = Some(hs);
+                    break;
+                }
+                Err(e) => refusal = Some(e),
+            }
+        }
+        let Some(mut hs) = accepted else {
+            return Err(SecureError::Handshake(
+                refusal.unwrap_or(snow::Error::Input),
+            ));
+        };
         send_handshake(stream, &mut hs, &mut buf).await?;
         let transport = hs.into_transport_mode().map_err(SecureError::Handshake)?;
         Ok(Opener {
@@ -183,6 +201,15 @@ pub async fn accept_handshake<S: AsyncRead + AsyncWrite + Unpin>(
     tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
         .await
         .map_err(|_| SecureError::HandshakeTimeout(HANDSHAKE_TIMEOUT))?
+}
+
+/// Reads one length-prefixed handshake message.
+async fn read_message<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, SecureError> {
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len).await?;
+    let mut message = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut message).await?;
+    Ok(message)
 }
 
 async fn send_handshake<S: AsyncWrite + Unpin>(
@@ -205,11 +232,7 @@ async fn receive_handshake<S: AsyncRead + Unpin>(
     hs: &mut HandshakeState,
     buf: &mut [u8],
 ) -> Result<(), SecureError> {
-    let mut len = [0u8; 2];
-    stream.read_exact(&mut len).await?;
-    let len = usize::from(u16::from_be_bytes(len));
-    let mut message = vec![0u8; len];
-    stream.read_exact(&mut message).await?;
+    let message = read_message(stream).await?;
     hs.read_message(&message, buf)
         .map_err(SecureError::Handshake)?;
     Ok(())
@@ -318,7 +341,7 @@ mod tests {
         let (mut dialer, mut acceptor) = tokio::io::duplex(1 << 20);
         let (sealer, opener) = tokio::join!(
             dial_handshake(&mut dialer, a),
-            accept_handshake(&mut acceptor, b)
+            accept_handshake(&mut acceptor, std::slice::from_ref(b))
         );
         (sealer, opener, dialer, acceptor)
     }
@@ -359,7 +382,7 @@ mod tests {
         let (mut dialer, mut acceptor) = tokio::io::duplex(1 << 16);
         let accept = async move {
             // The acceptor cannot open the dialer's first message, and hangs up.
-            accept_handshake(&mut acceptor, &ClusterSecret::generate().unwrap()).await
+            accept_handshake(&mut acceptor, &[ClusterSecret::generate().unwrap()]).await
         };
         let mine = ClusterSecret::generate().unwrap();
         let (sealer, opener) = tokio::join!(dial_handshake(&mut dialer, &mine), accept);
@@ -367,6 +390,29 @@ mod tests {
         assert!(refused.is_refusal(), "{refused}");
         // The dialer sees the connection end before an answer.
         assert!(matches!(sealer, Err(SecureError::Io(_))), "{sealer:?}");
+    }
+
+    #[tokio::test]
+    async fn during_a_rotation_the_acceptor_takes_either_secret() {
+        let (old, new) = (
+            ClusterSecret::generate().unwrap(),
+            ClusterSecret::generate().unwrap(),
+        );
+        let both = [new.clone(), old.clone()];
+        for dialer_secret in [&old, &new] {
+            let (mut dialer, mut acceptor) = tokio::io::duplex(1 << 16);
+            let (sealer, opener) = tokio::join!(
+                dial_handshake(&mut dialer, dialer_secret),
+                accept_handshake(&mut acceptor, &both)
+            );
+            let (mut sealer, mut opener) = (sealer.unwrap(), opener.unwrap());
+            let mut wire = Vec::new();
+            sealer.seal_into(b"hello", &mut wire).unwrap();
+            dialer.write_all(&wire).await.unwrap();
+            let mut plain = Vec::new();
+            assert!(opener.read_chunk(&mut acceptor, &mut plain).await.unwrap());
+            assert_eq!(plain, b"hello");
+        }
     }
 
     #[tokio::test]
@@ -411,7 +457,9 @@ mod tests {
             .await
             .unwrap();
         drop(dialer);
-        let refused = accept_handshake(&mut acceptor, &secret).await.unwrap_err();
+        let refused = accept_handshake(&mut acceptor, &[secret])
+            .await
+            .unwrap_err();
         assert!(
             !matches!(refused, SecureError::HandshakeTimeout(_)),
             "{refused}"

@@ -215,7 +215,7 @@ impl Server {
                 handle.clone(),
                 Arc::clone(&metrics),
                 config.max_frame_size,
-                config.secret()?,
+                config.accepted_secrets()?,
             )
             .instrument(span.clone()),
         );

@@ -372,15 +372,16 @@ async fn dial(address: &str) -> std::io::Result<TcpStream> {
 }
 
 /// Accepts peer connections on `listener` until the task is aborted (aborting it also ends
-/// every connection it accepted), handing decoded messages to `handle`.
+/// every connection it accepted), handing decoded messages to `handle`. A dialer must prove
+/// one of `secrets` (the cluster secret first; more while it is being rotated).
 pub async fn accept_loop(
     listener: TcpListener,
     handle: NodeHandle,
     metrics: Arc<Metrics>,
     max_frame: usize,
-    secret: ClusterSecret,
+    secrets: Vec<ClusterSecret>,
 ) {
-    let secret = Arc::new(secret);
+    let secrets: Arc<[ClusterSecret]> = secrets.into();
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -392,7 +393,7 @@ pub async fn accept_loop(
                         handle.clone(),
                         Arc::clone(&metrics),
                         max_frame,
-                        Arc::clone(&secret),
+                        Arc::clone(&secrets),
                     ));
                 }
                 Err(e) => {
@@ -421,10 +422,10 @@ async fn serve_connection(
     handle: NodeHandle,
     metrics: Arc<Metrics>,
     max_frame: usize,
-    secret: Arc<ClusterSecret>,
+    secrets: Arc<[ClusterSecret]>,
 ) {
     let _ = stream.set_nodelay(true);
-    let opener = match secure::accept_handshake(&mut stream, &secret).await {
+    let opener = match secure::accept_handshake(&mut stream, &secrets).await {
         Ok(opener) => opener,
         Err(e) => {
             if e.is_refusal() {
