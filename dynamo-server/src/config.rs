@@ -51,6 +51,15 @@ use serde::{Deserialize, Serialize};
 /// message, plus its framing and the other fields).
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 << 20;
 
+/// Default bound on the connections each listener keeps open at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4_096;
+
+/// Default time to receive a request's headers (or the rest of a binary frame): 10 s.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 10_000;
+
+/// Default bound on an HTTP request's line and headers: 64 KiB.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// Default length of each peer's outgoing queue, in messages.
 pub const DEFAULT_PEER_QUEUE: usize = 4_096;
 
@@ -137,6 +146,15 @@ pub struct ServerConfig {
     pub max_frame_size: usize,
     /// Messages waiting per peer before new ones are dropped.
     pub peer_queue: usize,
+    /// Connections each listener (HTTP, binary protocol, peers) keeps open at once; more are
+    /// closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time a client has to send a request's line and headers (HTTP) or the rest of a
+    /// started frame (binary protocol), in milliseconds; a keep-alive HTTP connection idle
+    /// this long is closed too.
+    pub header_timeout_ms: u64,
+    /// Bytes of an HTTP request's line and headers.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +188,9 @@ impl Default for ServerConfig {
             log: DEFAULT_LOG_FILTER.to_owned(),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             peer_queue: DEFAULT_PEER_QUEUE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout_ms: DEFAULT_HEADER_TIMEOUT_MS,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -534,6 +555,17 @@ impl ServerConfig {
         if self.max_frame_size < self.max_value_size {
             return Err(ConfigError::Invalid(
                 "max_frame_size must be at least max_value_size",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::Invalid("max_connections must be positive"));
+        }
+        if self.header_timeout_ms == 0 {
+            return Err(ConfigError::Invalid("header_timeout_ms must be positive"));
+        }
+        if self.max_header_bytes < 8192 {
+            return Err(ConfigError::Invalid(
+                "max_header_bytes must be at least 8192",
             ));
         }
         if self.peer_queue == 0 {

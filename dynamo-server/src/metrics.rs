@@ -98,6 +98,14 @@ pub struct Metrics {
     pub overloaded: Counter,
     /// Requests failed by the storage engine (HTTP 500).
     pub storage_errors: Counter,
+    /// Connections closed as soon as accepted because their listener had its maximum open
+    /// (HTTP, binary protocol and peer listeners together).
+    pub connections_refused: Counter,
+    /// HTTP connections closed because a request's line and headers did not arrive in time
+    /// (slow clients, and keep-alive connections left idle).
+    pub http_header_timeouts: Counter,
+    /// HTTP requests refused (431) because their line and headers were too large.
+    pub http_headers_too_large: Counter,
     /// Binary-protocol connections accepted.
     pub binary_connections: Counter,
     /// Binary-protocol connections closed because a frame was malformed, oversized or of
@@ -180,6 +188,21 @@ impl Metrics {
                 "storage_errors",
                 "requests failed by the engine",
                 &self.storage_errors,
+            ),
+            (
+                "connections_refused",
+                "connections closed at once: their listener was full",
+                &self.connections_refused,
+            ),
+            (
+                "http_header_timeouts",
+                "HTTP connections closed: headers not received in time",
+                &self.http_header_timeouts,
+            ),
+            (
+                "http_headers_too_large",
+                "HTTP requests refused: line and headers too large",
+                &self.http_headers_too_large,
             ),
             (
                 "binary_connections",

@@ -42,6 +42,7 @@ use crate::binary::{self, BinaryConfig};
 use crate::config::{ConfigError, ServerConfig};
 use crate::driver::{self, StartError};
 use crate::handle::NodeHandle;
+use crate::http::serve::HttpLimits;
 use crate::metrics::Metrics;
 use crate::transport::{self, Outgoing, TransportConfig};
 
@@ -216,6 +217,7 @@ impl Server {
                 Arc::clone(&metrics),
                 config.max_frame_size,
                 config.accepted_secrets()?,
+                config.max_connections,
             )
             .instrument(span.clone()),
         );
@@ -229,6 +231,8 @@ impl Server {
                         max_value_size: config.max_value_size,
                         max_answer_frame: config.max_frame_size,
                         max_in_flight: binary::DEFAULT_MAX_IN_FLIGHT,
+                        max_connections: config.max_connections,
+                        frame_timeout: Duration::from_millis(config.header_timeout_ms),
                     },
                 )
                 .instrument(span.clone()),
@@ -236,20 +240,19 @@ impl Server {
         });
         let router = http_router(handle.clone(), Arc::clone(&metrics), config.max_value_size);
         let (http_stop, stopped) = oneshot::channel::<()>();
-        let listener = axum::serve::ListenerExt::tap_io(listeners.http, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         let http_task = tokio::spawn(
-            async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stopped.await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }
+            crate::http::serve::serve(
+                listeners.http,
+                router,
+                HttpLimits {
+                    max_connections: config.max_connections,
+                    max_header_bytes: config.max_header_bytes,
+                    header_timeout: Duration::from_millis(config.header_timeout_ms),
+                    drain: HTTP_DRAIN,
+                },
+                Arc::clone(&metrics),
+                stopped,
+            )
             .instrument(span.clone()),
         );
         span.in_scope(|| {
@@ -309,10 +312,8 @@ impl Server {
             let _ = stop.send(());
         }
         if let Some(task) = self.http_task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(HTTP_DRAIN, task).await.is_err() {
-                abort.abort();
-            }
+            // It lets requests in flight finish for at most HTTP_DRAIN, then returns.
+            let _ = task.await;
         }
         for task in [self.accept_task.take(), self.binary_task.take()]
             .into_iter()

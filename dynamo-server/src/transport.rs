@@ -380,21 +380,31 @@ pub async fn accept_loop(
     metrics: Arc<Metrics>,
     max_frame: usize,
     secrets: Vec<ClusterSecret>,
+    max_connections: usize,
 ) {
     let secrets: Arc<[ClusterSecret]> = secrets.into();
+    let slots = Arc::new(tokio::sync::Semaphore::new(max_connections.max(1)));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    connections.spawn(serve_connection(
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        metrics.connections_refused.inc();
+                        continue; // Dropping the stream closes it.
+                    };
+                    let serve = serve_connection(
                         stream,
                         remote,
                         handle.clone(),
                         Arc::clone(&metrics),
                         max_frame,
                         Arc::clone(&secrets),
-                    ));
+                    );
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.

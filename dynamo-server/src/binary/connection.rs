@@ -80,7 +80,19 @@ async fn read_requests(
             }
         }
         reserve_for_next_frame(&mut buf);
-        match read.read_buf(&mut buf).await {
+        let got = if buf.is_empty() {
+            read.read_buf(&mut buf).await
+        } else {
+            // Inside a frame: the rest must come in time (no slow-loris frames).
+            match tokio::time::timeout(config.frame_timeout, read.read_buf(&mut buf)).await {
+                Ok(got) => got,
+                Err(_) => {
+                    tracing::debug!(%remote, "closing a binary-protocol connection: frame not completed in time");
+                    return;
+                }
+            }
+        };
+        match got {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use dynamo_core::proto::ClientResponse;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::handle::NodeHandle;
@@ -45,6 +46,11 @@ pub struct BinaryConfig {
     pub max_answer_frame: usize,
     /// Requests in flight per connection before the reader stops reading.
     pub max_in_flight: usize,
+    /// Connections open at once; more are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Time a client has to send the rest of a frame it started; slower connections are
+    /// closed (a connection idle between frames is not).
+    pub frame_timeout: Duration,
 }
 
 impl BinaryConfig {
@@ -114,19 +120,28 @@ pub async fn accept_loop(
     config: BinaryConfig,
 ) {
     let config = Arc::new(config);
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
+                    let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                        metrics.connections_refused.inc();
+                        continue; // Dropping the stream closes it.
+                    };
                     metrics.binary_connections.inc();
-                    connections.spawn(connection::serve(
+                    let serve = connection::serve(
                         stream,
                         remote,
                         handle.clone(),
                         Arc::clone(&metrics),
                         Arc::clone(&config),
-                    ));
+                    );
+                    connections.spawn(async move {
+                        serve.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: wait a little rather than spin.

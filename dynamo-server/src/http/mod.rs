@@ -50,6 +50,7 @@ pub(crate) mod keys;
 pub mod multipart;
 pub(crate) mod params;
 mod read;
+pub mod serve;
 
 pub use errors::ApiError;
 
