@@ -48,7 +48,7 @@ pub mod errors;
 mod info;
 pub(crate) mod keys;
 pub mod multipart;
-pub(crate) mod params;
+pub mod params;
 mod read;
 pub mod serve;
 

@@ -15,7 +15,7 @@ use super::errors::ApiError;
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a `%` not followed by two hex digits.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> Result<Vec<u8>, ApiError> {
+pub fn percent_decode(s: &str, plus_is_space: bool) -> Result<Vec<u8>, ApiError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -51,7 +51,7 @@ fn segments(path: &str) -> Vec<&str> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a bad escape, an empty or over-long name.
-pub(crate) fn bucket_of(path: &str) -> Result<Bytes, ApiError> {
+pub fn bucket_of(path: &str) -> Result<Bytes, ApiError> {
     let seg = segments(path);
     let raw = seg
         .get(1)
@@ -66,7 +66,7 @@ pub(crate) fn bucket_of(path: &str) -> Result<Bytes, ApiError> {
 /// # Errors
 /// [`ApiError::BadRequest`] for a bad escape, an empty bucket or key, or a bucket and key
 /// longer than [`MAX_CLIENT_KEY_LEN`] together.
-pub(crate) fn bucket_and_key(path: &str) -> Result<(Bytes, Bytes), ApiError> {
+pub fn bucket_and_key(path: &str) -> Result<(Bytes, Bytes), ApiError> {
     let bucket = bucket_of(path)?;
     let seg = segments(path);
     let raw = seg
@@ -81,7 +81,7 @@ pub(crate) fn bucket_and_key(path: &str) -> Result<(Bytes, Bytes), ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] saying which.
-pub(crate) fn check_bucket(bucket: &[u8]) -> Result<(), ApiError> {
+pub fn check_bucket(bucket: &[u8]) -> Result<(), ApiError> {
     if bucket.is_empty() {
         return Err(ApiError::bad("empty bucket name"));
     }
@@ -99,7 +99,7 @@ pub(crate) fn check_bucket(bucket: &[u8]) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] saying which.
-pub(crate) fn check_key(bucket: &[u8], key: &[u8]) -> Result<(), ApiError> {
+pub fn check_key(bucket: &[u8], key: &[u8]) -> Result<(), ApiError> {
     if key.is_empty() {
         return Err(ApiError::bad("empty key"));
     }
@@ -116,7 +116,7 @@ pub(crate) fn check_key(bucket: &[u8], key: &[u8]) -> Result<(), ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a malformed token.
-pub(crate) fn context_token(token: &str) -> Result<Context, ApiError> {
+pub fn context_token(token: &str) -> Result<Context, ApiError> {
     Context::from_token(token.trim()).map_err(|e| ApiError::bad(format!("malformed context: {e}")))
 }
 
@@ -124,7 +124,7 @@ pub(crate) fn context_token(token: &str) -> Result<Context, ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a type that is not printable ASCII or too long.
-pub(crate) fn content_type_str(s: &str) -> Result<ContentType, ApiError> {
+pub fn content_type_str(s: &str) -> Result<ContentType, ApiError> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(ContentType::octet_stream());
@@ -134,7 +134,7 @@ pub(crate) fn content_type_str(s: &str) -> Result<ContentType, ApiError> {
 
 /// Query parameters, checked against the names an endpoint accepts.
 #[derive(Debug, Default)]
-pub(crate) struct Query {
+pub struct Query {
     pairs: Vec<(String, String)>,
 }
 
@@ -145,7 +145,7 @@ impl Query {
     /// # Errors
     /// [`ApiError::BadRequest`] for an unknown or repeated name, a bad escape, or a name or
     /// value that is not UTF-8.
-    pub(crate) fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
+    pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Self, ApiError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for piece in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (name, value) = piece.split_once('=').unwrap_or((piece, ""));
@@ -172,7 +172,7 @@ impl Query {
     }
 
     /// The raw value of `name`, if given.
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+    pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(n, _)| n == name)
@@ -183,7 +183,7 @@ impl Query {
     ///
     /// # Errors
     /// [`ApiError::BadRequest`] for anything else.
-    pub(crate) fn quorum(&self, name: &str) -> Result<Option<u8>, ApiError> {
+    pub fn quorum(&self, name: &str) -> Result<Option<u8>, ApiError> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
@@ -199,7 +199,7 @@ impl Query {
     ///
     /// # Errors
     /// [`ApiError::BadRequest`] for anything else.
-    pub(crate) fn durable_quorum(&self, name: &str) -> Result<Option<u8>, ApiError> {
+    pub fn durable_quorum(&self, name: &str) -> Result<Option<u8>, ApiError> {
         let Some(v) = self.get(name) else {
             return Ok(None);
         };
@@ -215,7 +215,7 @@ impl Query {
     ///
     /// # Errors
     /// [`ApiError::BadRequest`] for anything else.
-    pub(crate) fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None | Some("false") => Ok(false),
             Some("true") => Ok(true),
@@ -235,7 +235,7 @@ fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a header given twice, not ASCII, or not a valid token.
-pub(crate) fn context(headers: &HeaderMap) -> Result<Context, ApiError> {
+pub fn context(headers: &HeaderMap) -> Result<Context, ApiError> {
     let mut values = headers.get_all(CONTEXT_HEADER).iter();
     let Some(value) = values.next() else {
         return Ok(Context::new());
@@ -254,7 +254,7 @@ pub(crate) fn context(headers: &HeaderMap) -> Result<Context, ApiError> {
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] for a type that is not printable ASCII or too long.
-pub(crate) fn content_type(headers: &HeaderMap) -> Result<ContentType, ApiError> {
+pub fn content_type(headers: &HeaderMap) -> Result<ContentType, ApiError> {
     match headers.get(CONTENT_TYPE) {
         None => Ok(ContentType::octet_stream()),
         Some(v) => {
@@ -271,7 +271,7 @@ pub(crate) fn content_type(headers: &HeaderMap) -> Result<ContentType, ApiError>
 /// # Errors
 /// [`ApiError::TooLarge`] above `max`; [`ApiError::BadRequest`] for a length that is not a
 /// number.
-pub(crate) fn check_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
+pub fn check_length(headers: &HeaderMap, max: usize) -> Result<(), ApiError> {
     let Some(v) = headers.get(CONTENT_LENGTH) else {
         return Ok(());
     };
@@ -290,7 +290,7 @@ pub(crate) fn check_length(headers: &HeaderMap, max: usize) -> Result<(), ApiErr
 }
 
 /// True when the client asks for JSON (`Accept` lists `application/json`).
-pub(crate) fn wants_json(headers: &HeaderMap) -> bool {
+pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get_all(ACCEPT)
         .iter()
