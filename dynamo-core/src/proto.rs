@@ -23,6 +23,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{NodeId, Timestamp};
+use crate::membership::keys::AccessKey;
 use crate::membership::{BucketProps, ClusterState, MemberStatus};
 use crate::serde_helpers::{bytes_serde, content_type_serde, context_serde, record_result_serde};
 use crate::version::{ContentType, Context, SiblingSet};
@@ -146,6 +147,21 @@ pub enum ClientRequest {
     Leave,
     /// Admin: membership, health, ring and hints as this node sees them ([`AdminInfo`]).
     Status,
+    /// Admin: adds an access key to the cluster state (gossiped to every node). The server
+    /// made the secret and sends only its digest.
+    CreateKey {
+        /// The key's id.
+        id: String,
+        /// The key (digest, permissions, creation time).
+        key: AccessKey,
+    },
+    /// Admin: revokes an access key, everywhere (the revocation is gossiped and wins).
+    RevokeKey {
+        /// The key's id.
+        id: String,
+    },
+    /// Admin: every access key, revoked ones included (digests, never secrets).
+    ListKeys,
 }
 
 /// The answer to a [`ClientRequest`], one variant per kind of request.
@@ -162,6 +178,9 @@ pub enum ClientResponse {
     BucketProps(Result<BucketProps, RequestError>),
     /// Answer to the admin requests.
     Admin(Result<AdminInfo, RequestError>),
+    /// Answer to [`ClientRequest::CreateKey`], [`ClientRequest::RevokeKey`] and
+    /// [`ClientRequest::ListKeys`]: the keys after the change, by id.
+    Keys(Result<Vec<(String, AccessKey)>, RequestError>),
 }
 
 /// One version of a key as a client sees it.

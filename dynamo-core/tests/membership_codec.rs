@@ -1,9 +1,9 @@
-//! The binary encoding of cluster states (format version 4, and versions 1 to 3 still read):
+//! The binary encoding of cluster states (format version 5, and versions 1 to 4 still read):
 //! committed fixtures keep being read, and every kind of damage is a typed error.
 //!
-//! Write the version 4 fixture (only when deliberately creating a new one, never to "fix"
+//! Write the version 5 fixture (only when deliberately creating a new one, never to "fix"
 //! this test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`. The
-//! version 1 to 3 fixtures were written by their encoders and are never rewritten.
+//! version 1 to 4 fixtures were written by their encoders and are never rewritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod membership_support;
@@ -11,6 +11,7 @@ mod membership_support;
 use std::path::PathBuf;
 
 use bytes::Bytes;
+use dynamo_core::membership::keys::{Access, AccessKey, Grant};
 use dynamo_core::membership::{
     BucketProps, CLUSTER_FORMAT_VERSION, ClusterState, DurabilityMode, MemberStatus,
     decode_cluster_state, encode_cluster_state,
@@ -34,6 +35,46 @@ fn fixture_v3() -> PathBuf {
 
 fn fixture_v4() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v4.bin")
+}
+
+fn fixture_v5() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v5.bin")
+}
+
+/// [`sample_v4`] with access keys: an admin key, a key with grants (one of every bucket), a
+/// revoked key.
+fn sample_v5() -> ClusterState {
+    let mut s = sample_v4();
+    let key = |admin, grants: Vec<Grant>| AccessKey {
+        secret_digest: [0xab; 32],
+        admin,
+        grants,
+        created_ms: 1_700_000_000_000,
+        revoked: false,
+    };
+    s.add_key("admin-1".into(), key(true, vec![])).unwrap();
+    s.add_key(
+        "app_2".into(),
+        key(
+            false,
+            vec![
+                Grant {
+                    bucket: Bytes::from_static(b"users"),
+                    read: true,
+                    write: true,
+                },
+                Grant {
+                    bucket: Bytes::new(),
+                    read: true,
+                    write: false,
+                },
+            ],
+        ),
+    )
+    .unwrap();
+    s.add_key("old".into(), key(false, vec![])).unwrap();
+    s.revoke_key("old").unwrap();
+    s
 }
 
 /// [`sample_v3`] with durabilities other than `all`: the defaults `one`, a bucket `none`.
@@ -105,7 +146,46 @@ fn sample() -> ClusterState {
 #[test]
 #[ignore = "writes the fixture"]
 fn write_fixture() {
-    std::fs::write(fixture_v4(), encode_cluster_state(&sample_v4())).unwrap();
+    std::fs::write(fixture_v5(), encode_cluster_state(&sample_v5())).unwrap();
+}
+
+#[test]
+fn fixture_v5_decodes_with_access_keys() {
+    let bytes = std::fs::read(fixture_v5()).unwrap();
+    assert_eq!(bytes[0], 5);
+    let s = decode_cluster_state(&bytes).unwrap();
+    assert_eq!(s, sample_v5());
+    let keys = s.keys();
+    assert!(keys["admin-1"].is_admin());
+    assert!(keys["app_2"].allows(b"users", Access::Write));
+    assert!(keys["app_2"].allows(b"other", Access::Read));
+    assert!(!keys["app_2"].allows(b"other", Access::Write));
+    assert!(keys["old"].revoked);
+    assert_eq!(encode_cluster_state(&s), bytes);
+}
+
+#[test]
+fn access_keys_merge_and_revocations_win() {
+    let mut a = sample_v4();
+    let mut b = sample_v4();
+    let key = AccessKey {
+        secret_digest: [1; 32],
+        admin: false,
+        grants: vec![],
+        created_ms: 5,
+        revoked: false,
+    };
+    a.add_key("k".into(), key.clone()).unwrap();
+    assert!(a.add_key("k".into(), key).is_err(), "ids are unique");
+    b.merge(&a);
+    assert!(b.keys().contains_key("k"));
+    b.revoke_key("k").unwrap();
+    // The revocation reaches a, and a's older copy never undoes it.
+    a.merge(&b);
+    assert!(a.keys()["k"].revoked);
+    b.merge(&sample_v4());
+    assert!(b.keys()["k"].revoked);
+    assert_eq!(a, b);
 }
 
 #[test]
@@ -126,7 +206,8 @@ fn fixture_v4_decodes_with_durability() {
         Some(DurabilityMode::All)
     );
     assert_eq!(s, sample_v4());
-    assert_eq!(encode_cluster_state(&s), bytes);
+    // Written again, it takes the current format.
+    assert_eq!(encode_cluster_state(&s)[0], CLUSTER_FORMAT_VERSION);
 }
 
 #[test]
@@ -234,18 +315,18 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn damage_is_a_typed_error() {
-    let good = encode_cluster_state(&sample_v4());
-    assert_eq!(CLUSTER_FORMAT_VERSION, 4);
+    let good = encode_cluster_state(&sample_v5());
+    assert_eq!(CLUSTER_FORMAT_VERSION, 5);
     assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_cluster_state(&[1, 0, 0]),
         Err(DecodeError::Truncated)
     );
-    let mut v5 = good.clone();
-    v5[0] = 5;
+    let mut v6 = good.clone();
+    v6[0] = 6;
     assert_eq!(
-        decode_cluster_state(&v5),
-        Err(DecodeError::UnknownVersion(5))
+        decode_cluster_state(&v6),
+        Err(DecodeError::UnknownVersion(6))
     );
     let mut flipped = good.clone();
     flipped[20] ^= 0x10;

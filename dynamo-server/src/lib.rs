@@ -13,6 +13,7 @@
 //! - [`metrics`]: counters for `/stats` and `/metrics`;
 //! - [`http`]: the client-facing HTTP API (axum), Riak's conventions.
 
+pub mod auth;
 pub mod binary;
 pub mod config;
 pub mod driver;

@@ -94,6 +94,10 @@ pub struct Metrics {
     pub unavailable: Counter,
     /// Requests refused as malformed (HTTP 400/413).
     pub bad_requests: Counter,
+    /// Requests refused for want of a valid access key (HTTP 401).
+    pub auth_unauthorized: Counter,
+    /// Requests refused because their key lacks the permission (HTTP 403).
+    pub auth_forbidden: Counter,
     /// Requests refused because the node's queue was full (HTTP 503).
     pub overloaded: Counter,
     /// Requests failed by the storage engine (HTTP 500).
@@ -178,6 +182,16 @@ impl Metrics {
                 "bad_requests",
                 "malformed or oversized requests",
                 &self.bad_requests,
+            ),
+            (
+                "auth_unauthorized",
+                "requests refused: no valid access key (401)",
+                &self.auth_unauthorized,
+            ),
+            (
+                "auth_forbidden",
+                "requests refused: key without the permission (403)",
+                &self.auth_forbidden,
             ),
             (
                 "overloaded",

@@ -1,13 +1,13 @@
 //! The binary encoding of a [`ClusterState`], for the node's `meta` keyspace.
 //!
-//! # Layout, format version 4
+//! # Layout, format version 5
 //!
 //! Integers are big-endian; `str8` is a length (u8) then that many bytes, `str16` the same
 //! with a u16 length.
 //!
 //! | size | field |
 //! |---|---|
-//! | 1 | format version: `4` (versions `1` to `3` are still read: version 1 has no epoch field, read as 0; versions 1 and 2 have no default properties, read as none; versions 1 to 3 have no durability byte, read as `all`) |
+//! | 1 | format version: `5` (versions `1` to `4` are still read: version 1 has no epoch field, read as 0; versions 1 and 2 have no default properties, read as none; versions 1 to 3 have no durability byte, read as `all`; versions 1 to 4 have no access keys, read as none) |
 //! | 8 | ring version (0: no ring) |
 //! | 1 | ring present: `0` or `1` (exactly when the ring version is not 0) |
 //! | var | if present: partitions (u32), target_n (u32), member count `M` (u32), `M` × (node id `str8`, zone `str8`, empty for none) strictly increasing by node id, then one owner per partition as an index into those members (u32) |
@@ -17,6 +17,8 @@
 //! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww), durability (u8: 0 all, 1 one, 2 none; not before version 4); strictly increasing by name |
 //! | 1 | default properties present: `0` or `1` (not in versions 1 and 2) |
 //! | 0 or 13 | if present: version (u64), n, r, w (u8 each), mode (u8), durability (u8; not before version 4: 12 bytes) |
+//! | 4 | access key count `A` (u32; not before version 5) |
+//! | `A` × var | id `str8`, secret digest (32 bytes), flags (u8: bit 0 admin, bit 1 revoked, no other bit), created (u64, ms), grant count `G` (u16), `G` × (bucket `str16`, empty for every bucket; flags u8: bit 0 read, bit 1 write, no other bit) strictly increasing by bucket; keys strictly increasing by id |
 //! | 4 | crc32 (IEEE) of every preceding byte |
 //!
 //! Decoding checks the checksum first, then every length against the bytes that remain, the
@@ -28,15 +30,16 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::bucket::{BucketEntry, BucketProps, DurabilityMode, mode_code, mode_from_code};
+use super::keys::{AccessKey, Grant};
 use super::state::{ClusterState, MemberInfo, MemberStatus};
 use crate::NodeId;
 use crate::record::DecodeError;
 use crate::ring::{Member, Ring, RingConfig, Zone};
 
 /// The format version [`encode_cluster_state`] writes. [`decode_cluster_state`] also reads
-/// versions 1 (members without an epoch), 2 (no default bucket properties) and 3 (no
-/// durability), so a node upgraded in place keeps its membership.
-pub const CLUSTER_FORMAT_VERSION: u8 = 4;
+/// versions 1 (members without an epoch), 2 (no default bucket properties), 3 (no
+/// durability) and 4 (no access keys), so a node upgraded in place keeps its membership.
+pub const CLUSTER_FORMAT_VERSION: u8 = 5;
 
 /// Encodes `state` in the layout above.
 pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
@@ -85,6 +88,19 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
             w.extend_from_slice(&entry.version.to_be_bytes());
             let p = entry.props;
             w.extend_from_slice(&[p.n, p.r, p.w, mode_code(p.mode), p.durability.code()]);
+        }
+    }
+    put_u32(&mut w, state.keys().len() as u32);
+    for (id, key) in state.keys() {
+        put_str8(&mut w, id);
+        w.extend_from_slice(&key.secret_digest);
+        w.push(u8::from(key.admin) | (u8::from(key.revoked) << 1));
+        w.extend_from_slice(&key.created_ms.to_be_bytes());
+        // The state keeps grants sorted and unique by bucket (checked by its invariants).
+        w.extend_from_slice(&(key.grants.len() as u16).to_be_bytes());
+        for g in &key.grants {
+            put_bytes16(&mut w, &g.bucket);
+            w.push(u8::from(g.read) | (u8::from(g.write) << 1));
         }
     }
     let crc = crc32fast::hash(&w);
@@ -174,11 +190,68 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
     } else {
         None
     };
+    let keys = if version >= 5 {
+        read_keys(&mut r)?
+    } else {
+        BTreeMap::new()
+    };
     if !r.buf.is_empty() {
         return Err(DecodeError::Malformed("trailing bytes"));
     }
-    ClusterState::from_parts(members, ring, ring_version, buckets, default_props)
+    ClusterState::from_parts(members, ring, ring_version, buckets, default_props, keys)
         .map_err(|_| DecodeError::Malformed("cluster state breaks its invariants"))
+}
+
+/// The access keys of format 5.
+fn read_keys(r: &mut Reader<'_>) -> Result<BTreeMap<String, AccessKey>, DecodeError> {
+    let count = r.count(1 + 32 + 1 + 8 + 2)?;
+    let mut keys = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for _ in 0..count {
+        let len = usize::from(r.u8()?);
+        let id = std::str::from_utf8(r.take(len)?)
+            .map_err(|_| DecodeError::Malformed("key id is not UTF-8"))?
+            .to_owned();
+        if last.as_ref().is_some_and(|l| *l >= id) {
+            return Err(DecodeError::Malformed("keys not strictly increasing"));
+        }
+        let secret_digest = r.array::<32>()?;
+        let flags = r.u8()?;
+        if flags & !0b11 != 0 {
+            return Err(DecodeError::Malformed("unknown key flags"));
+        }
+        let created_ms = r.u64()?;
+        let [hi, lo] = r.array::<2>()?;
+        let grant_count = usize::from(u16::from_be_bytes([hi, lo]));
+        let mut grants: Vec<Grant> = Vec::new();
+        for _ in 0..grant_count {
+            let bucket = Bytes::copy_from_slice(r.bytes16()?);
+            if grants.last().is_some_and(|g| g.bucket >= bucket) {
+                return Err(DecodeError::Malformed("grants not strictly increasing"));
+            }
+            let g = r.u8()?;
+            if g & !0b11 != 0 {
+                return Err(DecodeError::Malformed("unknown grant flags"));
+            }
+            grants.push(Grant {
+                bucket,
+                read: g & 1 != 0,
+                write: g & 2 != 0,
+            });
+        }
+        last = Some(id.clone());
+        keys.insert(
+            id,
+            AccessKey {
+                secret_digest,
+                admin: flags & 1 != 0,
+                grants,
+                created_ms,
+                revoked: flags & 2 != 0,
+            },
+        );
+    }
+    Ok(keys)
 }
 
 /// A bucket entry: version (u64), n, r, w, mode, and the durability when the format has it.

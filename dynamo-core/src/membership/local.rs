@@ -9,6 +9,7 @@ use bytes::Bytes;
 use super::bucket::BucketProps;
 use super::error::MembershipError;
 use super::gossip::Gossiper;
+use super::keys::AccessKey;
 use super::state::{ClusterState, MemberStatus};
 use crate::rng::Rng;
 use crate::{NodeId, Timestamp};
@@ -240,6 +241,33 @@ impl Membership {
     ) -> Result<Update, MembershipError> {
         let before = self.state.clone();
         self.state.set_default_props(props)?;
+        self.gossiper.hurry(now);
+        Ok(self.settle(&before))
+    }
+
+    /// Adds an access key (see [`ClusterState::add_key`]).
+    ///
+    /// # Errors
+    /// As [`ClusterState::add_key`].
+    pub fn add_key(
+        &mut self,
+        id: String,
+        key: AccessKey,
+        now: Timestamp,
+    ) -> Result<Update, MembershipError> {
+        let before = self.state.clone();
+        self.state.add_key(id, key)?;
+        self.gossiper.hurry(now);
+        Ok(self.settle(&before))
+    }
+
+    /// Revokes an access key (see [`ClusterState::revoke_key`]).
+    ///
+    /// # Errors
+    /// As [`ClusterState::revoke_key`].
+    pub fn revoke_key(&mut self, id: &str, now: Timestamp) -> Result<Update, MembershipError> {
+        let before = self.state.clone();
+        self.state.revoke_key(id)?;
         self.gossiper.hurry(now);
         Ok(self.settle(&before))
     }

@@ -126,6 +126,7 @@ mod bucket;
 mod codec;
 mod error;
 mod gossip;
+pub mod keys;
 mod local;
 mod state;
 

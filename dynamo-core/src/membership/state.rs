@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bucket::{BucketEntry, BucketProps};
 use super::error::MembershipError;
+use super::keys::{AccessKey, MAX_GRANTS, MAX_KEYS, check_key_id};
 use crate::NodeId;
 use crate::ring::{Member, Ring, RingConfig, Zone};
 use crate::serde_helpers::bytes_serde;
@@ -161,6 +162,8 @@ pub struct ClusterState {
     /// founders from their configuration): a node that joins adopts them, so that it
     /// coordinates with the cluster's quorums rather than its own start-up defaults.
     default_props: Option<BucketEntry>,
+    /// Access keys of the client APIs, by id (see [`super::keys`]).
+    keys: BTreeMap<String, AccessKey>,
 }
 
 fn check_address(address: &str) -> Result<(), MembershipError> {
@@ -204,6 +207,7 @@ impl ClusterState {
             ring_version: 1,
             buckets: BTreeMap::new(),
             default_props: None,
+            keys: BTreeMap::new(),
         })
     }
 
@@ -236,6 +240,7 @@ impl ClusterState {
             ring_version: 0,
             buckets: BTreeMap::new(),
             default_props: None,
+            keys: BTreeMap::new(),
         })
     }
 
@@ -436,6 +441,53 @@ impl ClusterState {
         Ok(version)
     }
 
+    /// Every access key, revoked ones included, by id.
+    pub fn keys(&self) -> &BTreeMap<String, AccessKey> {
+        &self.keys
+    }
+
+    /// Adds a new access key.
+    ///
+    /// # Errors
+    /// [`MembershipError::InvalidState`] for a malformed id, an id already used, too many
+    /// keys or grants, or a bucket name too long.
+    pub fn add_key(&mut self, id: String, mut key: AccessKey) -> Result<(), MembershipError> {
+        check_key_id(&id).map_err(MembershipError::InvalidState)?;
+        key.normalize();
+        if self.keys.contains_key(&id) {
+            return Err(MembershipError::InvalidState("a key with this id exists"));
+        }
+        if self.keys.len() >= MAX_KEYS {
+            return Err(MembershipError::InvalidState("too many access keys"));
+        }
+        if key.grants.len() > MAX_GRANTS {
+            return Err(MembershipError::InvalidState("too many grants on a key"));
+        }
+        if key
+            .grants
+            .iter()
+            .any(|g| g.bucket.len() > MAX_BUCKET_NAME_LEN)
+        {
+            return Err(MembershipError::InvalidState("bucket name too long"));
+        }
+        self.keys.insert(id, key);
+        Ok(())
+    }
+
+    /// Revokes a key. Returns false when it was revoked already.
+    ///
+    /// # Errors
+    /// [`MembershipError::InvalidState`] for an unknown id.
+    pub fn revoke_key(&mut self, id: &str) -> Result<bool, MembershipError> {
+        let key = self
+            .keys
+            .get_mut(id)
+            .ok_or(MembershipError::InvalidState("no such key"))?;
+        let was = key.revoked;
+        key.revoked = true;
+        Ok(!was)
+    }
+
     /// Every bucket with properties set, by name.
     pub fn buckets(&self) -> &BTreeMap<Bytes, BucketEntry> {
         &self.buckets
@@ -599,6 +651,27 @@ impl ClusterState {
             Ordering::Less => out.sender_behind = true,
             Ordering::Equal => {}
         }
+        for (id, theirs) in &other.keys {
+            let room = self.keys.len() < MAX_KEYS;
+            match self.keys.get_mut(id) {
+                Some(mine) => {
+                    if mine.merge(theirs) {
+                        out.changed = true;
+                    } else if mine.revoked && !theirs.revoked {
+                        out.sender_behind = true;
+                    }
+                }
+                // Past the limit a key is not taken: the state must stay gossipable.
+                None if room => {
+                    self.keys.insert(id.clone(), theirs.clone());
+                    out.changed = true;
+                }
+                None => {}
+            }
+        }
+        if self.keys.keys().any(|id| !other.keys.contains_key(id)) {
+            out.sender_behind = true;
+        }
         match ring_cmp(
             (other.ring_version, other.ring.as_ref()),
             (self.ring_version, self.ring.as_ref()),
@@ -644,6 +717,27 @@ impl ClusterState {
         if let Some(entry) = &self.default_props {
             entry.props.validate()?;
         }
+        if self.keys.len() > MAX_KEYS {
+            return Err(MembershipError::InvalidState("too many access keys"));
+        }
+        for (id, key) in &self.keys {
+            check_key_id(id).map_err(MembershipError::InvalidState)?;
+            if key.grants.len() > MAX_GRANTS {
+                return Err(MembershipError::InvalidState("too many grants on a key"));
+            }
+            if key
+                .grants
+                .iter()
+                .any(|g| g.bucket.len() > MAX_BUCKET_NAME_LEN)
+            {
+                return Err(MembershipError::InvalidState("bucket name too long"));
+            }
+            if key.grants.windows(2).any(|w| w[0].bucket >= w[1].bucket) {
+                return Err(MembershipError::InvalidState(
+                    "a key's grants are not strictly increasing by bucket",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -654,6 +748,7 @@ impl ClusterState {
         ring_version: u64,
         buckets: BTreeMap<Bytes, BucketEntry>,
         default_props: Option<BucketEntry>,
+        keys: BTreeMap<String, AccessKey>,
     ) -> Result<Self, MembershipError> {
         let s = ClusterState {
             members,
@@ -661,6 +756,7 @@ impl ClusterState {
             ring_version,
             buckets,
             default_props,
+            keys,
         };
         s.validate()?;
         Ok(s)
@@ -710,6 +806,8 @@ struct WireState {
     ring_version: u64,
     buckets: Vec<WireBucket>,
     default_props: Option<BucketEntry>,
+    #[serde(default)]
+    keys: Vec<(String, AccessKey)>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -736,6 +834,7 @@ impl From<ClusterState> for WireState {
                 })
                 .collect(),
             default_props: s.default_props,
+            keys: s.keys.into_iter().collect(),
         }
     }
 }
@@ -759,6 +858,19 @@ impl TryFrom<WireState> for ClusterState {
                 return Err(MembershipError::InvalidState("bucket listed twice"));
             }
         }
-        ClusterState::from_parts(members, w.ring, w.ring_version, buckets, w.default_props)
+        let mut keys = BTreeMap::new();
+        for (id, key) in w.keys {
+            if keys.insert(id, key).is_some() {
+                return Err(MembershipError::InvalidState("access key listed twice"));
+            }
+        }
+        ClusterState::from_parts(
+            members,
+            w.ring,
+            w.ring_version,
+            buckets,
+            w.default_props,
+            keys,
+        )
     }
 }

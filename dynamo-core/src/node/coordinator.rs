@@ -341,6 +341,18 @@ impl<E: StorageEngine> Node<E> {
                 let info = self.admin_info();
                 self.reply(reply_to, ClientResponse::Admin(info));
             }
+            ClientRequest::CreateKey { id, key } => {
+                let response = self.admin_create_key(id, key);
+                self.reply(reply_to, ClientResponse::Keys(response));
+            }
+            ClientRequest::RevokeKey { id } => {
+                let response = self.admin_revoke_key(&id);
+                self.reply(reply_to, ClientResponse::Keys(response));
+            }
+            ClientRequest::ListKeys => {
+                let keys = self.access_keys();
+                self.reply(reply_to, ClientResponse::Keys(Ok(keys)));
+            }
         }
     }
 

@@ -30,6 +30,7 @@ use super::store::{META_CLUSTER, Store};
 use super::{Node, NodeConfig, NodeError, NodeEvent, Output};
 use crate::failure::FailureEvent;
 use crate::ids::{NodeId, Timestamp};
+use crate::membership::keys::AccessKey;
 use crate::membership::{
     BucketProps, ClusterState, MemberStatus, Membership, MembershipChange, Update,
     decode_cluster_state, encode_cluster_state,
@@ -369,6 +370,43 @@ impl<E: StorageEngine> Node<E> {
             .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
         self.apply_membership(update, None);
         Ok(props)
+    }
+
+    /// Admin `CreateKey`: through the cluster state, so it is gossiped.
+    pub(super) fn admin_create_key(
+        &mut self,
+        id: String,
+        key: AccessKey,
+    ) -> Result<Vec<(String, AccessKey)>, RequestError> {
+        let update = self
+            .membership
+            .add_key(id, key, self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        Ok(self.access_keys())
+    }
+
+    /// Admin `RevokeKey`: through the cluster state, so it is gossiped.
+    pub(super) fn admin_revoke_key(
+        &mut self,
+        id: &str,
+    ) -> Result<Vec<(String, AccessKey)>, RequestError> {
+        let update = self
+            .membership
+            .revoke_key(id, self.now)
+            .map_err(|e| RequestError::InvalidRequest(e.to_string()))?;
+        self.apply_membership(update, None);
+        Ok(self.access_keys())
+    }
+
+    /// Every access key the cluster state holds, by id.
+    pub fn access_keys(&self) -> Vec<(String, AccessKey)> {
+        self.membership
+            .state()
+            .keys()
+            .iter()
+            .map(|(id, k)| (id.clone(), k.clone()))
+            .collect()
     }
 
     /// Admin `Join { seed }`: join the cluster `seed` belongs to.

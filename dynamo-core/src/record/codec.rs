@@ -150,6 +150,11 @@ impl<'a> ActorTable<'a> {
         }
     }
 
+    /// Distinct actors added.
+    pub(crate) fn count(&self) -> usize {
+        self.index.len()
+    }
+
     /// Bytes [`ActorTable::write`] will write.
     pub(crate) fn encoded_len(&self) -> usize {
         2 + self
@@ -223,6 +228,17 @@ pub(crate) fn read_actors(r: &mut Reader<'_>) -> Result<Vec<Actor>, DecodeError>
         actors.push(actor);
     }
     Ok(actors)
+}
+
+/// Checks that a decoded value refers to every actor of the table it was read with (`used`
+/// holds the actors it refers to): the encoder writes only those, so a table with more is not
+/// the canonical encoding, and equal values must have equal bytes.
+pub(crate) fn check_all_used(table: &[Actor], used: &ActorTable<'_>) -> Result<(), DecodeError> {
+    if used.count() == table.len() {
+        Ok(())
+    } else {
+        Err(DecodeError::Malformed("unused actor in the table"))
+    }
 }
 
 fn actor_at(actors: &[Actor], idx: u16) -> Result<&Actor, DecodeError> {

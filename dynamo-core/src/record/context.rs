@@ -31,7 +31,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::version::Context;
 
-use super::codec::{ActorTable, Reader, Writer, open_frame, read_actors, read_context};
+use super::codec::{
+    ActorTable, Reader, Writer, check_all_used, open_frame, read_actors, read_context,
+};
 use super::error::{DecodeError, EncodeError};
 
 /// Longest token accepted or produced, in characters (bytes) of base64.
@@ -113,6 +115,9 @@ impl Context {
         let actors = read_actors(&mut r)?;
         let ctx = read_context(&mut r, &actors)?;
         r.finish()?;
+        let mut used = ActorTable::default();
+        used.add_context(&ctx);
+        check_all_used(&actors, &used)?;
         Ok(ctx)
     }
 }

@@ -47,7 +47,8 @@ use crate::Timestamp;
 use crate::version::{ContentType, Dot, Sibling, SiblingSet, VClock, VersioningMode};
 
 use codec::{
-    ActorTable, Reader, Writer, open_frame, read_actors, read_clock, read_context, read_dot,
+    ActorTable, Reader, Writer, check_all_used, open_frame, read_actors, read_clock, read_context,
+    read_dot,
 };
 
 pub use context::{MAX_TOKEN_LEN, TOKEN_FORMAT_VERSION, TokenError};
@@ -190,8 +191,21 @@ fn decode_with(input: &[u8], value: impl Fn(&[u8]) -> Bytes) -> Result<SiblingSe
         entries.push((dot, sibling));
     }
     r.finish()?;
-    SiblingSet::from_parts(mode, causal, entries)
-        .ok_or(DecodeError::Malformed("sibling set invariants"))
+    let set = SiblingSet::from_parts(mode, causal, entries)
+        .ok_or(DecodeError::Malformed("sibling set invariants"))?;
+    check_all_used(&actors, &record_actors(&set))?;
+    Ok(set)
+}
+
+/// The actors a record refers to: what [`encode`] writes in its table.
+fn record_actors(set: &SiblingSet) -> ActorTable<'_> {
+    let mut actors = ActorTable::default();
+    actors.add_context(set.causal());
+    for (dot, s) in set.entries() {
+        actors.add(&dot.actor);
+        actors.add_clock(s.clock());
+    }
+    actors
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 //!
 //! | kind | status | when |
 //! |---|---|---|
+//! | `unauthorized` | 401 | no access key, or one unknown, revoked or with the wrong secret |
+//! | `forbidden` | 403 | a valid key without the permission |
 //! | `bad_request` | 400 | malformed context, bad or unknown query parameter, bad JSON, bad key |
 //! | `not_found` | 404 | no such route |
 //! | `too_large` | 413 | a body above the maximum value size |
@@ -32,6 +34,12 @@ pub enum ApiError {
     /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
+    /// No valid access key (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid key without the permission (403).
+    #[error("{0}")]
+    Forbidden(String),
     /// No such route (404).
     #[error("no such resource: {0}")]
     NoRoute(String),
@@ -83,6 +91,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::TooManySiblings { .. } => StatusCode::CONFLICT,
@@ -97,6 +107,8 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::NoRoute(_) => "not_found",
             ApiError::TooLarge { .. } => "too_large",
             ApiError::TooManySiblings { .. } => "too_many_siblings",
@@ -115,6 +127,8 @@ impl ApiError {
                 metrics.bad_requests.inc();
             }
             ApiError::Unavailable { .. } => metrics.unavailable.inc(),
+            ApiError::Unauthorized(_) => metrics.auth_unauthorized.inc(),
+            ApiError::Forbidden(_) => metrics.auth_forbidden.inc(),
             ApiError::Overloaded => metrics.overloaded.inc(),
             ApiError::Storage(_) => metrics.storage_errors.inc(),
             ApiError::TooManySiblings { .. } | ApiError::Stopped | ApiError::Internal(_) => {}

@@ -160,6 +160,7 @@ pub(crate) fn unexpected(what: &str, response: &ClientResponse) -> ApiError {
         ClientResponse::Delete(_) => "delete",
         ClientResponse::BucketProps(_) => "bucket props",
         ClientResponse::Admin(_) => "admin",
+        ClientResponse::Keys(_) => "keys",
     };
     ApiError::Internal(format!("a {what} request was answered as a {kind} request"))
 }
