@@ -77,6 +77,30 @@ impl Client {
         Client::with_http_client(base_url, http)
     }
 
+    /// A client of the node at `base_url` that sends the access key `token` (`<id>.<secret>`,
+    /// as `dynamo admin key create` prints it) with every request.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidUrl`] as for [`Client::new`], or for a token that cannot be a
+    /// header value.
+    pub fn with_token(base_url: &str, token: &str) -> Result<Client, ClientError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ClientError::InvalidUrl {
+                url: base_url.to_owned(),
+                reason: "the access key is not a valid header value".to_owned(),
+            })?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        let http = reqwest::Client::builder()
+            .timeout(Self::DEFAULT_TIMEOUT)
+            .tcp_nodelay(true)
+            .no_proxy()
+            .default_headers(headers)
+            .build()?;
+        Client::with_http_client(base_url, http)
+    }
+
     /// A client of the node at `base_url` using `http` (for custom timeouts or pools).
     ///
     /// # Errors

@@ -88,6 +88,14 @@ pub struct ServerConfig {
     /// is being rotated (see the README's Security section); this node dials with
     /// `cluster_secret`.
     pub accept_cluster_secrets: Vec<String>,
+    /// Access keys on the HTTP API: `on` (requests need `Authorization: Bearer <key>`) or
+    /// `off` (accepted only when every address this node listens on is loopback). Default
+    /// `off` until every client of this repository carries keys.
+    pub auth: String,
+    /// Bootstrap admin keys, as `id:<64 hex digits of the SHA-256 of the secret>`: how the
+    /// first admin key exists before any key was made (`dynamo admin key create` makes the
+    /// others, which live in the cluster state).
+    pub admin_keys: Vec<String>,
     /// Where the binary client protocol listens (`host:port`; port 0 picks a free port);
     /// `None`: the node speaks only HTTP to clients.
     pub binary_addr: Option<String>,
@@ -165,6 +173,8 @@ impl Default for ServerConfig {
             peer_addr: "127.0.0.1:9001".to_owned(),
             cluster_secret: None,
             accept_cluster_secrets: Vec::new(),
+            auth: "off".to_owned(),
+            admin_keys: Vec::new(),
             binary_addr: None,
             advertise_addr: None,
             data_dir: None,
@@ -311,6 +321,9 @@ pub enum ConfigError {
     /// The cluster secret is malformed.
     #[error("invalid cluster_secret: {0}")]
     Secret(#[from] crate::secure::BadSecret),
+    /// The access-key settings are invalid.
+    #[error("{0}")]
+    Auth(String),
     /// An address other machines can reach, and no cluster secret.
     #[error(
         "{0} is not a loopback address: set cluster_secret (the same 64 hex digits on every node; `openssl rand -hex 32`) so that peers must prove it"
@@ -464,6 +477,54 @@ impl ServerConfig {
         Ok(out)
     }
 
+    /// Whether the HTTP API requires access keys.
+    ///
+    /// # Errors
+    /// [`ConfigError::Auth`] for a value other than `on` or `off`, for `off` on a node that
+    /// listens beyond loopback, or for `on` with the binary protocol (which has no keys yet).
+    pub fn auth_on(&self) -> Result<bool, ConfigError> {
+        match self.auth.as_str() {
+            "on" => {
+                if self.binary_addr.is_some() {
+                    return Err(ConfigError::Auth(
+                        "auth = \"on\" cannot be combined with binary_addr yet: the binary protocol has no access keys".into(),
+                    ));
+                }
+                Ok(true)
+            }
+            "off" => {
+                let listening = [
+                    Some(&self.http_addr),
+                    Some(&self.peer_addr),
+                    self.binary_addr.as_ref(),
+                ];
+                match listening.into_iter().flatten().find(|a| !is_loopback(a)) {
+                    Some(a) => Err(ConfigError::Auth(format!(
+                        "auth = \"off\" is accepted only when every listen address is loopback, and {a} is not"
+                    ))),
+                    None => Ok(false),
+                }
+            }
+            other => Err(ConfigError::Auth(format!(
+                "auth {other:?}: expected on or off"
+            ))),
+        }
+    }
+
+    /// The bootstrap admin keys, id → digest.
+    ///
+    /// # Errors
+    /// [`ConfigError::Auth`] for a malformed entry.
+    pub fn bootstrap_keys(&self) -> Result<BTreeMap<String, [u8; 32]>, ConfigError> {
+        self.admin_keys
+            .iter()
+            .map(|spec| {
+                crate::auth::parse_admin_key(spec)
+                    .map_err(|e| ConfigError::Auth(format!("admin_keys {spec:?}: {e}")))
+            })
+            .collect()
+    }
+
     /// The seeds, parsed.
     ///
     /// # Errors
@@ -535,6 +596,8 @@ impl ServerConfig {
         self.founders()?;
         self.seed_peers()?;
         self.accepted_secrets()?;
+        self.auth_on()?;
+        self.bootstrap_keys()?;
         if self.engine()?.is_none() && Engine::default_for_build().is_none() {
             return Err(ConfigError::NoEngine);
         }

@@ -46,6 +46,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::{Receiver, WeakSender};
 use tokio::sync::oneshot;
 
+use crate::auth::KeyTable;
 use crate::handle::{Command, Reply, ServerNode};
 use crate::metrics::Metrics;
 use crate::transport::Outgoing;
@@ -134,6 +135,7 @@ pub fn spawn<F>(
     reports: WeakSender<Command>,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
+    keys: KeyTable,
 ) -> Result<Spawned, StartError>
 where
     F: FnOnce() -> Result<AnyEngine, StartError> + Send + 'static,
@@ -178,6 +180,7 @@ where
                 next_client: 0,
                 loopback: VecDeque::new(),
                 last_progress_log: None,
+                keys,
             };
             driver.drain();
             let _ = ready_tx.send(Ok(()));
@@ -260,6 +263,8 @@ struct Driver {
     next_client: u64,
     /// Messages the node sent to itself.
     loopback: VecDeque<PeerMessage>,
+    /// Where the cluster's access keys are published for the HTTP API.
+    keys: KeyTable,
     last_progress_log: Option<Instant>,
 }
 
@@ -439,11 +444,21 @@ impl Driver {
                 }
             }
             let Some(message) = self.loopback.pop_front() else {
+                self.publish_keys();
                 return;
             };
             let now = self.clock.now();
             let me = self.node.id().clone();
             self.node.handle(now, Input::Peer { from: me, message });
+        }
+    }
+
+    /// Publishes the cluster's access keys when they changed (a key made or revoked here,
+    /// or learned by gossip). Comparing the few keys a cluster has costs less than a lookup.
+    fn publish_keys(&mut self) {
+        let current = self.node.membership().state().keys();
+        if *self.keys.cluster_keys() != *current {
+            self.keys.publish(current.clone());
         }
     }
 

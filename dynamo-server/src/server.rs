@@ -29,7 +29,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use dynamo_core::node::KEYSPACES;
 use engine_any::{AnyEngine, Engine};
 use engine_api::EngineConfig;
@@ -38,6 +37,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::auth::KeyTable;
 use crate::binary::{self, BinaryConfig};
 use crate::config::{ConfigError, ServerConfig};
 use crate::driver::{self, StartError};
@@ -189,6 +189,8 @@ impl Server {
             Arc::clone(&metrics),
         );
         let engine = config.engine()?;
+        let keys = KeyTable::new(config.bootstrap_keys()?);
+        let auth = config.auth_on()?;
         let store_dir = config.data_dir().join(STORE_DIR);
         let (node_task, ready) = driver::spawn(
             node_config,
@@ -197,6 +199,7 @@ impl Server {
             handle.weak_sender(),
             outgoing,
             Arc::clone(&metrics),
+            keys.clone(),
         )?;
         match ready.await {
             Ok(Ok(())) => {}
@@ -238,7 +241,12 @@ impl Server {
                 .instrument(span.clone()),
             )
         });
-        let router = http_router(handle.clone(), Arc::clone(&metrics), config.max_value_size);
+        let router = crate::http::router(crate::http::HttpState {
+            handle: handle.clone(),
+            metrics: Arc::clone(&metrics),
+            max_value_size: config.max_value_size,
+            keys: auth.then_some(keys),
+        });
         let (http_stop, stopped) = oneshot::channel::<()>();
         let http_task = tokio::spawn(
             crate::http::serve::serve(
@@ -367,13 +375,4 @@ pub fn open_engine(configured: Option<Engine>, dir: &Path) -> Result<AnyEngine, 
         })?,
     };
     Ok(engine.open(&EngineConfig::new(dir, KEYSPACES))?)
-}
-
-/// The HTTP API ([`crate::http`]).
-fn http_router(handle: NodeHandle, metrics: Arc<Metrics>, max_value_size: usize) -> Router {
-    crate::http::router(crate::http::HttpState {
-        handle,
-        metrics,
-        max_value_size,
-    })
 }

@@ -59,6 +59,7 @@ impl TestNode {
             handle: server.handle(),
             metrics: metrics.clone(),
             max_value_size: MAX_VALUE,
+            keys: None,
         });
         TestNode {
             server,

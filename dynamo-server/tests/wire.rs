@@ -523,7 +523,7 @@ fn empty_frames_are_refused() {
 #[test]
 fn other_versions_are_refused() {
     let ping = encode(&Frame::Message(PeerMessage::Ping { nonce: 5 }), MAX).unwrap();
-    for version in [0u8, 1, 3, 255] {
+    for version in [0u8, 1, 2, PROTOCOL_VERSION + 1, 255] {
         let mut bytes = ping.clone();
         bytes[LENGTH_BYTES] = version;
         let err = decode(&bytes, MAX).unwrap_err();

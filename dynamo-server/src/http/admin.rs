@@ -1,12 +1,16 @@
 //! Admin endpoints: `GET /admin/status`, `POST /admin/join?seed=<id>@<host:port>`,
-//! `POST /admin/leave`. Each answers the node's [`AdminInfo`] as JSON, after it acted.
+//! `POST /admin/leave` (each answers the node's [`AdminInfo`] as JSON, after it acted), and
+//! the access keys: `GET /admin/keys` (every key, without secrets), `POST /admin/keys` (makes
+//! a key; the answer holds its secret, shown this once) and `DELETE /admin/keys/{id}`.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use dynamo_core::NodeId;
 use dynamo_core::membership::MAX_ADDRESS_LEN;
+use dynamo_core::membership::keys::{AccessKey, Grant};
 use dynamo_core::proto::{AdminInfo, ClientRequest, ClientResponse};
 
 use super::HttpState;
@@ -103,4 +107,130 @@ mod tests {
             assert!(parse_seed(bad).is_err(), "{bad}");
         }
     }
+}
+
+/// What `POST /admin/keys` takes: `{"admin": false, "read": ["cart"], "write": ["cart"]}`
+/// (`"*"` for every bucket).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct NewKey {
+    admin: bool,
+    read: Vec<String>,
+    write: Vec<String>,
+}
+
+/// `POST /admin/keys`: makes a key, answers `201` with `{"id", "token"}` (the token,
+/// `<id>.<secret>`, is shown only here).
+pub(crate) async fn create_key(State(st): State<HttpState>, body: axum::body::Bytes) -> Response {
+    let outcome = async {
+        let spec: NewKey = if body.is_empty() {
+            NewKey::default()
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad(format!(
+                    "a new key is {{\"admin\", \"read\", \"write\"}}: {e}"
+                ))
+            })?
+        };
+        let mut grants: Vec<Grant> = Vec::new();
+        for (names, read) in [(&spec.read, true), (&spec.write, false)] {
+            for name in names {
+                let bucket = if name == "*" {
+                    Bytes::new()
+                } else {
+                    super::params::check_bucket(name.as_bytes())?;
+                    Bytes::copy_from_slice(name.as_bytes())
+                };
+                grants.push(Grant {
+                    bucket,
+                    read,
+                    write: !read,
+                });
+            }
+        }
+        let (id, secret, token) = crate::auth::new_token()
+            .map_err(|e| ApiError::Internal(format!("no randomness for a key: {e}")))?;
+        let created_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let key = AccessKey {
+            secret_digest: crate::auth::digest(&secret),
+            admin: spec.admin,
+            grants,
+            created_ms,
+            revoked: false,
+        };
+        keys_request(
+            &st,
+            ClientRequest::CreateKey {
+                id: id.clone(),
+                key,
+            },
+        )
+        .await?;
+        Ok((
+            axum::http::StatusCode::CREATED,
+            Json(serde_json::json!({ "id": id, "token": token })),
+        )
+            .into_response())
+    }
+    .await;
+    finish(&st.metrics, outcome)
+}
+
+/// `GET /admin/keys`: every key with its permissions and state, never a secret.
+pub(crate) async fn list_keys(State(st): State<HttpState>) -> Response {
+    let outcome = async {
+        let keys = keys_request(&st, ClientRequest::ListKeys).await?;
+        Ok(Json(keys_json(&keys)).into_response())
+    }
+    .await;
+    finish(&st.metrics, outcome)
+}
+
+/// `DELETE /admin/keys/{id}`: revokes the key on every node (gossiped).
+pub(crate) async fn revoke_key(
+    State(st): State<HttpState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    let outcome = async {
+        let keys = keys_request(&st, ClientRequest::RevokeKey { id }).await?;
+        Ok(Json(keys_json(&keys)).into_response())
+    }
+    .await;
+    finish(&st.metrics, outcome)
+}
+
+async fn keys_request(
+    st: &HttpState,
+    request: ClientRequest,
+) -> Result<Vec<(String, AccessKey)>, ApiError> {
+    match st.handle.request(request).await? {
+        ClientResponse::Keys(keys) => Ok(keys?),
+        other => Err(unexpected("keys", &other)),
+    }
+}
+
+fn keys_json(keys: &[(String, AccessKey)]) -> serde_json::Value {
+    let name = |b: &Bytes| {
+        if b.is_empty() {
+            "*".to_owned()
+        } else {
+            String::from_utf8_lossy(b).into_owned()
+        }
+    };
+    serde_json::Value::Array(
+        keys.iter()
+            .map(|(id, k)| {
+                serde_json::json!({
+                    "id": id,
+                    "admin": k.admin,
+                    "read": k.grants.iter().filter(|g| g.read).map(|g| name(&g.bucket)).collect::<Vec<_>>(),
+                    "write": k.grants.iter().filter(|g| g.write).map(|g| name(&g.bucket)).collect::<Vec<_>>(),
+                    "created_ms": k.created_ms,
+                    "revoked": k.revoked,
+                })
+            })
+            .collect(),
+    )
 }

@@ -14,6 +14,10 @@
 //! | `GET /admin/status` | JSON: the node's admin report |
 //! | `POST /admin/join?seed=<id>@<host:port>` | join the cluster of `seed` |
 //! | `POST /admin/leave` | leave the cluster |
+//! | `GET`/`POST /admin/keys`, `DELETE /admin/keys/{id}` | list, make and revoke access keys |
+//!
+//! With `auth = "on"` every route but `/ping` and `/metrics` needs an access key
+//! (`Authorization: Bearer <id>.<secret>`; see [`crate::auth`] for what each route needs).
 //!
 //! The causal context travels, opaque, in the `X-Dynamo-Context` header: returned by reads and
 //! writes, sent back with the next write or delete of the key. Several concurrent versions
@@ -36,9 +40,11 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::Response;
 use axum::routing::{get, post};
 
+use crate::auth::KeyTable;
 use crate::handle::NodeHandle;
 use crate::metrics::Metrics;
 
@@ -70,6 +76,8 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// Largest value accepted by a put, in bytes (larger is `413`).
     pub max_value_size: usize,
+    /// The access keys requests are checked against; `None` when `auth` is off.
+    pub keys: Option<KeyTable>,
 }
 
 /// The HTTP API of one node (see the [module documentation](self) for the routes).
@@ -101,7 +109,44 @@ pub fn router(state: HttpState) -> Router {
         .route("/admin/status", get(admin::status))
         .route("/admin/join", post(admin::join))
         .route("/admin/leave", post(admin::leave))
+        .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
+        .route("/admin/keys/{id}", axum::routing::delete(admin::revoke_key))
         .fallback(info::no_route)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authorize,
+        ))
         .with_state(state)
+}
+
+/// Checks the request's access key against what its route needs ([`crate::auth`]); a
+/// refusal is the JSON `401` or `403` of [`ApiError`], counted.
+async fn authorize(
+    State(st): State<HttpState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(keys) = &st.keys else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let bucket = path
+        .strip_prefix("/buckets/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|raw| params::percent_decode(raw, false).ok());
+    let need = crate::auth::need_of(request.method(), path, bucket);
+    let authorization = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match keys.check(authorization, &need) {
+        Ok(()) => next.run(request).await,
+        Err(crate::auth::Denied::Unauthenticated(why)) => {
+            ApiError::Unauthorized(why.to_owned()).respond(&st.metrics)
+        }
+        Err(denied @ crate::auth::Denied::Forbidden(_)) => {
+            ApiError::Forbidden(denied.to_string()).respond(&st.metrics)
+        }
+    }
 }
