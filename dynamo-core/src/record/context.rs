@@ -171,4 +171,40 @@ mod tests {
             Err(TokenError::Content(DecodeError::UnknownVersion(0)))
         ));
     }
+
+    #[test]
+    fn a_table_with_an_unused_actor_is_not_canonical() {
+        // Found by the context_token fuzz target: an empty context whose actor table names
+        // one actor (":s", epoch 3). It decoded to the empty context, whose token differs;
+        // equal contexts must have equal tokens.
+        assert_eq!(
+            Context::from_token("AQABAjpzS20A6wAAXdYAAAAAAAAGLEtA"),
+            Err(TokenError::Content(DecodeError::Malformed(
+                "unused actor in the table"
+            )))
+        );
+        let mut w = Writer::default();
+        w.u8(TOKEN_FORMAT_VERSION);
+        let (n1, n2) = (
+            Actor::new(NodeId::new("n1").unwrap(), 1),
+            Actor::new(NodeId::new("n2").unwrap(), 1),
+        );
+        let mut table = ActorTable::default();
+        table.add(&n1);
+        table.add(&n2);
+        table.write(&mut w).unwrap();
+        let only_n1 = Context::from_clock(crate::version::VClock::from_entries([
+            crate::version::Entry::new(n1.clone(), 1, Timestamp(5)).unwrap(),
+        ]));
+        table.write_context(&mut w, &only_n1).unwrap();
+        let token = URL_SAFE_NO_PAD.encode(w.seal());
+        assert_eq!(
+            Context::from_token(&token),
+            Err(TokenError::Content(DecodeError::Malformed(
+                "unused actor in the table"
+            )))
+        );
+        let canonical = only_n1.to_token().unwrap();
+        assert_eq!(Context::from_token(&canonical).unwrap(), only_n1);
+    }
 }
