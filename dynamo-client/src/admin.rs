@@ -151,3 +151,29 @@ pub struct Member {
     /// When a message from it last arrived (ms since the UNIX epoch).
     pub last_heard: Option<u64>,
 }
+
+/// A new access key, as [`Client::create_key`](crate::Client::create_key) answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewKey {
+    /// The key's id (public).
+    pub id: String,
+    /// What a client sends: `<id>.<secret>` (shown only once).
+    pub token: String,
+}
+
+/// An access key as `GET /admin/keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyInfo {
+    /// The key's id.
+    pub id: String,
+    /// Whether it is an admin key.
+    pub admin: bool,
+    /// Buckets it may read (`*`: every bucket).
+    pub read: Vec<String>,
+    /// Buckets it may write.
+    pub write: Vec<String>,
+    /// When it was made, in milliseconds since the Unix epoch.
+    pub created_ms: u64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}

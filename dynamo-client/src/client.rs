@@ -9,7 +9,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::admin::{AdminStatus, Members, RingInfo};
+use crate::admin::{AdminStatus, KeyInfo, Members, NewKey, RingInfo};
 use crate::error::{ClientError, from_answer};
 use crate::types::{
     BucketProps, BucketPropsUpdate, Context, DeleteOptions, GetOptions, Object, PutOptions,
@@ -373,6 +373,50 @@ impl Client {
         self.json_call(Method::GET, url, None).await
     }
 
+    /// Makes an access key (needs an admin key): an admin key when `admin`, else one that may
+    /// read the buckets of `read` and write those of `write` (`"*"`: every bucket). Answers
+    /// the key's id and its token (`<id>.<secret>`), which is shown only this once.
+    ///
+    /// # Errors
+    /// `401`/`403` as [`ClientError::Api`], a bad bucket name, transport or decoding errors.
+    pub async fn create_key(
+        &self,
+        admin: bool,
+        read: &[String],
+        write: &[String],
+    ) -> Result<NewKey, ClientError> {
+        let body = serde_json::json!({"admin": admin, "read": read, "write": write});
+        let body = serde_json::to_vec(&body).map_err(|e| ClientError::Decode {
+            status: 0,
+            detail: e.to_string(),
+        })?;
+        self.json_call(
+            Method::POST,
+            format!("{}/admin/keys", self.base),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Every access key of the cluster, with its permissions (never a secret).
+    ///
+    /// # Errors
+    /// `401`/`403` as [`ClientError::Api`], transport or decoding errors.
+    pub async fn keys(&self) -> Result<Vec<KeyInfo>, ClientError> {
+        self.json_call(Method::GET, format!("{}/admin/keys", self.base), None)
+            .await
+    }
+
+    /// Revokes the access key `id` on every node (the revocation is gossiped).
+    ///
+    /// # Errors
+    /// [`ClientError::BadRequest`] for an unknown key; `401`/`403`, transport or decoding
+    /// errors.
+    pub async fn revoke_key(&self, id: &str) -> Result<Vec<KeyInfo>, ClientError> {
+        let url = format!("{}/admin/keys/{}", self.base, encode(id.as_bytes()));
+        self.json_call(Method::DELETE, url, None).await
+    }
+
     /// The members the node knows, with their health as it sees it.
     ///
     /// # Errors
@@ -424,7 +468,7 @@ impl Client {
             request = request.header(CONTENT_TYPE, "application/json").body(body);
         }
         let answer = self.send(request).await?;
-        if answer.status == StatusCode::OK {
+        if answer.status.is_success() {
             answer.json()
         } else {
             Err(answer.error())

@@ -88,7 +88,8 @@ mod error;
 mod types;
 
 pub use admin::{
-    AdminStatus, Member, MemberStatus, Members, RingInfo, RingMember, RingPartition, TransferStatus,
+    AdminStatus, KeyInfo, Member, MemberStatus, Members, NewKey, RingInfo, RingMember,
+    RingPartition, TransferStatus,
 };
 pub use binary::{BinaryClient, BinaryOptions};
 pub use client::{CONTEXT_HEADER, Client};

@@ -17,12 +17,21 @@ use dynamo_client::{
     AdminStatus, Client, Context, DeleteOptions, GetOptions, Object, PutOptions, RingInfo,
 };
 
-/// The node a client command talks to.
+/// The node a client command talks to, and the access key it sends.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArg {
     /// The node's HTTP URL.
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8001")]
     pub node: String,
+    /// The access key (`<id>.<secret>`) for a cluster with `auth = "on"`; better in the
+    /// environment (DYNAMO_TOKEN) than on a command line that `ps` shows.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "DYNAMO_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }
 
 /// `dynamo get BUCKET KEY`.
@@ -119,6 +128,9 @@ pub enum AdminCommand {
         #[command(flatten)]
         node: NodeArg,
     },
+    /// Access keys of the HTTP API (needs an admin key).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// The ring: its version, digest, and how many partitions each member owns.
     Ring {
         /// Also list every partition with its preference list.
@@ -133,8 +145,46 @@ pub enum AdminCommand {
     },
 }
 
+/// `dynamo admin key ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum KeyCommand {
+    /// Make a key and print its token (shown only this once).
+    Create {
+        /// An admin key: may also change properties, membership and keys.
+        #[arg(long)]
+        admin: bool,
+        /// Buckets it may read (comma-separated; `*` for every bucket).
+        #[arg(long, value_delimiter = ',')]
+        read: Vec<String>,
+        /// Buckets it may write and delete in.
+        #[arg(long, value_delimiter = ',')]
+        write: Vec<String>,
+        /// The node.
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// List every key with its permissions (never a secret).
+    List {
+        /// The node.
+        #[command(flatten)]
+        node: NodeArg,
+    },
+    /// Revoke a key on every node.
+    Revoke {
+        /// The key's id.
+        id: String,
+        /// The node.
+        #[command(flatten)]
+        node: NodeArg,
+    },
+}
+
 fn client(node: &NodeArg) -> anyhow::Result<Client> {
-    Client::new(&node.node).with_context(|| format!("node {}", node.node))
+    match &node.token {
+        Some(token) => Client::with_token(&node.node, token),
+        None => Client::new(&node.node),
+    }
+    .with_context(|| format!("node {}", node.node))
 }
 
 /// Runs `dynamo get`.
@@ -250,6 +300,39 @@ pub async fn admin(command: AdminCommand) -> anyhow::Result<()> {
             } else {
                 print!("{}", render_status(&c.status().await?, now_ms()));
             }
+        }
+        AdminCommand::Key(KeyCommand::Create {
+            admin,
+            read,
+            write,
+            node,
+        }) => {
+            let key = client(&node)?.create_key(admin, &read, &write).await?;
+            println!("key {} made; its token (shown only now):", key.id);
+            println!("{}", key.token);
+        }
+        AdminCommand::Key(KeyCommand::List { node }) => {
+            let keys = client(&node)?.keys().await?;
+            let rows: Vec<Vec<String>> = keys
+                .iter()
+                .map(|k| {
+                    vec![
+                        k.id.clone(),
+                        if k.admin { "yes" } else { "no" }.to_owned(),
+                        k.read.join(","),
+                        k.write.join(","),
+                        if k.revoked { "revoked" } else { "live" }.to_owned(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(&["id", "admin", "read", "write", "state"], &rows)
+            );
+        }
+        AdminCommand::Key(KeyCommand::Revoke { id, node }) => {
+            client(&node)?.revoke_key(&id).await?;
+            println!("key {id} revoked on every node (as gossip reaches them)");
         }
         AdminCommand::Ring {
             partitions,

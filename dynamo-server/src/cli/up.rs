@@ -52,6 +52,11 @@ pub struct UpArgs {
     /// Storage engine: mem, lmdb, lsm or redb (default: the data directory's, else lsm).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
+    /// Turn access keys on: every request but /ping and /metrics needs a key. Makes an admin
+    /// key and prints it (export it as DYNAMO_TOKEN for the CLI); the binary protocol stays
+    /// off, as it has no keys yet.
+    #[arg(long)]
+    pub auth: bool,
     /// Log filter passed to every node (RUST_LOG syntax).
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -110,6 +115,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .to_hex(),
     };
 
+    // With --auth: one bootstrap admin key for every node (its secret printed, its digest in
+    // the configurations).
+    let admin = if args.auth {
+        let (id, secret, token) =
+            dynamo_server::auth::new_token().context("no randomness for an admin key")?;
+        let spec = format!(
+            "{id}:{}",
+            dynamo_server::auth::hex(&dynamo_server::auth::digest(&secret))
+        );
+        Some((spec, token))
+    } else {
+        None
+    };
     let host = "127.0.0.1";
     let peers: Vec<String> = (0..n)
         .map(|i| format!("n{}@{host}:{}", i + 1, args.peer_port + i))
@@ -124,8 +142,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             node_id: id.clone(),
             http_addr: format!("{host}:{}", args.http_port + i),
             peer_addr: format!("{host}:{}", args.peer_port + i),
-            binary_addr: Some(format!("{host}:{}", args.binary_port + i)),
+            binary_addr: (!args.auth).then(|| format!("{host}:{}", args.binary_port + i)),
             cluster_secret: Some(secret.clone()),
+            auth: if args.auth { "on" } else { "off" }.to_owned(),
+            admin_keys: admin.iter().map(|(spec, _)| spec.clone()).collect(),
             data_dir: Some(dir.clone()),
             engine: args.engine.clone(),
             members: peers.clone(),
@@ -180,6 +200,17 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     }
     print_summary(&procs, &root, args.engine.as_deref(), &exe);
+    if let Some((_, token)) = &admin {
+        println!("Access keys are on. The admin key (shown only now; pass it as a Bearer token):");
+        println!("  export DYNAMO_TOKEN={token}");
+        println!(
+            "  curl -H \"Authorization: Bearer $DYNAMO_TOKEN\" ...   # and the commands above"
+        );
+        println!(
+            "  {} admin key create --read demo   # a read-only key",
+            exe.display()
+        );
+    }
 
     let reason = tokio::select! {
         why = super::node::stop_signal(false) => why,
