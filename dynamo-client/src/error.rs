@@ -160,6 +160,16 @@ pub(crate) fn from_reply(reply: ErrorReply) -> ClientError {
         ErrorKind::Storage => api("storage", message),
         ErrorKind::Internal => api("internal", message),
         ErrorKind::Protocol => ClientError::Protocol(format!("the node says: {message}")),
+        ErrorKind::Unauthorized => ClientError::Api {
+            status: 401,
+            kind: "unauthorized".to_owned(),
+            message,
+        },
+        ErrorKind::Forbidden => ClientError::Api {
+            status: 403,
+            kind: "forbidden".to_owned(),
+            message,
+        },
         // A kind added to the protocol after this client was built.
         other => api(&format!("{other:?}"), message),
     }

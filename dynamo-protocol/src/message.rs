@@ -65,6 +65,13 @@ pub enum Request {
     },
     /// Answered with [`Response::Pong`] without touching the store: a liveness check.
     Ping,
+    /// Presents an access key (`<id>.<secret>`) for the connection's later requests; needed
+    /// first when the node has `auth = "on"`. Answered with [`Response::Authenticated`], or
+    /// an [`ErrorKind::Unauthorized`] error (the connection stays open, unauthenticated).
+    Auth {
+        /// The key's token.
+        token: String,
+    },
 }
 
 /// An answer and the id of the request it answers.
@@ -90,6 +97,9 @@ pub enum Response {
     },
     /// The answer to a ping.
     Pong,
+    /// The answer to [`Request::Auth`]: the key is valid; later requests are checked
+    /// against its permissions.
+    Authenticated,
 }
 
 /// A key's versions and the context covering them.
@@ -160,4 +170,8 @@ pub enum ErrorKind {
     /// The frame could not be decoded (wrong version, malformed, oversized); the server
     /// closes the connection after this answer.
     Protocol,
+    /// No valid access key on this connection (HTTP 401).
+    Unauthorized,
+    /// The connection's key lacks the permission (HTTP 403).
+    Forbidden,
 }

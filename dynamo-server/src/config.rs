@@ -481,17 +481,10 @@ impl ServerConfig {
     ///
     /// # Errors
     /// [`ConfigError::Auth`] for a value other than `on` or `off`, for `off` on a node that
-    /// listens beyond loopback, or for `on` with the binary protocol (which has no keys yet).
+    /// listens beyond loopback.
     pub fn auth_on(&self) -> Result<bool, ConfigError> {
         match self.auth.as_str() {
-            "on" => {
-                if self.binary_addr.is_some() {
-                    return Err(ConfigError::Auth(
-                        "auth = \"on\" cannot be combined with binary_addr yet: the binary protocol has no access keys".into(),
-                    ));
-                }
-                Ok(true)
-            }
+            "on" => Ok(true),
             "off" => {
                 let listening = [
                     Some(&self.http_addr),

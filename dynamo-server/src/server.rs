@@ -236,6 +236,7 @@ impl Server {
                         max_in_flight: binary::DEFAULT_MAX_IN_FLIGHT,
                         max_connections: config.max_connections,
                         frame_timeout: Duration::from_millis(config.header_timeout_ms),
+                        keys: auth.then(|| keys.clone()),
                     },
                 )
                 .instrument(span.clone()),

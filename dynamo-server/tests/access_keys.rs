@@ -207,3 +207,68 @@ fn auth_off_is_refused_beyond_loopback() {
     };
     on.validate().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_protocol_checks_the_same_keys() {
+    use dynamo_client::{BinaryClient, BinaryOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let (id, secret, admin) = new_token().unwrap();
+    let config = ServerConfig {
+        http_addr: "127.0.0.1:0".into(),
+        peer_addr: "127.0.0.1:0".into(),
+        binary_addr: Some("127.0.0.1:0".into()),
+        data_dir: Some(dir.path().to_path_buf()),
+        engine: Some("mem".into()),
+        auth: "on".into(),
+        admin_keys: vec![format!("{id}:{}", hex(&digest(&secret)))],
+        ..ServerConfig::default()
+    };
+    let server = Server::start(config).await.unwrap();
+    let addr = server.binary_addr().unwrap().to_string();
+    let with = |token: Option<&str>| BinaryOptions {
+        token: token.map(str::to_owned),
+        ..BinaryOptions::default()
+    };
+    // No key: every data request is 401 (a ping is not).
+    let anonymous = BinaryClient::connect(&addr).await.unwrap();
+    anonymous.ping().await.unwrap();
+    let e = anonymous.get("cart", "k").await.unwrap_err();
+    assert_eq!(status_of(&e), Some(401), "{e}");
+    // A wrong key is refused when the connection presents it.
+    let (_, _, stranger) = new_token().unwrap();
+    let e = BinaryClient::connect_with(&addr, with(Some(&stranger)))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), Some(401), "{e}");
+    // The admin key writes; a read-only key made over HTTP reads but may not write.
+    let admin_client = BinaryClient::connect_with(&addr, with(Some(&admin)))
+        .await
+        .unwrap();
+    admin_client
+        .put("cart", "k", "v", &PutOptions::default())
+        .await
+        .unwrap();
+    let http = Client::with_token(&format!("http://{}", server.http_addr()), &admin).unwrap();
+    let reader = http
+        .create_key(false, &["cart".to_owned()], &[])
+        .await
+        .unwrap();
+    let reading = BinaryClient::connect_with(&addr, with(Some(&reader.token)))
+        .await
+        .unwrap();
+    assert_eq!(
+        reading
+            .get("cart", "k")
+            .await
+            .unwrap()
+            .values()
+            .collect::<Vec<_>>(),
+        vec![&b"v"[..]]
+    );
+    let e = reading
+        .put("cart", "k", "w", &PutOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), Some(403), "{e}");
+    server.shutdown().await;
+}

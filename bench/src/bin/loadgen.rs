@@ -88,6 +88,9 @@ struct Args {
     /// Bucket to write to.
     #[arg(long, default_value = "loadgen")]
     bucket: String,
+    /// Access key (`<id>.<secret>`) for a cluster with auth on; better in DYNAMO_TOKEN.
+    #[arg(long, env = "DYNAMO_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Read quorum of every read (default: the bucket's).
     #[arg(long)]
     r: Option<u8>,
@@ -166,6 +169,7 @@ fn main() -> ExitCode {
         zipf: args.zipf,
         seed: args.seed,
         bucket: args.bucket,
+        token: args.token,
         r: args.r,
         w: args.w,
         preload: args.preload,

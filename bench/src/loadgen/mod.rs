@@ -224,6 +224,8 @@ pub struct LoadConfig {
     pub seed: u64,
     /// The bucket written to (not over RESP).
     pub bucket: String,
+    /// The access key (`<id>.<secret>`) for a cluster with `auth = "on"` (HTTP and binary).
+    pub token: Option<String>,
     /// Read quorum of every read (default: the bucket's; not over RESP).
     pub r: Option<u8>,
     /// Write quorum of every write (default: the bucket's; not over RESP).
@@ -262,6 +264,7 @@ impl Default for LoadConfig {
             zipf: None,
             seed: 1,
             bucket: "loadgen".into(),
+            token: None,
             r: None,
             w: None,
             preload: false,
@@ -520,11 +523,25 @@ pub async fn run_until(
 /// One HTTP link per client, client `i` to node `i % nodes`, sharing one pool of connections;
 /// each node must answer `/ping` first.
 async fn http_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = &config.token {
+        let value =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                LoadError::Client {
+                    node: String::new(),
+                    source: ClientError::BadRequest {
+                        message: "the access key is not a valid header value".into(),
+                    },
+                }
+            })?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let http = reqwest::Client::builder()
         .timeout(config.timeout)
         .tcp_nodelay(true)
         .no_proxy()
         .pool_max_idle_per_host(config.clients)
+        .default_headers(headers)
         .build()
         .map_err(|e| LoadError::Client {
             node: String::new(),
@@ -557,6 +574,7 @@ async fn http_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
 async fn binary_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
     let options = BinaryOptions {
         request_timeout: config.timeout,
+        token: config.token.clone(),
         ..BinaryOptions::default()
     };
     let mut node_clients = Vec::new();

@@ -36,7 +36,13 @@ pub struct BinaryOptions {
     /// ([`ClientError::TooLarge`]); an answer above it breaks the connection
     /// ([`ClientError::Protocol`] for every request in flight on it).
     pub max_frame: usize,
+    /// The access key (`<id>.<secret>`) presented on every connection before its first
+    /// request, for a node with `auth = "on"` (default none).
+    pub token: Option<String>,
 }
+
+/// The id of the key's request on a new connection (callers' ids count up from 1).
+const AUTH_ID: u64 = u64::MAX;
 
 impl BinaryOptions {
     /// Default time limit of a request (connecting included).
@@ -52,6 +58,7 @@ impl Default for BinaryOptions {
             connections: 1,
             request_timeout: Self::DEFAULT_TIMEOUT,
             max_frame: Self::DEFAULT_MAX_FRAME,
+            token: None,
         }
     }
 }
@@ -112,7 +119,11 @@ impl Slot {
     }
 
     /// The connection, opened anew when there is none or it closed.
-    async fn get(&self, address: &str, max_frame: usize) -> Result<Arc<Connection>, ClientError> {
+    async fn get(
+        &self,
+        options: &BinaryOptions,
+        address: &str,
+    ) -> Result<Arc<Connection>, ClientError> {
         if let Some(c) = self.live() {
             return Ok(c);
         }
@@ -120,7 +131,17 @@ impl Slot {
         if let Some(c) = self.live() {
             return Ok(c);
         }
-        let fresh = Arc::new(Connection::open(address, max_frame).await?);
+        let fresh = Arc::new(Connection::open(address, options.max_frame).await?);
+        if let Some(token) = &options.token {
+            // The key first: the node checks every later request of the connection against it.
+            let request = Request::Auth {
+                token: token.clone(),
+            };
+            match fresh.call(AUTH_ID, request).await? {
+                Response::Authenticated => {}
+                other => return Err(unexpected("key", &other)),
+            }
+        }
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&fresh));
         Ok(fresh)
     }
@@ -170,7 +191,7 @@ impl BinaryClient {
         for slot in &inner.slots {
             tokio::time::timeout(
                 inner.options.request_timeout,
-                slot.get(&inner.address, inner.options.max_frame),
+                slot.get(&inner.options, &inner.address),
             )
             .await
             .unwrap_or(Err(ClientError::Timeout(inner.options.request_timeout)))?;
@@ -321,7 +342,7 @@ impl BinaryClient {
         let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
         let exchange = async {
             let connection = inner.slots[slot]
-                .get(&inner.address, inner.options.max_frame)
+                .get(&inner.options, &inner.address)
                 .await?;
             connection.call(id, request).await
         };
@@ -368,6 +389,7 @@ fn unexpected(request: &str, answer: &Response) -> ClientError {
         Response::Read(_) => "a read",
         Response::Written { .. } => "a write's",
         Response::Pong => "a pong",
+        Response::Authenticated => "a key's",
     };
     ClientError::Protocol(format!("{kind} answer to a {request}"))
 }

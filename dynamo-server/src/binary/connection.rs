@@ -14,9 +14,13 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{self, OwnedPermit, Receiver, Sender};
 
-use super::{Answer, BinaryConfig, Op, Outcome, convert};
+use super::{Answer, BinaryConfig, Outcome, convert};
+use crate::auth::{Denied, Need};
 use crate::handle::{NodeHandle, Reply};
+use crate::http::ApiError;
 use crate::metrics::Metrics;
+use dynamo_core::membership::keys::Access;
+use dynamo_protocol::Request;
 
 /// Socket reads ask for at least this much room.
 const READ_CHUNK: usize = 64 * 1024;
@@ -53,6 +57,7 @@ async fn read_requests(
     remote: SocketAddr,
 ) {
     let max_frame = config.max_request_frame();
+    let mut session = Session::default();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         loop {
@@ -63,7 +68,7 @@ async fn read_requests(
                     let Ok(permit) = tx.clone().reserve_owned().await else {
                         return; // The writer is gone: the socket failed.
                     };
-                    dispatch(frame, permit, handle, config.max_value_size);
+                    dispatch(frame, permit, handle, config, &mut session);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -112,17 +117,73 @@ fn reserve_for_next_frame(buf: &mut BytesMut) {
     buf.reserve(wanted.saturating_sub(buf.len()));
 }
 
-/// Hands one request to the node, or answers it at once (a ping, a bad request, a full node).
+/// The connection's access key, once it presented one ([`Request::Auth`]).
+#[derive(Default)]
+struct Session {
+    token: Option<String>,
+}
+
+/// What a request needs from the connection's key (with `auth = "on"`).
+fn need_of(request: &Request) -> Need {
+    match request {
+        Request::Get { bucket, .. } => Need::Bucket(bucket.to_vec(), Access::Read),
+        Request::Put { bucket, .. } | Request::Delete { bucket, .. } => {
+            Need::Bucket(bucket.to_vec(), Access::Write)
+        }
+        Request::Ping | Request::Auth { .. } => Need::Nothing,
+    }
+}
+
+/// Hands one request to the node, or answers it at once (a ping, a key, a bad or refused
+/// request, a full node).
 fn dispatch(
     frame: RequestFrame,
     permit: OwnedPermit<Answer>,
     handle: &NodeHandle,
-    max_value: usize,
+    config: &BinaryConfig,
+    session: &mut Session,
 ) {
     let started = Instant::now();
     let id = frame.id;
     let op = convert::op_of(&frame.request);
-    match convert::request(frame.request, max_value) {
+    if let Request::Auth { token } = &frame.request {
+        let checked = match &config.keys {
+            Some(keys) => keys.check_token(token, &Need::AnyKey),
+            None => Ok(()),
+        };
+        let outcome = match checked {
+            Ok(()) => {
+                session.token = Some(token.clone());
+                Ok(())
+            }
+            Err(denied) => {
+                session.token = None;
+                Err(ApiError::Unauthorized(denied.to_string()))
+            }
+        };
+        permit.send(Answer::local(id, started, op, outcome));
+        return;
+    }
+    if let Some(keys) = &config.keys {
+        let need = need_of(&frame.request);
+        let checked = match &session.token {
+            None if need != Need::Nothing => Err(ApiError::Unauthorized(
+                "this connection has presented no access key (send Auth first)".into(),
+            )),
+            None => Ok(()),
+            Some(token) => keys
+                .check_token(token, &need)
+                .map_err(|denied| match denied {
+                    Denied::Unauthenticated(why) => ApiError::Unauthorized(why.to_owned()),
+                    Denied::Forbidden(_) => ApiError::Forbidden(denied.to_string()),
+                }),
+        };
+        if let Err(refused) = checked {
+            permit.send(Answer::local(id, started, op, Err(refused)));
+            return;
+        }
+    }
+    match convert::request(frame.request, config.max_value_size) {
         Ok(Some(request)) => {
             let reply = Reply::Queued {
                 id,
@@ -134,7 +195,7 @@ fn dispatch(
             }
         }
         Ok(None) => {
-            permit.send(Answer::local(id, started, Op::Ping, Ok(())));
+            permit.send(Answer::local(id, started, op, Ok(())));
         }
         Err(e) => {
             permit.send(Answer::local(id, started, op, Err(e)));

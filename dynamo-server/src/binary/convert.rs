@@ -18,6 +18,7 @@ pub(super) fn op_of(request: &Request) -> Op {
         Request::Put { .. } => Op::Put,
         Request::Delete { .. } => Op::Delete,
         Request::Ping => Op::Ping,
+        Request::Auth { .. } => Op::Auth,
     }
 }
 
@@ -31,7 +32,7 @@ pub(super) fn request(
     max_value_size: usize,
 ) -> Result<Option<ClientRequest>, ApiError> {
     Ok(Some(match request {
-        Request::Ping => return Ok(None),
+        Request::Ping | Request::Auth { .. } => return Ok(None),
         Request::Get { bucket, key, r } => {
             check_bucket(&bucket)?;
             check_key(&bucket, &key)?;
@@ -116,7 +117,16 @@ pub(super) fn answer(answer: Answer, metrics: &Metrics) -> ResponseFrame {
     let elapsed = answer.elapsed();
     let (op, result) = match answer.outcome {
         Outcome::Node(response) => node_answer(response),
-        Outcome::Local(op, result) => (op, result.map(|()| Response::Pong)),
+        Outcome::Local(op, result) => (
+            op,
+            result.map(|()| {
+                if op == Op::Auth {
+                    Response::Authenticated
+                } else {
+                    Response::Pong
+                }
+            }),
+        ),
         Outcome::Broken(message) => {
             metrics.binary_bad_frames.inc();
             return ResponseFrame {
@@ -144,7 +154,7 @@ pub(super) fn answer(answer: Answer, metrics: &Metrics) -> ResponseFrame {
             metrics.deletes.inc();
             metrics.delete_latency.observe(elapsed);
         }
-        Op::Ping => {}
+        Op::Ping | Op::Auth => {}
     }
     ResponseFrame {
         id: answer.id,
@@ -208,11 +218,9 @@ fn written(result: WriteResult) -> Response {
 /// The protocol's form of an error.
 pub(super) fn error_reply(e: &ApiError) -> ErrorReply {
     let kind = match e {
-        // The binary protocol has no access keys yet: a server with them on does not open it.
-        ApiError::BadRequest(_)
-        | ApiError::NoRoute(_)
-        | ApiError::Unauthorized(_)
-        | ApiError::Forbidden(_) => ErrorKind::BadRequest,
+        ApiError::BadRequest(_) | ApiError::NoRoute(_) => ErrorKind::BadRequest,
+        ApiError::Unauthorized(_) => ErrorKind::Unauthorized,
+        ApiError::Forbidden(_) => ErrorKind::Forbidden,
         ApiError::TooLarge { max, .. } => ErrorKind::TooLarge {
             max: u64::try_from(*max).unwrap_or(u64::MAX),
         },

@@ -51,6 +51,8 @@ pub struct BinaryConfig {
     /// Time a client has to send the rest of a frame it started; slower connections are
     /// closed (a connection idle between frames is not).
     pub frame_timeout: Duration,
+    /// The access keys requests are checked against (`auth = "on"`); `None`: no checks.
+    pub keys: Option<crate::auth::KeyTable>,
 }
 
 impl BinaryConfig {
@@ -75,6 +77,7 @@ enum Op {
     Put,
     Delete,
     Ping,
+    Auth,
 }
 
 #[derive(Debug)]

@@ -53,8 +53,8 @@ pub struct UpArgs {
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// Turn access keys on: every request but /ping and /metrics needs a key. Makes an admin
-    /// key and prints it (export it as DYNAMO_TOKEN for the CLI); the binary protocol stays
-    /// off, as it has no keys yet.
+    /// key and prints it (export it as DYNAMO_TOKEN for the CLI; binary-protocol clients
+    /// present it too).
     #[arg(long)]
     pub auth: bool,
     /// Log filter passed to every node (RUST_LOG syntax).
@@ -142,7 +142,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             node_id: id.clone(),
             http_addr: format!("{host}:{}", args.http_port + i),
             peer_addr: format!("{host}:{}", args.peer_port + i),
-            binary_addr: (!args.auth).then(|| format!("{host}:{}", args.binary_port + i)),
+            binary_addr: Some(format!("{host}:{}", args.binary_port + i)),
             cluster_secret: Some(secret.clone()),
             auth: if args.auth { "on" } else { "off" }.to_owned(),
             admin_keys: admin.iter().map(|(spec, _)| spec.clone()).collect(),
