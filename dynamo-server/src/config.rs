@@ -7,6 +7,8 @@
 //! peer_addr = "127.0.0.1:9001"
 //! # binary_addr = "127.0.0.1:7001"   # the binary client protocol (default: off)
 //! cluster_secret = "5f0c…"           # 64 hex digits, the same on every node (see below)
+//! # auth = "auto"                    # on | off | auto: access keys (auto: on beyond loopback)
+//! # admin_keys = ["id:sha256hex"]    # bootstrap admin keys (`dynamo keygen` makes one)
 //! data_dir = "dynamo-data/n1"
 //! engine = "lsm"                      # mem | lmdb | lsm | redb (default: lsm when compiled)
 //! members = ["n1@127.0.0.1:9001", "n2@127.0.0.1:9002", "n3@127.0.0.1:9003"]
@@ -88,9 +90,9 @@ pub struct ServerConfig {
     /// is being rotated (see the README's Security section); this node dials with
     /// `cluster_secret`.
     pub accept_cluster_secrets: Vec<String>,
-    /// Access keys on the HTTP API: `on` (requests need `Authorization: Bearer <key>`) or
-    /// `off` (accepted only when every address this node listens on is loopback). Default
-    /// `off` until every client of this repository carries keys.
+    /// Access keys on the client APIs: `on` (requests need a key), `off` (accepted only when
+    /// every address this node listens on is loopback), or `auto` (the default): on unless
+    /// every listen address is loopback. A node on a real network is closed by default.
     pub auth: String,
     /// Bootstrap admin keys, as `id:<64 hex digits of the SHA-256 of the secret>`: how the
     /// first admin key exists before any key was made (`dynamo admin key create` makes the
@@ -173,7 +175,7 @@ impl Default for ServerConfig {
             peer_addr: "127.0.0.1:9001".to_owned(),
             cluster_secret: None,
             accept_cluster_secrets: Vec::new(),
-            auth: "off".to_owned(),
+            auth: "auto".to_owned(),
             admin_keys: Vec::new(),
             binary_addr: None,
             advertise_addr: None,
@@ -483,8 +485,15 @@ impl ServerConfig {
     /// [`ConfigError::Auth`] for a value other than `on` or `off`, for `off` on a node that
     /// listens beyond loopback.
     pub fn auth_on(&self) -> Result<bool, ConfigError> {
+        let listening = [
+            Some(&self.http_addr),
+            Some(&self.peer_addr),
+            self.binary_addr.as_ref(),
+        ];
+        let beyond_loopback = listening.into_iter().flatten().find(|a| !is_loopback(a));
         match self.auth.as_str() {
             "on" => Ok(true),
+            "auto" => Ok(beyond_loopback.is_some()),
             "off" => {
                 let listening = [
                     Some(&self.http_addr),

@@ -191,6 +191,11 @@ impl Server {
         let engine = config.engine()?;
         let keys = KeyTable::new(config.bootstrap_keys()?);
         let auth = config.auth_on()?;
+        if auth && config.admin_keys.is_empty() {
+            tracing::warn!(
+                "access keys are on and admin_keys is empty: only keys already in the cluster state open this node (`dynamo keygen` makes a bootstrap admin key)"
+            );
+        }
         let store_dir = config.data_dir().join(STORE_DIR);
         let (node_task, ready) = driver::spawn(
             node_config,

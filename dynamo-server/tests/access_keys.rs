@@ -203,9 +203,16 @@ fn auth_off_is_refused_beyond_loopback() {
     assert!(config.validate().is_err());
     let on = ServerConfig {
         auth: "on".into(),
-        ..config
+        ..config.clone()
     };
     on.validate().unwrap();
+    // The default, auto: on beyond loopback, off on loopback.
+    let auto = ServerConfig {
+        auth: ServerConfig::default().auth,
+        ..config
+    };
+    assert!(auto.auth_on().unwrap());
+    assert!(!ServerConfig::default().auth_on().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

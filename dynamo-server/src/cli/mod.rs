@@ -38,12 +38,32 @@ pub enum Command {
     Put(client::PutArgs),
     /// Delete a key.
     Delete(client::DeleteArgs),
-    /// Cluster administration: join, leave, status, ring.
+    /// Print a new cluster secret and a new bootstrap admin key, for the configuration of a
+    /// cluster on a real network (nothing is contacted: the values are printed only).
+    Keygen,
+    /// Cluster administration: join, leave, status, ring, access keys.
     Admin {
         /// The admin command.
         #[command(subcommand)]
         command: client::AdminCommand,
     },
+}
+
+/// `dynamo keygen`: a fresh cluster secret and bootstrap admin key, as configuration lines.
+fn keygen() -> anyhow::Result<()> {
+    let secret = dynamo_server::secure::ClusterSecret::generate()
+        .map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let (id, key, token) =
+        dynamo_server::auth::new_token().map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let digest = dynamo_server::auth::hex(&dynamo_server::auth::digest(&key));
+    println!(
+        "# The same two lines in every node's node.toml (keep the file readable by the node only):"
+    );
+    println!("cluster_secret = \"{}\"", secret.to_hex());
+    println!("admin_keys = [\"{id}:{digest}\"]");
+    println!("# The admin key's token, shown only now (export DYNAMO_TOKEN=... for the CLI):");
+    println!("{token}");
+    Ok(())
 }
 
 /// Runs the command on a multi-threaded tokio runtime: for `dynamo node`, with the
@@ -74,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Put(args) => client::put(args).await,
             Command::Delete(args) => client::delete(args).await,
             Command::Admin { command } => client::admin(command).await,
+            Command::Keygen => keygen(),
         }
     })
 }
