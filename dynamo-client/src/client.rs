@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 
 use crate::admin::{AdminStatus, KeyInfo, Members, NewKey, RingInfo};
 use crate::error::{ClientError, from_answer};
+use crate::tls::TlsConfig;
 use crate::types::{
     BucketProps, BucketPropsUpdate, Context, DeleteOptions, GetOptions, Object, PutOptions,
     PutResult, ReadJson, Sibling,
@@ -28,6 +29,62 @@ pub struct Client {
     http: reqwest::Client,
     /// The node's base URL, without a trailing `/`.
     base: String,
+}
+
+/// A [`Client`] being configured: see [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    token: Option<String>,
+    tls: Option<TlsConfig>,
+    timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// Sends the access key `token` (`<id>.<secret>`) with every request.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Trusts the certificates `tls` trusts for an `https://` URL (default: the system's
+    /// roots).
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The time limit of a request, connecting included (default
+    /// [`Client::DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The client.
+    ///
+    /// # Errors
+    /// As [`Client::new`] and [`Client::with_token`]; [`ClientError::Tls`] if TLS cannot be
+    /// set up.
+    pub fn build(self) -> Result<Client, ClientError> {
+        let mut headers = HeaderMap::new();
+        if let Some(token) = &self.token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| ClientError::InvalidUrl {
+                    url: self.base_url.clone(),
+                    reason: "the access key is not a valid header value".to_owned(),
+                })?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        let http = crate::tls::http_builder(self.tls.as_ref())?
+            .timeout(self.timeout)
+            .tcp_nodelay(true)
+            .no_proxy()
+            .default_headers(headers)
+            .build()?;
+        Client::with_http_client(&self.base_url, http)
+    }
 }
 
 /// An answer read whole.
@@ -63,18 +120,14 @@ impl Client {
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
     /// A client of the node at `base_url` (e.g. `http://127.0.0.1:8001`), with
-    /// [`Client::DEFAULT_TIMEOUT`] and `TCP_NODELAY`.
+    /// [`Client::DEFAULT_TIMEOUT`] and `TCP_NODELAY`; an `https://` URL trusts the system's
+    /// roots (see [`Client::builder`] for a CA file, a key or another timeout).
     ///
     /// # Errors
     /// [`ClientError::InvalidUrl`] unless `base_url` is an `http` or `https` URL without query
     /// or fragment; [`ClientError::Transport`] if the HTTP client cannot be built.
     pub fn new(base_url: &str) -> Result<Client, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(Self::DEFAULT_TIMEOUT)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .build()?;
-        Client::with_http_client(base_url, http)
+        Client::builder(base_url).build()
     }
 
     /// A client of the node at `base_url` that sends the access key `token` (`<id>.<secret>`,
@@ -84,21 +137,30 @@ impl Client {
     /// [`ClientError::InvalidUrl`] as for [`Client::new`], or for a token that cannot be a
     /// header value.
     pub fn with_token(base_url: &str, token: &str) -> Result<Client, ClientError> {
-        let mut headers = reqwest::header::HeaderMap::new();
-        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-            .map_err(|_| ClientError::InvalidUrl {
-                url: base_url.to_owned(),
-                reason: "the access key is not a valid header value".to_owned(),
-            })?;
-        value.set_sensitive(true);
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-        let http = reqwest::Client::builder()
-            .timeout(Self::DEFAULT_TIMEOUT)
-            .tcp_nodelay(true)
-            .no_proxy()
-            .default_headers(headers)
-            .build()?;
-        Client::with_http_client(base_url, http)
+        Client::builder(base_url).token(token).build()
+    }
+
+    /// A client of the node at `base_url` with more settings: an access key, the CA that
+    /// signs the node's certificate, a timeout.
+    ///
+    /// ```no_run
+    /// use dynamo_client::{Client, TlsConfig};
+    ///
+    /// # fn demo() -> Result<(), dynamo_client::ClientError> {
+    /// let client = Client::builder("https://127.0.0.1:8001")
+    ///     .tls(TlsConfig::from_ca_file("dynamo-up/tls/ca.pem")?)
+    ///     .token("k1.5f0c...")
+    ///     .build()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn builder(base_url: &str) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.to_owned(),
+            token: None,
+            tls: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
     }
 
     /// A client of the node at `base_url` using `http` (for custom timeouts or pools).

@@ -41,6 +41,15 @@ pub enum ClientError {
         /// The system's error.
         source: std::io::Error,
     },
+    /// TLS could not be set up: a CA file that cannot be read or holds no certificate, an
+    /// address with no name a certificate can carry, or a handshake that failed (the node's
+    /// certificate not signed by a trusted CA, or not for the host dialled). Nothing was
+    /// sent.
+    #[error("TLS: {message}")]
+    Tls {
+        /// What went wrong.
+        message: String,
+    },
     /// A binary connection failed (reset, broken pipe) with the request in flight. Whether the
     /// node applied a write is unknown; the next request opens a new connection.
     #[error("connection failed: {0}")]

@@ -38,7 +38,8 @@
 //! # }
 //! ```
 //!
-//! This crate speaks HTTP/1.1 over plain TCP (`TCP_NODELAY` set) through `reqwest`, asks for
+//! This crate speaks HTTP/1.1 over TCP (`TCP_NODELAY` set), or over TLS for an `https://` URL
+//! (see [`TlsConfig`] for which certificates it trusts), through `reqwest`, asks for
 //! reads in JSON (`Accept: application/json`) and maps the API's JSON errors to
 //! [`ClientError`]'s variants. It does not depend on the server's crates.
 //!
@@ -85,6 +86,7 @@ mod admin;
 mod binary;
 mod client;
 mod error;
+mod tls;
 mod types;
 
 pub use admin::{
@@ -92,8 +94,9 @@ pub use admin::{
     RingPartition, TransferStatus,
 };
 pub use binary::{BinaryClient, BinaryOptions};
-pub use client::{CONTEXT_HEADER, Client};
+pub use client::{CONTEXT_HEADER, Client, ClientBuilder};
 pub use error::ClientError;
+pub use tls::{TlsConfig, http_builder};
 pub use types::{
     BucketProps, BucketPropsUpdate, Context, DeleteOptions, GetOptions, Object, PutOptions,
     PutResult, Sibling,

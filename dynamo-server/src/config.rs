@@ -6,6 +6,8 @@
 //! http_addr = "127.0.0.1:8001"
 //! peer_addr = "127.0.0.1:9001"
 //! # binary_addr = "127.0.0.1:7001"   # the binary client protocol (default: off)
+//! # tls_cert = "certs/node.pem"       # TLS on the client ports (HTTP, binary), with tls_key
+//! # tls_key = "certs/node-key.pem"
 //! cluster_secret = "5f0c…"           # 64 hex digits, the same on every node (see below)
 //! # auth = "auto"                    # on | off | auto: access keys (auto: on beyond loopback)
 //! # admin_keys = ["id:sha256hex"]    # bootstrap admin keys (`dynamo keygen` makes one)
@@ -101,6 +103,11 @@ pub struct ServerConfig {
     /// Where the binary client protocol listens (`host:port`; port 0 picks a free port);
     /// `None`: the node speaks only HTTP to clients.
     pub binary_addr: Option<String>,
+    /// The certificate chain (PEM, this node's certificate first) the client ports (HTTP and
+    /// binary) serve TLS with; with [`ServerConfig::tls_key`]. `None`: plain TCP.
+    pub tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of [`ServerConfig::tls_cert`].
+    pub tls_key: Option<PathBuf>,
     /// The peer address other nodes are told to use, when it differs from the listening one
     /// (needed when `peer_addr` listens on every interface, `0.0.0.0`).
     pub advertise_addr: Option<String>,
@@ -178,6 +185,8 @@ impl Default for ServerConfig {
             auth: "auto".to_owned(),
             admin_keys: Vec::new(),
             binary_addr: None,
+            tls_cert: None,
+            tls_key: None,
             advertise_addr: None,
             data_dir: None,
             engine: None,
@@ -594,6 +603,11 @@ impl ServerConfig {
                     reason,
                 })?;
             }
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid(
+                "tls_cert and tls_key go together: set both or neither",
+            ));
         }
         self.founders()?;
         self.seed_peers()?;

@@ -11,7 +11,8 @@
 //! - [`transport`] and [`wire`]: TCP between nodes, length-delimited postcard frames with a
 //!   protocol version;
 //! - [`metrics`]: counters for `/stats` and `/metrics`;
-//! - [`http`]: the client-facing HTTP API (axum), Riak's conventions.
+//! - [`http`]: the client-facing HTTP API (axum), Riak's conventions;
+//! - [`tls`]: TLS on the client ports, and the local authority of `dynamo up --tls`.
 
 pub mod auth;
 pub mod binary;
@@ -22,6 +23,7 @@ pub mod http;
 pub mod metrics;
 pub mod secure;
 pub mod server;
+pub mod tls;
 pub mod transport;
 pub mod wire;
 

@@ -110,6 +110,10 @@ pub struct Metrics {
     pub http_header_timeouts: Counter,
     /// HTTP requests refused (431) because their line and headers were too large.
     pub http_headers_too_large: Counter,
+    /// TLS handshakes on the client ports (HTTP and binary) that failed or did not finish
+    /// within the header timeout: clients that do not trust the node's certificate, plain
+    /// text sent to a TLS port, silent connections.
+    pub tls_handshake_failures: Counter,
     /// Binary-protocol connections accepted.
     pub binary_connections: Counter,
     /// Binary-protocol connections closed because a frame was malformed, oversized or of
@@ -217,6 +221,11 @@ impl Metrics {
                 "http_headers_too_large",
                 "HTTP requests refused: line and headers too large",
                 &self.http_headers_too_large,
+            ),
+            (
+                "tls_handshake_failures",
+                "TLS handshakes on the client ports that failed or timed out",
+                &self.tls_handshake_failures,
             ),
             (
                 "binary_connections",

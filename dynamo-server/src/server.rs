@@ -44,6 +44,7 @@ use crate::driver::{self, StartError};
 use crate::handle::NodeHandle;
 use crate::http::serve::HttpLimits;
 use crate::metrics::Metrics;
+use crate::tls::ClientTls;
 use crate::transport::{self, Outgoing, TransportConfig};
 
 /// How long shutdown waits for HTTP requests in flight.
@@ -72,6 +73,9 @@ pub enum ServerError {
     /// The engine or the node did not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS on the client ports: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// The listening sockets of a server, bound before it starts (so that their real addresses
@@ -188,6 +192,23 @@ impl Server {
             },
             Arc::clone(&metrics),
         );
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(ClientTls::load(cert, key)?),
+            _ => None,
+        };
+        if tls.is_none() {
+            let client_ports = [Some(http_addr), binary_addr];
+            if let Some(open) = client_ports
+                .into_iter()
+                .flatten()
+                .find(|a| !a.ip().is_loopback())
+            {
+                span.in_scope(|| tracing::warn!(
+                    address = %open,
+                    "a client port listens beyond loopback without TLS: requests and access keys travel in clear text (set tls_cert and tls_key)"
+                ));
+            }
+        }
         let engine = config.engine()?;
         let keys = KeyTable::new(config.bootstrap_keys()?);
         let auth = config.auth_on()?;
@@ -242,6 +263,7 @@ impl Server {
                         max_connections: config.max_connections,
                         frame_timeout: Duration::from_millis(config.header_timeout_ms),
                         keys: auth.then(|| keys.clone()),
+                        tls: tls.as_ref().map(|t| t.binary.clone()),
                     },
                 )
                 .instrument(span.clone()),
@@ -258,6 +280,7 @@ impl Server {
             crate::http::serve::serve(
                 listeners.http,
                 router,
+                tls.as_ref().map(|t| t.http.clone()),
                 HttpLimits {
                     max_connections: config.max_connections,
                     max_header_bytes: config.max_header_bytes,
@@ -271,7 +294,8 @@ impl Server {
         );
         span.in_scope(|| {
             let binary = binary_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into());
-            tracing::info!(http = %http_addr, peer = %peer_addr, %binary, advertised = %advertised, "listening");
+            let tls = if tls.is_some() { "on" } else { "off" };
+            tracing::info!(http = %http_addr, peer = %peer_addr, %binary, advertised = %advertised, %tls, "listening");
         });
         Ok(Server {
             handle,

@@ -91,6 +91,10 @@ struct Args {
     /// Access key (`<id>.<secret>`) for a cluster with auth on; better in DYNAMO_TOKEN.
     #[arg(long, env = "DYNAMO_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// CA file (PEM) that signs the nodes' certificates, for nodes with TLS on: give the
+    /// nodes as https:// URLs (the binary protocol then speaks TLS too).
+    #[arg(long, env = "DYNAMO_CA")]
+    ca: Option<std::path::PathBuf>,
     /// Read quorum of every read (default: the bucket's).
     #[arg(long)]
     r: Option<u8>,
@@ -156,6 +160,18 @@ fn main() -> ExitCode {
             }
         }
     }
+    let tls = match args
+        .ca
+        .as_deref()
+        .map(dynamo_client::TlsConfig::from_ca_file)
+    {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("loadgen: --ca: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let config = LoadConfig {
         protocol: args.protocol,
         nodes: args.nodes.unwrap_or_else(|| default_nodes(args.protocol)),
@@ -170,6 +186,7 @@ fn main() -> ExitCode {
         seed: args.seed,
         bucket: args.bucket,
         token: args.token,
+        tls,
         r: args.r,
         w: args.w,
         preload: args.preload,

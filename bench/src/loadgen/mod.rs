@@ -226,6 +226,9 @@ pub struct LoadConfig {
     pub bucket: String,
     /// The access key (`<id>.<secret>`) for a cluster with `auth = "on"` (HTTP and binary).
     pub token: Option<String>,
+    /// The CA that signs the nodes' certificates, for nodes with TLS on (`https://` node URLs;
+    /// the binary protocol then speaks TLS too). `None`: the system's roots for `https://`.
+    pub tls: Option<dynamo_client::TlsConfig>,
     /// Read quorum of every read (default: the bucket's; not over RESP).
     pub r: Option<u8>,
     /// Write quorum of every write (default: the bucket's; not over RESP).
@@ -265,6 +268,7 @@ impl Default for LoadConfig {
             seed: 1,
             bucket: "loadgen".into(),
             token: None,
+            tls: None,
             r: None,
             w: None,
             preload: false,
@@ -536,7 +540,12 @@ async fn http_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
             })?;
         headers.insert(reqwest::header::AUTHORIZATION, value);
     }
-    let http = reqwest::Client::builder()
+    let tls_error = |source| LoadError::Client {
+        node: String::new(),
+        source,
+    };
+    let http = dynamo_client::http_builder(config.tls.as_ref())
+        .map_err(tls_error)?
         .timeout(config.timeout)
         .tcp_nodelay(true)
         .no_proxy()
@@ -575,6 +584,7 @@ async fn binary_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
     let options = BinaryOptions {
         request_timeout: config.timeout,
         token: config.token.clone(),
+        tls: config.tls.clone(),
         ..BinaryOptions::default()
     };
     let mut node_clients = Vec::new();

@@ -21,12 +21,12 @@ use dynamo_protocol::{
     ErrorReply, LENGTH_BYTES, ProtocolError, Request, RequestFrame, Response, ResponseFrame,
     decode, encode_into,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{Notify, oneshot};
 
 use crate::error::{ClientError, from_reply};
+use crate::tls::{TlsConfig, server_name};
 
 /// The least free space the reader offers the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
@@ -172,16 +172,47 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    /// Connects to `address` and starts the connection's reader and writer tasks (on the
-    /// current tokio runtime).
-    pub(super) async fn open(address: &str, max_frame: usize) -> Result<Connection, ClientError> {
+    /// Connects to `address` (over TLS when `tls` is given, checking the node's certificate
+    /// against it) and starts the connection's reader and writer tasks (on the current tokio
+    /// runtime).
+    pub(super) async fn open(
+        address: &str,
+        max_frame: usize,
+        tls: Option<&TlsConfig>,
+    ) -> Result<Connection, ClientError> {
         let connect_error = |source| ClientError::Connect {
             address: address.to_owned(),
             source,
         };
+        let name = tls.map(|_| server_name(address)).transpose()?;
         let stream = TcpStream::connect(address).await.map_err(connect_error)?;
         stream.set_nodelay(true).map_err(connect_error)?;
-        let (read, write) = stream.into_split();
+        match (tls, name) {
+            (Some(tls), Some(name)) => {
+                let connector = tokio_rustls::TlsConnector::from(tls.rustls_config());
+                let stream =
+                    connector
+                        .connect(name, stream)
+                        .await
+                        .map_err(|e| ClientError::Tls {
+                            message: format!("handshake with {address} failed: {e}"),
+                        })?;
+                let (read, write) = tokio::io::split(stream);
+                Ok(Self::start(read, write, max_frame))
+            }
+            _ => {
+                let (read, write) = stream.into_split();
+                Ok(Self::start(read, write, max_frame))
+            }
+        }
+    }
+
+    /// Starts the reader and writer tasks on the two halves of a connected stream.
+    fn start<R, W>(read: R, write: W, max_frame: usize) -> Connection
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             broken: AtomicBool::new(false),
@@ -193,7 +224,7 @@ impl Connection {
         });
         tokio::spawn(read_loop(Arc::clone(&shared), read));
         tokio::spawn(write_loop(Arc::clone(&shared), write));
-        Ok(Connection { shared })
+        Connection { shared }
     }
 
     /// True once the connection closed: a new one is needed.
@@ -254,7 +285,7 @@ fn encode_error(e: ProtocolError) -> ClientError {
 }
 
 /// Writes whatever the outbox holds each time it is woken, until the connection closes.
-async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
+async fn write_loop(shared: Arc<Shared>, mut socket: impl AsyncWrite + Unpin) {
     let _close = CloseOnExit(Arc::clone(&shared));
     let mut batch = Vec::new();
     loop {
@@ -271,7 +302,8 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
         tokio::select! {
             biased;
             () = shared.stop_writer.notified() => return,
-            written = socket.write_all(&batch) => {
+            // TLS holds written bytes until flushed; plain TCP's flush does nothing.
+            written = async { socket.write_all(&batch).await?; socket.flush().await } => {
                 if let Err(e) = written {
                     shared.close(Broken::io(&e));
                     return;
@@ -286,7 +318,7 @@ async fn write_loop(shared: Arc<Shared>, mut socket: OwnedWriteHalf) {
 }
 
 /// Reads answers and delivers them, until the connection closes.
-async fn read_loop(shared: Arc<Shared>, mut socket: OwnedReadHalf) {
+async fn read_loop(shared: Arc<Shared>, mut socket: impl AsyncRead + Unpin) {
     let _close = CloseOnExit(Arc::clone(&shared));
     let mut buffer = BytesMut::with_capacity(READ_CHUNK);
     loop {

@@ -39,6 +39,10 @@ pub struct BinaryOptions {
     /// The access key (`<id>.<secret>`) presented on every connection before its first
     /// request, for a node with `auth = "on"` (default none).
     pub token: Option<String>,
+    /// Speak TLS, trusting the certificates this configuration trusts, to a node with
+    /// `tls_cert` set (default none: plain TCP). The node's certificate must name the host of
+    /// the address dialled.
+    pub tls: Option<crate::TlsConfig>,
 }
 
 /// The id of the key's request on a new connection (callers' ids count up from 1).
@@ -59,6 +63,7 @@ impl Default for BinaryOptions {
             request_timeout: Self::DEFAULT_TIMEOUT,
             max_frame: Self::DEFAULT_MAX_FRAME,
             token: None,
+            tls: None,
         }
     }
 }
@@ -131,7 +136,8 @@ impl Slot {
         if let Some(c) = self.live() {
             return Ok(c);
         }
-        let fresh = Arc::new(Connection::open(address, options.max_frame).await?);
+        let fresh =
+            Arc::new(Connection::open(address, options.max_frame, options.tls.as_ref()).await?);
         if let Some(token) = &options.token {
             // The key first: the node checks every later request of the connection against it.
             let request = Request::Auth {

@@ -9,9 +9,8 @@ use bytes::{Buf, BytesMut};
 use dynamo_protocol::{
     ErrorKind, ErrorReply, LENGTH_BYTES, RequestFrame, ResponseFrame, decode, encode_into,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc::{self, OwnedPermit, Receiver, Sender};
 
 use super::{Answer, BinaryConfig, Outcome, convert};
@@ -28,7 +27,8 @@ const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH: usize = 256 * 1024;
 
 /// Serves one connection until the client closes it (after its answers are written), the
-/// socket fails, or a frame cannot be decoded.
+/// socket fails, or a frame cannot be decoded; over TLS when the listener has it (the
+/// handshake must end within the frame timeout).
 pub(super) async fn serve(
     stream: TcpStream,
     remote: SocketAddr,
@@ -38,7 +38,41 @@ pub(super) async fn serve(
 ) {
     // Answers are small and latency-bound: no Nagle delay.
     let _ = stream.set_nodelay(true);
-    let (read, write) = stream.into_split();
+    match &config.tls {
+        None => {
+            let (read, write) = stream.into_split();
+            serve_halves(read, write, remote, handle, metrics, config).await;
+        }
+        Some(acceptor) => {
+            let handshake =
+                tokio::time::timeout(config.frame_timeout, acceptor.get().accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    let (read, write) = tokio::io::split(stream);
+                    serve_halves(read, write, remote, handle, metrics, config).await;
+                }
+                Ok(Err(e)) => {
+                    metrics.tls_handshake_failures.inc();
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    metrics.tls_handshake_failures.inc();
+                    tracing::debug!(%remote, "TLS handshake timed out");
+                }
+            }
+        }
+    }
+}
+
+/// Serves a connection's two halves.
+async fn serve_halves(
+    read: impl AsyncRead + Unpin,
+    write: impl AsyncWrite + Unpin,
+    remote: SocketAddr,
+    handle: NodeHandle,
+    metrics: Arc<Metrics>,
+    config: Arc<BinaryConfig>,
+) {
     let (tx, rx) = mpsc::channel::<Answer>(config.max_in_flight.max(1));
     // One task for both halves: aborting the connection (server shutdown) stops both.
     tokio::join!(
@@ -50,7 +84,7 @@ pub(super) async fn serve(
 /// Reads and dispatches requests until the stream ends or breaks. Returning drops the
 /// queue's sender: the writer ends once the requests in flight are answered.
 async fn read_requests(
-    mut read: OwnedReadHalf,
+    mut read: impl AsyncRead + Unpin,
     tx: Sender<Answer>,
     handle: &NodeHandle,
     config: &BinaryConfig,
@@ -206,7 +240,7 @@ fn dispatch(
 /// Writes answers as they come, as many per system call as are waiting, until every sender
 /// (the reader and the places it reserved) is gone; then closes the sending side.
 async fn write_answers(
-    mut write: OwnedWriteHalf,
+    mut write: impl AsyncWrite + Unpin,
     mut rx: Receiver<Answer>,
     metrics: &Metrics,
     max_frame: usize,
@@ -221,7 +255,12 @@ async fn write_answers(
                 Err(_) => break,
             }
         }
-        if write.write_all(&buf).await.is_err() {
+        // TLS holds written bytes until flushed; plain TCP's flush does nothing.
+        let written = async {
+            write.write_all(&buf).await?;
+            write.flush().await
+        };
+        if written.await.is_err() {
             return; // Dropping the receiver stops the reader at its next request.
         }
     }

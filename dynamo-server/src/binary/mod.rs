@@ -53,6 +53,8 @@ pub struct BinaryConfig {
     pub frame_timeout: Duration,
     /// The access keys requests are checked against (`auth = "on"`); `None`: no checks.
     pub keys: Option<crate::auth::KeyTable>,
+    /// TLS on every connection ([`crate::tls`]); `None`: plain TCP.
+    pub tls: Option<crate::tls::Acceptor>,
 }
 
 impl BinaryConfig {

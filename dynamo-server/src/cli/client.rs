@@ -15,6 +15,7 @@ use bytes::Bytes;
 use clap::{Args, Subcommand};
 use dynamo_client::{
     AdminStatus, Client, Context, DeleteOptions, GetOptions, Object, PutOptions, RingInfo,
+    TlsConfig,
 };
 
 /// The node a client command talks to, and the access key it sends.
@@ -32,6 +33,10 @@ pub struct NodeArg {
         hide_env_values = true
     )]
     pub token: Option<String>,
+    /// The CA file (PEM) that signs the node's certificate, for an `https://` node
+    /// (`dynamo up --tls` prints it); default: the system's roots.
+    #[arg(long, value_name = "FILE", env = "DYNAMO_CA")]
+    pub ca: Option<std::path::PathBuf>,
 }
 
 /// `dynamo get BUCKET KEY`.
@@ -180,11 +185,16 @@ pub enum KeyCommand {
 }
 
 fn client(node: &NodeArg) -> anyhow::Result<Client> {
-    match &node.token {
-        Some(token) => Client::with_token(&node.node, token),
-        None => Client::new(&node.node),
+    let mut builder = Client::builder(&node.node);
+    if let Some(token) = &node.token {
+        builder = builder.token(token);
     }
-    .with_context(|| format!("node {}", node.node))
+    if let Some(ca) = &node.ca {
+        builder = builder.tls(TlsConfig::from_ca_file(ca)?);
+    }
+    builder
+        .build()
+        .with_context(|| format!("node {}", node.node))
 }
 
 /// Runs `dynamo get`.

@@ -32,6 +32,12 @@ pub struct NodeArgs {
     /// picks one. Default: off.
     #[arg(long, value_name = "HOST:PORT")]
     pub binary: Option<String>,
+    /// Certificate chain (PEM) the client ports serve TLS with (`tls_cert`); with --tls-key.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert (`tls_key`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
     /// Peer address told to other nodes (`advertise_addr`), when it differs from --peer.
     #[arg(long, value_name = "HOST:PORT")]
     pub advertise: Option<String>,
@@ -130,6 +136,12 @@ impl NodeArgs {
         }
         if a.binary.is_some() {
             c.binary_addr = a.binary;
+        }
+        if a.tls_cert.is_some() {
+            c.tls_cert = a.tls_cert;
+        }
+        if a.tls_key.is_some() {
+            c.tls_key = a.tls_key;
         }
         if a.advertise.is_some() {
             c.advertise_addr = a.advertise;

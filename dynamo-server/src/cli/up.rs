@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use dynamo_client::{Client, TlsConfig};
 use dynamo_server::ServerConfig;
+use dynamo_server::tls::LocalPki;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -57,6 +59,12 @@ pub struct UpArgs {
     /// present it too).
     #[arg(long)]
     pub auth: bool,
+    /// Serve the client ports (HTTP and binary) over TLS: makes a local certificate
+    /// authority and one certificate for the nodes (for localhost and 127.0.0.1) in
+    /// <data-dir>/tls/, kept for later runs. Clients trust <data-dir>/tls/ca.pem
+    /// (`--ca` or DYNAMO_CA for this command, `--cacert` for curl).
+    #[arg(long)]
+    pub tls: bool,
     /// Log filter passed to every node (RUST_LOG syntax).
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -129,6 +137,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         None
     };
     let host = "127.0.0.1";
+    // With --tls: one certificate, signed by a local authority, that every node serves.
+    let pki = if args.tls {
+        let hosts = ["localhost".to_owned(), host.to_owned()];
+        let pki = LocalPki::make_or_keep(&root.join("tls"), &hosts)
+            .context("cannot make the local certificate authority")?;
+        let ca = TlsConfig::from_ca_file(&pki.ca_cert)?;
+        Some((pki, ca))
+    } else {
+        None
+    };
     let peers: Vec<String> = (0..n)
         .map(|i| format!("n{}@{host}:{}", i + 1, args.peer_port + i))
         .collect();
@@ -146,6 +164,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             cluster_secret: Some(secret.clone()),
             auth: if args.auth { "on" } else { "off" }.to_owned(),
             admin_keys: admin.iter().map(|(spec, _)| spec.clone()).collect(),
+            tls_cert: pki.as_ref().map(|(p, _)| p.node_cert.clone()),
+            tls_key: pki.as_ref().map(|(p, _)| p.node_key.clone()),
             data_dir: Some(dir.clone()),
             engine: args.engine.clone(),
             members: peers.clone(),
@@ -194,12 +214,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let deadline = Instant::now() + Duration::from_secs(args.startup_timeout);
     for i in 0..procs.len() {
-        if let Err(e) = wait_ready(&mut procs[i], deadline).await {
+        let ca = pki.as_ref().map(|(_, ca)| ca);
+        if let Err(e) = wait_ready(&mut procs[i], ca, deadline).await {
             stop_all(&mut procs).await;
             return Err(e);
         }
     }
-    print_summary(&procs, &root, args.engine.as_deref(), &exe);
+    let ca_file = pki.as_ref().map(|(p, _)| p.ca_cert.as_path());
+    print_summary(&procs, &root, args.engine.as_deref(), &exe, ca_file);
     if let Some((_, token)) = &admin {
         println!("Access keys are on. The admin key (shown only now; pass it as a Bearer token):");
         println!("  export DYNAMO_TOKEN={token}");
@@ -271,10 +293,24 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Waits until the node answers `/ping`, failing early if its process exits.
-async fn wait_ready(p: &mut Proc, deadline: Instant) -> anyhow::Result<()> {
+/// Waits until the node answers `/ping` (over TLS trusting `ca`, when given), failing early
+/// if its process exits.
+async fn wait_ready(p: &mut Proc, ca: Option<&TlsConfig>, deadline: Instant) -> anyhow::Result<()> {
+    let client = match ca {
+        Some(ca) => Some(
+            Client::builder(&format!("https://{}", p.http))
+                .tls(ca.clone())
+                .timeout(Duration::from_secs(2))
+                .build()?,
+        ),
+        None => None,
+    };
     loop {
-        if ping(&p.http).await {
+        let up = match &client {
+            Some(client) => client.ping().await.is_ok(),
+            None => ping(&p.http).await,
+        };
+        if up {
             return Ok(());
         }
         if let Some(status) = p.child.try_wait()? {
@@ -359,7 +395,14 @@ async fn stop_all(procs: &mut [Proc]) {
     }
 }
 
-fn print_summary(procs: &[Proc], root: &Path, engine: Option<&str>, exe: &Path) {
+fn print_summary(
+    procs: &[Proc],
+    root: &Path,
+    engine: Option<&str>,
+    exe: &Path,
+    ca_file: Option<&Path>,
+) {
+    let scheme = if ca_file.is_some() { "https" } else { "http" };
     let engine = match engine {
         Some(e) => e.to_owned(),
         None => engine_any::Engine::detect(&root.join("n1").join(dynamo_server::server::STORE_DIR))
@@ -376,7 +419,7 @@ fn print_summary(procs: &[Proc], root: &Path, engine: Option<&str>, exe: &Path) 
     );
     for p in procs {
         println!(
-            "  {:<4} http://{:<16} peer {:<16} binary {:<16} pid {}",
+            "  {:<4} {scheme}://{:<16} peer {:<16} binary {:<16} pid {}",
             p.id,
             p.http,
             p.peer,
@@ -384,9 +427,16 @@ fn print_summary(procs: &[Proc], root: &Path, engine: Option<&str>, exe: &Path) 
             p.child.id()
         );
     }
-    let url = |i: usize| format!("http://{}", procs[i % procs.len()].http);
+    let url = |i: usize| format!("{scheme}://{}", procs[i % procs.len()].http);
     let (a, b, c) = (url(0), url(1), url(2));
     println!();
+    // With TLS, curl (through an alias) and the CLI (through DYNAMO_CA) trust the local
+    // authority: the commands below stay as short as without.
+    if let Some(ca) = ca_file {
+        println!("TLS is on (client ports; peers are always encrypted). Trust the local CA:");
+        println!("  export DYNAMO_CA={}", ca.display());
+        println!("  alias curl='curl --cacert $DYNAMO_CA'");
+    }
     println!("Try it (any node serves any key; Ctrl-C stops the cluster):");
     println!(
         "  curl -i -X PUT -H 'Content-Type: text/plain' --data 'hello' {a}/buckets/demo/keys/greeting"

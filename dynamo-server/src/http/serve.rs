@@ -6,6 +6,9 @@
 //!
 //! HTTP/1.1 answers a connection's requests one at a time, so a connection has at most one
 //! request in flight.
+//!
+//! With TLS ([`crate::tls`]), each connection's handshake runs in its own task and must end
+//! within the header timeout; a failed or late one is counted and closes the connection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +16,14 @@ use std::time::Duration;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinSet;
+
+use crate::tls::Acceptor;
 
 use crate::metrics::Metrics;
 
@@ -35,11 +41,16 @@ pub struct HttpLimits {
     pub drain: Duration,
 }
 
-/// Serves `router` on `listener` until `stop` fires (or its sender is dropped), then lets the
-/// connections finish their requests for at most `limits.drain`.
+/// The router as hyper calls it.
+type Service = TowerToHyperService<axum::routing::RouterIntoService<Incoming>>;
+
+/// Serves `router` on `listener` (over TLS when `tls` is given) until `stop` fires (or its
+/// sender is dropped), then lets the connections finish their requests for at most
+/// `limits.drain`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<Acceptor>,
     limits: HttpLimits,
     metrics: Arc<Metrics>,
     mut stop: oneshot::Receiver<()>,
@@ -52,7 +63,8 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout)
         .max_header_size(limits.max_header_bytes)
         .keep_alive(true);
-    let service = TowerToHyperService::new(router.into_service::<Incoming>());
+    let builder = Arc::new(builder);
+    let service: Service = TowerToHyperService::new(router.into_service::<Incoming>());
     // Dropped (aborting what is left) once the drain is over.
     let mut connections = JoinSet::new();
     loop {
@@ -75,17 +87,27 @@ pub async fn serve(
             continue; // Dropping the stream closes it.
         };
         let _ = stream.set_nodelay(true);
-        let connection = builder.serve_connection(TokioIo::new(stream), service.clone());
-        let connection = graceful.watch(connection);
-        let metrics = Arc::clone(&metrics);
+        let connection = Connection {
+            builder: Arc::clone(&builder),
+            service: service.clone(),
+            watcher: graceful.watcher(),
+            metrics: Arc::clone(&metrics),
+            remote,
+        };
+        let tls = tls.clone();
+        let handshake_timeout = limits.header_timeout;
         connections.spawn(async move {
-            if let Err(e) = connection.await {
-                if e.is_timeout() {
-                    metrics.http_header_timeouts.inc();
-                } else if e.is_parse_too_large() {
-                    metrics.http_headers_too_large.inc();
+            match tls {
+                None => connection.serve(stream).await,
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(handshake_timeout, acceptor.get().accept(stream));
+                    match handshake.await {
+                        Ok(Ok(stream)) => connection.serve(stream).await,
+                        Ok(Err(e)) => connection.handshake_failed(&e.to_string()),
+                        Err(_) => connection.handshake_failed("timed out"),
+                    }
                 }
-                tracing::debug!(%remote, error = %e, "HTTP connection ended with an error");
             }
             drop(slot);
         });
@@ -96,5 +118,39 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("HTTP connections still open after the drain time: closing them");
+    }
+}
+
+/// What serving one accepted connection needs.
+struct Connection {
+    builder: Arc<hyper::server::conn::http1::Builder>,
+    service: Service,
+    watcher: Watcher,
+    metrics: Arc<Metrics>,
+    remote: std::net::SocketAddr,
+}
+
+impl Connection {
+    /// Serves the connection's requests until it closes, counting why it failed if it did.
+    async fn serve<S>(self, stream: S)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = self
+            .builder
+            .serve_connection(TokioIo::new(stream), self.service);
+        if let Err(e) = self.watcher.watch(connection).await {
+            if e.is_timeout() {
+                self.metrics.http_header_timeouts.inc();
+            } else if e.is_parse_too_large() {
+                self.metrics.http_headers_too_large.inc();
+            }
+            tracing::debug!(remote = %self.remote, error = %e, "HTTP connection ended with an error");
+        }
+    }
+
+    fn handshake_failed(&self, why: &str) {
+        self.metrics.tls_handshake_failures.inc();
+        tracing::debug!(remote = %self.remote, error = why, "TLS handshake failed");
     }
 }
