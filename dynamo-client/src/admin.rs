@@ -108,6 +108,12 @@ pub struct RingMember {
     pub zone: Option<String>,
     /// Partitions it owns.
     pub partitions: usize,
+    /// Its HTTP API's base URL, as it announced it (absent from nodes that did not).
+    pub http: Option<String>,
+    /// Its binary protocol's `host:port`, when it listens.
+    pub binary: Option<String>,
+    /// False when the answering node considers it down (absent from older nodes).
+    pub up: Option<bool>,
 }
 
 /// A partition of a [`RingInfo`].
@@ -142,6 +148,10 @@ pub struct Member {
     pub status: String,
     /// Its peer address.
     pub address: String,
+    /// Its HTTP API's base URL, as it announced it.
+    pub http: Option<String>,
+    /// Its binary protocol's `host:port`, when it listens.
+    pub binary: Option<String>,
     /// Its failure zone, if any.
     pub zone: Option<String>,
     /// False when the answering node considers it down.

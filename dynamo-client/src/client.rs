@@ -1,5 +1,7 @@
 //! The [`Client`]: one node's HTTP API as async methods.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -29,7 +31,13 @@ pub struct Client {
     http: reqwest::Client,
     /// The node's base URL, without a trailing `/`.
     base: String,
+    /// Where the highest ring version seen in answers (`X-Dynamo-Ring`) is kept, for a
+    /// routing [`ClusterClient`](crate::ClusterClient).
+    ring_seen: Option<Arc<AtomicU64>>,
 }
+
+/// The header in which nodes announce their ring version.
+pub const RING_HEADER: &str = "x-dynamo-ring";
 
 /// A [`Client`] being configured: see [`Client::builder`].
 #[derive(Debug, Clone)]
@@ -183,7 +191,11 @@ impl Client {
             return Err(invalid("no host"));
         }
         let base = url.as_str().trim_end_matches('/').to_owned();
-        Ok(Client { http, base })
+        Ok(Client {
+            http,
+            base,
+            ring_seen: None,
+        })
     }
 
     /// The node's base URL.
@@ -504,10 +516,25 @@ impl Client {
         Ok(format!("{}/buckets/{}/props", self.base, encode(bucket)))
     }
 
+    /// This client, noting in `seen` the highest ring version its answers announce.
+    pub(crate) fn watching_ring(mut self, seen: Arc<AtomicU64>) -> Client {
+        self.ring_seen = Some(seen);
+        self
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Answer, ClientError> {
         let response = request.send().await?;
         let status = response.status();
         let headers = response.headers().clone();
+        if let Some(seen) = &self.ring_seen {
+            let version = headers
+                .get(RING_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(version) = version {
+                seen.fetch_max(version, Ordering::Relaxed);
+            }
+        }
         let body = response.bytes().await?;
         Ok(Answer {
             status,

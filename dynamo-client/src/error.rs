@@ -50,6 +50,18 @@ pub enum ClientError {
         /// What went wrong.
         message: String,
     },
+    /// A write was sent to `node` and no answer came back (a timeout, a connection that
+    /// broke after the request left): it may or may not have been applied. The
+    /// [`ClusterClient`](crate::ClusterClient) does not send it to another node, since that
+    /// could apply it twice; read the key to find out, or write again with the context of
+    /// the last read.
+    #[error("outcome unknown: the write was sent to {node} and no answer came ({message})")]
+    OutcomeUnknown {
+        /// The node the write was sent to.
+        node: String,
+        /// What happened to the request.
+        message: String,
+    },
     /// A binary connection failed (reset, broken pipe) with the request in flight. Whether the
     /// node applied a write is unknown; the next request opens a new connection.
     #[error("connection failed: {0}")]

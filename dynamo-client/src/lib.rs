@@ -85,6 +85,7 @@
 mod admin;
 mod binary;
 mod client;
+mod cluster;
 mod error;
 mod tls;
 mod types;
@@ -94,7 +95,8 @@ pub use admin::{
     RingPartition, TransferStatus,
 };
 pub use binary::{BinaryClient, BinaryOptions};
-pub use client::{CONTEXT_HEADER, Client, ClientBuilder};
+pub use client::{CONTEXT_HEADER, Client, ClientBuilder, RING_HEADER};
+pub use cluster::{ClusterClient, ClusterOptions};
 pub use error::ClientError;
 pub use tls::{TlsConfig, http_builder};
 pub use types::{

@@ -304,6 +304,8 @@ pub struct MemberSummary {
     pub status: MemberStatus,
     /// Its address (opaque, for drivers).
     pub address: String,
+    /// How clients reach it (opaque, for drivers; empty: not announced).
+    pub client: String,
     /// True unless this node's failure detector considers it down.
     pub up: bool,
     /// Consecutive unanswered requests or pings.

@@ -1,9 +1,9 @@
-//! The binary encoding of cluster states (format version 5, and versions 1 to 4 still read):
+//! The binary encoding of cluster states (format version 6, and versions 1 to 5 still read):
 //! committed fixtures keep being read, and every kind of damage is a typed error.
 //!
-//! Write the version 5 fixture (only when deliberately creating a new one, never to "fix"
+//! Write the version 6 fixture (only when deliberately creating a new one, never to "fix"
 //! this test) with `cargo test -p dynamo-core --test membership_codec -- --ignored`. The
-//! version 1 to 4 fixtures were written by their encoders and are never rewritten.
+//! version 1 to 5 fixtures were written by their encoders and are never rewritten.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod membership_support;
@@ -39,6 +39,24 @@ fn fixture_v4() -> PathBuf {
 
 fn fixture_v5() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v5.bin")
+}
+
+fn fixture_v6() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cluster-state-v6.bin")
+}
+
+/// [`sample_v5`] with client endpoints announced by two members (the third announced none).
+fn sample_v6() -> ClusterState {
+    let mut s = sample_v5();
+    let members: Vec<_> = s.members().keys().cloned().collect();
+    s.update_client(
+        &members[0],
+        "http=https://10.0.0.1:8001 binary=10.0.0.1:7001",
+    )
+    .unwrap();
+    s.update_client(&members[1], "http=http://10.0.0.2:8001")
+        .unwrap();
+    s
 }
 
 /// [`sample_v4`] with access keys: an admin key, a key with grants (one of every bucket), a
@@ -146,7 +164,39 @@ fn sample() -> ClusterState {
 #[test]
 #[ignore = "writes the fixture"]
 fn write_fixture() {
-    std::fs::write(fixture_v5(), encode_cluster_state(&sample_v5())).unwrap();
+    std::fs::write(fixture_v6(), encode_cluster_state(&sample_v6())).unwrap();
+}
+
+#[test]
+fn fixture_v6_decodes_with_client_endpoints() {
+    let bytes = std::fs::read(fixture_v6()).unwrap();
+    assert_eq!(bytes[0], 6);
+    let s = decode_cluster_state(&bytes).unwrap();
+    assert_eq!(s, sample_v6());
+    let clients: Vec<&str> = s.members().values().map(|m| m.client.as_str()).collect();
+    assert_eq!(
+        clients[..2],
+        [
+            "http=https://10.0.0.1:8001 binary=10.0.0.1:7001",
+            "http=http://10.0.0.2:8001"
+        ]
+    );
+    assert!(clients[2..].iter().all(|c| c.is_empty()));
+    assert_eq!(encode_cluster_state(&s), bytes);
+}
+
+#[test]
+fn client_endpoints_spread_by_merge() {
+    let mut a = sample_v5();
+    let b = sample_v6();
+    assert!(a.merge(&b).changed);
+    assert_eq!(a, b);
+    // The same endpoints again change nothing.
+    let me = a.members().keys().next().cloned().unwrap();
+    let before = a.clone();
+    let ep = a.members()[&me].client.clone();
+    assert!(!a.update_client(&me, &ep).unwrap());
+    assert_eq!(a, before);
 }
 
 #[test]
@@ -155,13 +205,15 @@ fn fixture_v5_decodes_with_access_keys() {
     assert_eq!(bytes[0], 5);
     let s = decode_cluster_state(&bytes).unwrap();
     assert_eq!(s, sample_v5());
+    assert!(s.members().values().all(|m| m.client.is_empty()));
     let keys = s.keys();
     assert!(keys["admin-1"].is_admin());
     assert!(keys["app_2"].allows(b"users", Access::Write));
     assert!(keys["app_2"].allows(b"other", Access::Read));
     assert!(!keys["app_2"].allows(b"other", Access::Write));
     assert!(keys["old"].revoked);
-    assert_eq!(encode_cluster_state(&s), bytes);
+    // Written again, it takes the current format.
+    assert_eq!(encode_cluster_state(&s)[0], CLUSTER_FORMAT_VERSION);
 }
 
 #[test]
@@ -315,18 +367,18 @@ fn reseal(mut body: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn damage_is_a_typed_error() {
-    let good = encode_cluster_state(&sample_v5());
-    assert_eq!(CLUSTER_FORMAT_VERSION, 5);
+    let good = encode_cluster_state(&sample_v6());
+    assert_eq!(CLUSTER_FORMAT_VERSION, 6);
     assert_eq!(decode_cluster_state(&[]), Err(DecodeError::Truncated));
     assert_eq!(
         decode_cluster_state(&[1, 0, 0]),
         Err(DecodeError::Truncated)
     );
-    let mut v6 = good.clone();
-    v6[0] = 6;
+    let mut v7 = good.clone();
+    v7[0] = 7;
     assert_eq!(
-        decode_cluster_state(&v6),
-        Err(DecodeError::UnknownVersion(6))
+        decode_cluster_state(&v7),
+        Err(DecodeError::UnknownVersion(7))
     );
     let mut flipped = good.clone();
     flipped[20] ^= 0x10;

@@ -456,13 +456,21 @@ impl Driver {
     /// Publishes the cluster's access keys when they changed (a key made or revoked here,
     /// or learned by gossip). Comparing the few keys a cluster has costs less than a lookup.
     fn publish_keys(&mut self) {
-        let current = self.node.membership().state().keys();
+        let state = self.node.membership().state();
+        let current = state.keys();
         if *self.keys.cluster_keys() != *current {
             self.keys.publish(current.clone());
         }
+        // And the ring version, for the answers' X-Dynamo-Ring header.
+        self.metrics
+            .ring_version
+            .store(state.ring_version(), std::sync::atomic::Ordering::Relaxed);
     }
 
     fn send(&mut self, to: NodeId, message: PeerMessage) {
+        if matches!(message, PeerMessage::Forward { .. }) {
+            self.metrics.forwards.inc();
+        }
         if &to == self.node.id() {
             self.loopback.push_back(message);
             return;

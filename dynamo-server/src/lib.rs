@@ -10,6 +10,8 @@
 //!   [`NodeHandle`];
 //! - [`transport`] and [`wire`]: TCP between nodes, length-delimited postcard frames with a
 //!   protocol version;
+//! - [`endpoints`]: how clients reach a node, announced in the cluster state for routing
+//!   clients;
 //! - [`metrics`]: counters for `/stats` and `/metrics`;
 //! - [`http`]: the client-facing HTTP API (axum), Riak's conventions;
 //! - [`tls`]: TLS on the client ports, and the local authority of `dynamo up --tls`.
@@ -18,6 +20,7 @@ pub mod auth;
 pub mod binary;
 pub mod config;
 pub mod driver;
+pub mod endpoints;
 pub mod handle;
 pub mod http;
 pub mod metrics;

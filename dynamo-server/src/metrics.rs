@@ -114,6 +114,12 @@ pub struct Metrics {
     /// within the header timeout: clients that do not trust the node's certificate, plain
     /// text sent to a TLS port, silent connections.
     pub tls_handshake_failures: Counter,
+    /// Requests this node forwarded to another coordinator (it was not a primary replica
+    /// of the key): what client-side routing saves.
+    pub forwards: Counter,
+    /// The ring version this node holds (not a counter): answers carry it in the
+    /// `X-Dynamo-Ring` header, so that a routing client notices a change without polling.
+    pub ring_version: AtomicU64,
     /// Binary-protocol connections accepted.
     pub binary_connections: Counter,
     /// Binary-protocol connections closed because a frame was malformed, oversized or of
@@ -221,6 +227,11 @@ impl Metrics {
                 "http_headers_too_large",
                 "HTTP requests refused: line and headers too large",
                 &self.http_headers_too_large,
+            ),
+            (
+                "forwards",
+                "requests forwarded to another coordinator",
+                &self.forwards,
             ),
             (
                 "tls_handshake_failures",

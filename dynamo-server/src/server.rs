@@ -41,6 +41,7 @@ use crate::auth::KeyTable;
 use crate::binary::{self, BinaryConfig};
 use crate::config::{ConfigError, ServerConfig};
 use crate::driver::{self, StartError};
+use crate::endpoints::ClientEndpoints;
 use crate::handle::NodeHandle;
 use crate::http::serve::HttpLimits;
 use crate::metrics::Metrics;
@@ -176,7 +177,15 @@ impl Server {
             }
             None => peer_addr.to_string(),
         };
-        let node_config = config.node_config(&advertised)?;
+        let mut node_config = config.node_config(&advertised)?;
+        let tls_on = config.tls_cert.is_some();
+        node_config.client_endpoints = ClientEndpoints::of_listeners(
+            http_addr,
+            binary_addr,
+            tls_on,
+            crate::endpoints::host_of(&advertised),
+        )
+        .to_text();
         let id = node_config.id.clone();
         let span = tracing::info_span!("node", id = %id);
         let metrics = Arc::new(Metrics::default());

@@ -131,6 +131,7 @@ fn responses() -> Vec<ClientResponse> {
             node: id("n2"),
             status: MemberStatus::Valid,
             address: "127.0.0.1:9002".into(),
+            client: "http=http://127.0.0.1:8002 binary=127.0.0.1:7002".into(),
             up: false,
             consecutive_timeouts: 3,
             last_heard: Some(Timestamp(99)),

@@ -1,18 +1,18 @@
 //! The binary encoding of a [`ClusterState`], for the node's `meta` keyspace.
 //!
-//! # Layout, format version 5
+//! # Layout, format version 6
 //!
 //! Integers are big-endian; `str8` is a length (u8) then that many bytes, `str16` the same
 //! with a u16 length.
 //!
 //! | size | field |
 //! |---|---|
-//! | 1 | format version: `5` (versions `1` to `4` are still read: version 1 has no epoch field, read as 0; versions 1 and 2 have no default properties, read as none; versions 1 to 3 have no durability byte, read as `all`; versions 1 to 4 have no access keys, read as none) |
+//! | 1 | format version: `6` (versions `1` to `5` are still read: version 1 has no epoch field, read as 0; versions 1 and 2 have no default properties, read as none; versions 1 to 3 have no durability byte, read as `all`; versions 1 to 4 have no access keys, read as none; versions 1 to 5 have no client endpoints, read as empty) |
 //! | 8 | ring version (0: no ring) |
 //! | 1 | ring present: `0` or `1` (exactly when the ring version is not 0) |
 //! | var | if present: partitions (u32), target_n (u32), member count `M` (u32), `M` × (node id `str8`, zone `str8`, empty for none) strictly increasing by node id, then one owner per partition as an index into those members (u32) |
 //! | 4 | member count `K` (u32) |
-//! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), epoch (u64; not in version 1), zone `str8` (empty for none), address `str16`; strictly increasing by node id |
+//! | `K` × var | node id `str8`, status (u8: 0 joining, 1 valid, 2 leaving, 3 exiting), version (u64), epoch (u64; not in version 1), zone `str8` (empty for none), address `str16`, client endpoints `str16` (not before version 6); strictly increasing by node id |
 //! | 4 | bucket count `B` (u32) |
 //! | `B` × var | name `str16`, version (u64), n, r, w (u8 each), mode (u8: 0 vclock, 1 dvv, 2 lww), durability (u8: 0 all, 1 one, 2 none; not before version 4); strictly increasing by name |
 //! | 1 | default properties present: `0` or `1` (not in versions 1 and 2) |
@@ -38,8 +38,9 @@ use crate::ring::{Member, Ring, RingConfig, Zone};
 
 /// The format version [`encode_cluster_state`] writes. [`decode_cluster_state`] also reads
 /// versions 1 (members without an epoch), 2 (no default bucket properties), 3 (no
-/// durability) and 4 (no access keys), so a node upgraded in place keeps its membership.
-pub const CLUSTER_FORMAT_VERSION: u8 = 5;
+/// durability), 4 (no access keys) and 5 (no client endpoints), so a node upgraded in place
+/// keeps its membership.
+pub const CLUSTER_FORMAT_VERSION: u8 = 6;
 
 /// Encodes `state` in the layout above.
 pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
@@ -73,6 +74,7 @@ pub fn encode_cluster_state(state: &ClusterState) -> Vec<u8> {
         w.extend_from_slice(&info.epoch.to_be_bytes());
         put_str8(&mut w, info.zone.as_ref().map_or("", Zone::as_str));
         put_bytes16(&mut w, info.address.as_bytes());
+        put_bytes16(&mut w, info.client.as_bytes());
     }
     put_u32(&mut w, state.buckets().len() as u32);
     for (name, entry) in state.buckets() {
@@ -138,7 +140,9 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         _ => return Err(DecodeError::Malformed("ring flag is neither 0 nor 1")),
     };
 
-    let entry_min = 1 + 1 + 8 + if has_epoch { 8 } else { 0 } + 1 + 2;
+    let has_client = version >= 6;
+    let entry_min =
+        1 + 1 + 8 + if has_epoch { 8 } else { 0 } + 1 + 2 + if has_client { 2 } else { 0 };
     let count = r.count(entry_min)?;
     let mut members = BTreeMap::new();
     let mut last: Option<NodeId> = None;
@@ -155,6 +159,13 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
         let address = std::str::from_utf8(r.bytes16()?)
             .map_err(|_| DecodeError::Malformed("address is not UTF-8"))?
             .to_owned();
+        let client = if has_client {
+            std::str::from_utf8(r.bytes16()?)
+                .map_err(|_| DecodeError::Malformed("client endpoints are not UTF-8"))?
+                .to_owned()
+        } else {
+            String::new()
+        };
         last = Some(node.clone());
         members.insert(
             node,
@@ -164,6 +175,7 @@ pub fn decode_cluster_state(input: &[u8]) -> Result<ClusterState, DecodeError> {
                 zone,
                 address,
                 epoch,
+                client,
             },
         );
     }

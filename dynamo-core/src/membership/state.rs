@@ -96,10 +96,15 @@ pub struct MemberInfo {
     /// KV679), even if its clock went back. 0: not announced.
     #[serde(default)]
     pub epoch: u64,
+    /// How clients reach this node (its client endpoints, announced by the member itself),
+    /// so that a client that knows one node can learn every other and route requests to
+    /// them; opaque to the core, like `address`. Empty: not announced.
+    #[serde(default)]
+    pub client: String,
 }
 
 impl MemberInfo {
-    /// The merge order: version, then status, zone, address, epoch.
+    /// The merge order: version, then status, zone, address, epoch, client.
     fn merge_cmp(&self, other: &MemberInfo) -> Ordering {
         (
             self.version,
@@ -107,6 +112,7 @@ impl MemberInfo {
             &self.zone,
             &self.address,
             self.epoch,
+            &self.client,
         )
             .cmp(&(
                 other.version,
@@ -114,6 +120,7 @@ impl MemberInfo {
                 &other.zone,
                 &other.address,
                 other.epoch,
+                &other.client,
             ))
     }
 }
@@ -195,6 +202,7 @@ impl ClusterState {
                 zone,
                 address,
                 epoch: 0,
+                client: String::new(),
             };
             if members.insert(node.clone(), info).is_some() {
                 return Err(MembershipError::DuplicateMember(node));
@@ -232,6 +240,7 @@ impl ClusterState {
                 zone,
                 address,
                 epoch: 0,
+                client: String::new(),
             },
         );
         Ok(ClusterState {
@@ -368,6 +377,27 @@ impl ClusterState {
         }
         info.zone = zone;
         info.address = address;
+        info.version += 1;
+        Ok(true)
+    }
+
+    /// Announces how clients reach `me` (its client endpoints, opaque to the core), bumping
+    /// its entry's version when they differ from those recorded. Returns true when they
+    /// changed.
+    ///
+    /// # Errors
+    /// [`MembershipError::NotAMember`]; [`MembershipError::InvalidState`] for endpoints
+    /// longer than [`MAX_ADDRESS_LEN`].
+    pub fn update_client(&mut self, me: &NodeId, client: &str) -> Result<bool, MembershipError> {
+        check_address(client)?;
+        let info = self
+            .members
+            .get_mut(me)
+            .ok_or_else(|| MembershipError::NotAMember(me.clone()))?;
+        if info.client == client {
+            return Ok(false);
+        }
+        info.client = client.to_owned();
         info.version += 1;
         Ok(true)
     }
@@ -707,6 +737,7 @@ impl ClusterState {
         }
         for info in self.members.values() {
             check_address(&info.address)?;
+            check_address(&info.client)?;
         }
         for (name, entry) in &self.buckets {
             if name.len() > MAX_BUCKET_NAME_LEN {

@@ -89,6 +89,9 @@ pub struct NodeConfig {
     /// the others), the founders' and the seeds'. Missing entries are empty strings.
     /// [`Node::peer_address`](super::Node::peer_address) answers from the cluster state first.
     pub addresses: BTreeMap<NodeId, String>,
+    /// How clients reach this node (opaque to the core; empty: not announced): gossiped in
+    /// its cluster-state entry so that clients can learn every node from any one.
+    pub client_endpoints: String,
     /// Failure zones of this node and of the founders, for zone-aware placement.
     pub zones: BTreeMap<NodeId, Zone>,
     /// Partition count of the ring.
@@ -154,6 +157,7 @@ impl NodeConfig {
             members,
             seeds: Vec::new(),
             addresses: BTreeMap::new(),
+            client_endpoints: String::new(),
             zones: BTreeMap::new(),
             ring: RingConfig::default(),
             default_bucket: BucketProps::default(),

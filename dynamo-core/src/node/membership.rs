@@ -70,6 +70,7 @@ pub(super) fn start<E: StorageEngine>(
     };
     // A fresh state is not persisted: the configuration rebuilds it identically. It is
     // persisted from its first change on (see `apply_membership`).
+    let stored_before = stored.is_some();
     let state = match stored {
         Some(mut s) => {
             // Restarted with another address or zone: announce them (a newer entry).
@@ -112,6 +113,15 @@ pub(super) fn start<E: StorageEngine>(
             s
         }
     };
+    // Announce this node's client endpoints when they differ from the state's (a fresh
+    // state, or a restart with other endpoints): a newer entry, which gossip spreads.
+    let mut state = state;
+    if state.member(me).is_some()
+        && state.update_client(me, &config.client_endpoints)?
+        && stored_before
+    {
+        store.persist_meta(META_CLUSTER, Bytes::from(encode_cluster_state(&state)))?;
+    }
     let interval = config.timing.gossip_interval_ms;
     // A member of a ring gossips one interval from now (no burst at start); a joining node
     // right away.
@@ -462,6 +472,7 @@ impl<E: StorageEngine> Node<E> {
                     node: node.clone(),
                     status: info.status,
                     address: info.address.clone(),
+                    client: info.client.clone(),
                     up: self.failure.is_up(node),
                     consecutive_timeouts: health.map_or(0, |h| h.consecutive_timeouts),
                     last_heard: health.and_then(|h| h.last_heard),

@@ -14,16 +14,23 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
 use dynamo_client::{
-    AdminStatus, Client, Context, DeleteOptions, GetOptions, Object, PutOptions, RingInfo,
-    TlsConfig,
+    AdminStatus, Client, ClusterClient, ClusterOptions, Context, DeleteOptions, GetOptions, Object,
+    PutOptions, RingInfo, TlsConfig,
 };
 
-/// The node a client command talks to, and the access key it sends.
+/// The nodes a client command talks to, and the access key it sends.
 #[derive(Debug, Clone, Args)]
 pub struct NodeArg {
-    /// The node's HTTP URL.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8001")]
-    pub node: String,
+    /// The nodes' HTTP URLs (repeat the flag or separate with commas). Reads and writes
+    /// learn the ring from the first that answers and go to a replica of their key, failing
+    /// over to the next; admin commands go to the first.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "http://127.0.0.1:8001",
+        value_delimiter = ','
+    )]
+    pub node: Vec<String>,
     /// The access key (`<id>.<secret>`) for a cluster with `auth = "on"`; better in the
     /// environment (DYNAMO_TOKEN) than on a command line that `ps` shows.
     #[arg(
@@ -184,17 +191,33 @@ pub enum KeyCommand {
     },
 }
 
+/// A client of the first node, for the admin commands.
 fn client(node: &NodeArg) -> anyhow::Result<Client> {
-    let mut builder = Client::builder(&node.node);
+    let first = node.node.first().context("no --node given")?;
+    let mut builder = Client::builder(first);
     if let Some(token) = &node.token {
         builder = builder.token(token);
     }
     if let Some(ca) = &node.ca {
         builder = builder.tls(TlsConfig::from_ca_file(ca)?);
     }
-    builder
-        .build()
-        .with_context(|| format!("node {}", node.node))
+    builder.build().with_context(|| format!("node {first}"))
+}
+
+/// A routing client of the cluster the nodes belong to, for reads and writes.
+async fn cluster(node: &NodeArg) -> anyhow::Result<ClusterClient> {
+    let options = ClusterOptions {
+        token: node.token.clone(),
+        tls: node
+            .ca
+            .as_deref()
+            .map(TlsConfig::from_ca_file)
+            .transpose()?,
+        ..ClusterOptions::default()
+    };
+    ClusterClient::connect(&node.node, options)
+        .await
+        .with_context(|| format!("cannot reach the cluster through {}", node.node.join(", ")))
 }
 
 /// Runs `dynamo get`.
@@ -202,7 +225,7 @@ fn client(node: &NodeArg) -> anyhow::Result<Client> {
 /// # Errors
 /// When the node cannot be reached or refuses the request, or the key is not found.
 pub async fn get(args: GetArgs) -> anyhow::Result<()> {
-    let c = client(&args.node)?;
+    let c = cluster(&args.node).await?;
     let object = c
         .get_with(&args.bucket, &args.key, &GetOptions { r: args.r })
         .await?;
@@ -250,7 +273,8 @@ pub async fn put(args: PutArgs) -> anyhow::Result<()> {
         dw: args.dw,
         return_body: false,
     };
-    let result = client(&args.node)?
+    let result = cluster(&args.node)
+        .await?
         .put(&args.bucket, &args.key, value, &options)
         .await?;
     if let Some(ctx) = result.context {
@@ -269,7 +293,8 @@ pub async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
         w: args.w,
         dw: args.dw,
     };
-    let ctx = client(&args.node)?
+    let ctx = cluster(&args.node)
+        .await?
         .delete(&args.bucket, &args.key, &options)
         .await?;
     if let Some(ctx) = ctx {
@@ -656,11 +681,13 @@ p12        n4  1500
                     node: "n1".into(),
                     zone: None,
                     partitions: 3,
+                    ..RingMember::default()
                 },
                 RingMember {
                     node: "n2".into(),
                     zone: Some("z".into()),
                     partitions: 1,
+                    ..RingMember::default()
                 },
             ],
             partitions: (0..4)

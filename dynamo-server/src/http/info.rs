@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::HttpState;
 use super::errors::{ApiError, finish};
 use super::params::Query;
+use crate::endpoints::ClientEndpoints;
 use crate::handle::ServerNode;
 
 /// `GET /ping`: `OK` while the HTTP server runs.
@@ -133,10 +134,17 @@ fn ring_view(node: &ServerNode, n: Option<u8>) -> Value {
                 .iter()
                 .find(|(node, _)| **node == m.node)
                 .map_or(0, |(_, c)| *c);
+            let client = state
+                .member(&m.node)
+                .map(|info| ClientEndpoints::parse(&info.client))
+                .unwrap_or_default();
             json!({
                 "node": m.node.as_str(),
                 "zone": m.zone.as_ref().map(|z| z.as_str()),
                 "partitions": owned,
+                "http": client.http,
+                "binary": client.binary,
+                "up": node.failure_detector().is_up(&m.node),
             })
         })
         .collect();
@@ -183,10 +191,13 @@ fn members_view(node: &ServerNode) -> Value {
         .iter()
         .map(|(id, info)| {
             let health = fd.health(id);
+            let client = ClientEndpoints::parse(&info.client);
             json!({
                 "node": id.as_str(),
                 "status": info.status.name(),
                 "address": info.address,
+                "http": client.http,
+                "binary": client.binary,
                 "zone": info.zone.as_ref().map(|z| z.as_str()),
                 "up": fd.is_up(id),
                 "consecutive_timeouts": health.map_or(0, |h| h.consecutive_timeouts),

@@ -115,9 +115,34 @@ pub fn router(state: HttpState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            ring_header,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             authorize,
         ))
         .with_state(state)
+}
+
+/// The header every answer carries with the node's ring version: a client that routes by
+/// the ring refreshes its copy when it sees a version above its own.
+pub const RING_HEADER: &str = "x-dynamo-ring";
+
+/// Adds [`RING_HEADER`] to the answer.
+async fn ring_header(
+    State(st): State<HttpState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let version = st
+        .metrics
+        .ring_version
+        .load(std::sync::atomic::Ordering::Relaxed);
+    response
+        .headers_mut()
+        .insert(RING_HEADER, axum::http::HeaderValue::from(version));
+    response
 }
 
 /// Checks the request's access key against what its route needs ([`crate::auth`]); a
