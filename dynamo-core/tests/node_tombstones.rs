@@ -178,3 +178,54 @@ fn a_tombstone_naming_an_actor_that_did_not_retire_stays() {
     assert_eq!(stored(&c), [Some(true); 3]);
     assert_eq!(reaped(&c), 0);
 }
+
+#[test]
+fn a_tombstone_is_reaped_only_once_every_replica_holds_it_durably() {
+    // n3 misses the delete and gets the tombstone later by read repair, which is written
+    // buffered. Replicas answer a reap query, and the proposer reaps, only after a synced
+    // commit: n3 crashing right after the reap (losing its unsynced writes) must not go back
+    // to the old value, which anti-entropy or read repair would then spread again.
+    let mut c = Cluster::mem_with(3, 7, BucketProps::default(), |c| {
+        c.tombstones.grace_ms = GRACE_MS;
+        c.tombstones.interval_ms = 50;
+        c.ring = dynamo_core::ring::RingConfig::new(8).unwrap();
+        // Only read repair brings n3 the tombstone, and nothing syncs it on a timer.
+        c.timing.anti_entropy_interval_ms = 0;
+        c.timing.flush_interval_ms = 600_000;
+    });
+    let w = c.put("n1", "k", "v", Context::new()).unwrap();
+    run(&mut c, 200);
+    c.cut.insert(id("n3"));
+    c.delete("n1", "k", w.context).unwrap();
+    c.cut.clear();
+    run(&mut c, 2 * GRACE_MS);
+    assert_eq!(stored(&c), [Some(true), Some(true), Some(false)]);
+    assert_eq!(reaped(&c), 0, "n3 does not hold the tombstone");
+    // A read repairs n3; wait for the reap there.
+    assert!(c.get("n1", "k").unwrap().is_not_found());
+    let mut reaped_on_n3 = false;
+    for _ in 0..100 {
+        c.advance(10);
+        if stored(&c)[2].is_none() {
+            reaped_on_n3 = true;
+            break;
+        }
+    }
+    assert!(reaped_on_n3, "reaped on n3: {:?}", stored(&c));
+    // n3 loses power: what it did not sync is gone (restarted with the configuration it
+    // ran with: `mem_with` changed it after the cluster was built).
+    let config = c.node("n3").config().clone();
+    c.configs.insert(id("n3"), config);
+    c.node("n3").engine().simulate_crash();
+    c.restart("n3");
+    assert_ne!(
+        stored(&c)[2],
+        Some(false),
+        "n3 went back to the deleted value"
+    );
+    run(&mut c, 3 * GRACE_MS);
+    for n in ["n1", "n2", "n3"] {
+        let r = c.get(n, "k").unwrap();
+        assert!(r.is_not_found(), "{n}: {r:?}");
+    }
+}

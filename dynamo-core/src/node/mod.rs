@@ -703,6 +703,18 @@ impl<E: StorageEngine> Node<E> {
                         *hints_deleted.entry(target).or_default() += 1;
                     }
                 }
+                // Unsynced, the records may not survive a crash: no reap (the round
+                // expires and is proposed again).
+                Waiter::ReapReply { to, id, held } => {
+                    if result.is_ok() {
+                        self.send(to, PeerMessage::ReapReply { id, held });
+                    }
+                }
+                Waiter::Reap { peers, keys } => {
+                    if result.is_ok() {
+                        self.reap_now(peers, &keys);
+                    }
+                }
             }
         }
         for (to, count) in hints_deleted {

@@ -9,10 +9,13 @@
 //!    written at least that long ago. Copies kept away longer than that (a replica or hint
 //!    holder cut off for longer) may bring the value back — the same contract as Cassandra's
 //!    `gc_grace_seconds`.
-//! 2. **Once every replica holds it:** the key's first replica (the only one that proposes)
-//!    asks the others with `ReapQuery` whether they hold a record with the same digest; only
-//!    if all of them do does it send `Reap`, and each replica deletes the key only if its
-//!    record still has that digest (a write since then is kept).
+//! 2. **Once every replica holds it, durably:** the key's first replica (the only one that
+//!    proposes) asks the others with `ReapQuery` whether they hold a record with the same
+//!    digest; only if all of them do does it send `Reap`, and each replica deletes the key
+//!    only if its record still has that digest (a write since then is kept). Each replica
+//!    answers, and the proposer sends `Reap`, only after a synced commit: a tombstone that
+//!    came by read repair or anti-entropy is written buffered, and a crash that lost it after
+//!    the reap would leave the value it replaced, live, on that replica.
 //! 3. **When every actor in its history has retired** (announced a newer epoch in the
 //!    cluster state). After the reap, a write to the key starts its counters afresh; a
 //!    replica that missed the `Reap` still holds the tombstone, whose clock would cover those
@@ -289,10 +292,13 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// A `ReapQuery`: which of `keys` this node holds with the same record digest.
+    /// A `ReapQuery`: which of `keys` this node holds with the same record digest, answered
+    /// once a synced commit made them durable (a tombstone that reached this node by read
+    /// repair or anti-entropy is written buffered; lost in a crash after the reap, it would
+    /// leave the value it replaced, which would then come back).
     pub(super) fn reap_query(&mut self, from: NodeId, id: u64, keys: &[ReapKey]) {
         let held = keys.iter().map(|k| self.holds(k)).collect();
-        self.send(from, PeerMessage::ReapReply { id, held });
+        self.store.wait(Waiter::ReapReply { to: from, id, held });
     }
 
     /// A `ReapReply` to a round this node proposed: once every replica answered, reaps the
@@ -322,10 +328,26 @@ impl<E: StorageEngine> Node<E> {
         if keys.is_empty() {
             return;
         }
-        for peer in round.asked {
-            self.send(peer, PeerMessage::Reap { keys: keys.clone() });
+        // This node's own records must be durable too before anyone deletes (see
+        // `reap_query`).
+        self.store.wait(Waiter::Reap {
+            peers: round.asked,
+            keys,
+        });
+    }
+
+    /// Carries out a reap every replica agreed to, once this node's records are durable:
+    /// `Reap` to the other replicas, and the keys deleted here.
+    pub(super) fn reap_now(&mut self, peers: Vec<NodeId>, keys: &[ReapKey]) {
+        for peer in peers {
+            self.send(
+                peer,
+                PeerMessage::Reap {
+                    keys: keys.to_vec(),
+                },
+            );
         }
-        self.reap_apply(&keys);
+        self.reap_apply(keys);
     }
 
     /// Deletes each of `keys` whose record still has the proposed digest.

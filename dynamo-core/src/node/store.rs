@@ -142,16 +142,40 @@ pub enum Waiter {
         /// The node the hint was kept for.
         target: NodeId,
     },
+    /// The answer to reap round `id` of the proposer `to`: which of its keys this node holds.
+    /// Sent once a synced commit made those records durable: a tombstone held only in
+    /// buffered writes could be lost by a crash after the reap, leaving the older value it
+    /// replaced.
+    ReapReply {
+        /// The proposer.
+        to: NodeId,
+        /// Its round.
+        id: u64,
+        /// Per key of the round: held with the proposed digest.
+        held: Vec<bool>,
+    },
+    /// A reap every replica agreed to, carried out (`Reap` sent to `peers`, the keys deleted
+    /// here) once a synced commit made the proposer's own records durable, for the same
+    /// reason.
+    Reap {
+        /// The other replicas.
+        peers: Vec<NodeId>,
+        /// The keys to reap.
+        keys: Vec<crate::proto::ReapKey>,
+    },
 }
 
 impl Waiter {
     /// True when the write it waits for must be synced before it is released: a synced
-    /// write of the coordinator or a replica, and every acknowledgement after which the
-    /// sender deletes its own copy (a hint, a transfer batch).
+    /// write of the coordinator or a replica, every acknowledgement after which the
+    /// sender deletes its own copy (a hint, a transfer batch), and each step of a reap.
     pub fn needs_sync(&self) -> bool {
         match self {
             Waiter::Local { sync, .. } | Waiter::Ack { sync, .. } => *sync,
-            Waiter::HintAck { .. } | Waiter::TransferAck { .. } => true,
+            Waiter::HintAck { .. }
+            | Waiter::TransferAck { .. }
+            | Waiter::ReapReply { .. }
+            | Waiter::Reap { .. } => true,
             Waiter::Nobody | Waiter::HintDeleted { .. } => false,
         }
     }
