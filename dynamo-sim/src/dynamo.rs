@@ -4,8 +4,8 @@
 //! ones (client ids are the simulator's request ids), [`SimNode::dump`] reads the node's
 //! `data` keyspace straight from its engine, counts its hints (`Node::hints_stored`) and
 //! renders its cluster state ([`membership_view`]), and [`SetApi`] maps the grow-set
-//! workload onto `Get`/`Put` requests. [`node_factory`] builds nodes over a [`MemDisk`] kept
-//! across restarts.
+//! workload onto `Get`/`Put` requests ([`DeleteApi`] the delete workload onto `Delete`).
+//! [`node_factory`] builds nodes over a [`MemDisk`] kept across restarts.
 
 use bytes::Bytes;
 use dynamo_core::membership::ClusterState;
@@ -16,6 +16,7 @@ use dynamo_core::{NodeEvent, Timestamp, record};
 use engine_api::{Direction, KeyRange, Snapshot, StorageEngine};
 
 use crate::check::growset::{ReadResult, SetApi};
+use crate::check::resurrection::DeleteApi;
 use crate::disk::{MemDisk, SharedMemEngine};
 use crate::node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start};
 use crate::sim::Factory;
@@ -143,6 +144,26 @@ impl<E: StorageEngine> SetApi for Node<E> {
             ClientResponse::Put(Ok(_)) => Ok(()),
             ClientResponse::Put(Err(e)) => Err(e.to_string()),
             other => Err(format!("not a write answer: {other:?}")),
+        }
+    }
+}
+
+impl<E: StorageEngine> DeleteApi for Node<E> {
+    fn delete_request(bucket: &[u8], key: &[u8], context: Context) -> ClientRequest {
+        ClientRequest::Delete {
+            bucket: Bytes::copy_from_slice(bucket),
+            key: Bytes::copy_from_slice(key),
+            context,
+            w: None,
+            dw: None,
+        }
+    }
+
+    fn delete_result(response: &ClientResponse) -> Result<(), String> {
+        match response {
+            ClientResponse::Delete(Ok(_)) => Ok(()),
+            ClientResponse::Delete(Err(e)) => Err(e.to_string()),
+            other => Err(format!("not a delete answer: {other:?}")),
         }
     }
 }

@@ -11,10 +11,12 @@
 //! - [`sim`]: [`Sim`], the cluster, clock, clients and fault injection;
 //! - [`network`]: the seeded network;
 //! - [`disk`]: [`MemDisk`], an in-memory disk a node's factory keeps across restarts;
-//! - [`fault`]: faults as values, scheduled or drawn at random ([`random_schedule`]);
+//! - [`fault`]: faults as values, scheduled or drawn at random ([`random_schedule`], or
+//!   bounded episodes with [`episodes`]);
 //! - [`history`], [`summary`]: what a run did;
 //! - [`dynamo`]: the real node as a [`SimNode`], and a factory for it;
-//! - [`check`]: invariant checkers (the grow-only set workload, convergence);
+//! - [`check`]: invariant checkers (the grow-only set workload, convergence, the delete
+//!   workload and its resurrection checker);
 //! - [`scenario`]: the scenarios of issue 4 on the real node, run by `tests/scenario_*.rs`;
 //! - [`mod@sweep`]: running a scenario over many seeds and naming the one that fails.
 //!
@@ -51,7 +53,9 @@
 //!
 //! One test file per scenario ([`scenario`]): `scenario_split_brain` (with the `lww`
 //! contrast), `scenario_primary_crash`, `scenario_hint_holder_crash`, `scenario_disk_wipe`,
-//! `scenario_join_leave`, `scenario_one_way_partition`, `scenario_lossy_network`. Each runs a
+//! `scenario_join_leave`, `scenario_one_way_partition`, `scenario_lossy_network`,
+//! `scenario_durability`, `scenario_deletes` (deletes under faults with a short tombstone
+//! grace, checked for resurrected values by [`check::resurrection`]). Each runs a
 //! bounded number of seeds in CI (its `DEFAULT_SEEDS`, chosen to stay under about a minute in
 //! debug on two cores) and prints its figures. More seeds of one scenario:
 //!
@@ -133,7 +137,7 @@ pub mod summary;
 pub mod sweep;
 
 pub use disk::{MemDisk, SharedMemEngine};
-pub use fault::{Fault, NemesisConfig, random_schedule};
+pub use fault::{EpisodeConfig, Fault, NemesisConfig, episodes, random_schedule};
 pub use history::{Entry, EntryKind, History};
 pub use network::{Addr, Millis, NetConfig, NetStats};
 pub use node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start, StartKind};

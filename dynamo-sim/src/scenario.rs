@@ -30,6 +30,7 @@
 //! | `scenario_one_way_partition` | [`one_way_partition_after_heal`]; [`one_way_partition`] | 100 each | passes |
 //! | `scenario_lossy_network` | [`lossy_network`] | 100 | passes |
 //! | `scenario_durability` | [`durability_one`]; [`durability_none_power_loss`] (losses bounded by the flush window) | 50 each | passes |
+//! | `scenario_deletes` | [`deletes`] (delete-heavy, short tombstone grace, fault episodes; its own checks, [`settle_deletes`]); [`deletes_hint_past_grace`] (the limit, shown) | 50 | passes |
 //!
 //! The node, the simulator and the memory engine are compiled with optimisations even in test
 //! builds (`[profile.dev.package]` in the workspace manifest), so each file's CI run takes
@@ -54,6 +55,7 @@ use crate::check::convergence::{
     check_hints_drained, check_membership_agrees, check_replicas_agree,
 };
 use crate::check::growset::{GrowSet, GrowSetConfig, GrowSetReport};
+use crate::check::resurrection::{DeleteLoad, DeleteLoadConfig, ResurrectionReport};
 use crate::disk::SharedMemEngine;
 use crate::dynamo::{default_config, node_factory};
 use crate::network::{Addr, Millis, NetConfig};
@@ -791,6 +793,282 @@ fn durability_none_in(sim: &mut Sim<Real>, seed: u64) -> Result<Summary, String>
     settle_allowing(sim, &mut grow, restart_at, Checks::default(), &may_lose)
 }
 
+// ----- deletes under faults (issue 12, item 4) -----
+
+/// Tombstone grace period of the delete scenario's nodes, in milliseconds: short, so that
+/// tombstones are reaped many times within a run, and longer than any episode of the
+/// scenario's faults ([`DELETES_MAX_FAULT_MS`]) plus the time the cluster takes to hand the
+/// tombstone to the replicas that missed it.
+pub const DELETES_GRACE_MS: u64 = 5_000;
+
+/// Longest fault episode of the delete scenario (see [`crate::fault::episodes`]).
+pub const DELETES_MAX_FAULT_MS: Millis = 1_500;
+
+/// How often the delete scenario's nodes scan one partition for tombstones to reap.
+pub const REAP_INTERVAL_MS: u64 = 100;
+
+/// Partitions of the delete scenario's ring: few, so that a node's reaper and anti-entropy
+/// go round all of its partitions within a second or two.
+pub const DELETES_PARTITIONS: u32 = 32;
+
+/// A node's configuration in the delete scenarios: [`scenario_config`] (DVV) with a
+/// tombstone grace of `grace_ms`, reaping every [`REAP_INTERVAL_MS`], and a ring of
+/// [`DELETES_PARTITIONS`] partitions.
+pub fn deletes_config(start: &Start, grace_ms: u64) -> NodeConfig {
+    let mut c = scenario_config(start, VersioningMode::Dvv);
+    c.tombstones.grace_ms = grace_ms;
+    c.tombstones.interval_ms = REAP_INTERVAL_MS;
+    if let Ok(ring) = dynamo_core::ring::RingConfig::new(DELETES_PARTITIONS) {
+        c.ring = ring;
+    }
+    c
+}
+
+/// The addresses of the first `n` nodes of the preference list of the delete workload's key
+/// number `key`, as node `addr` routes.
+pub fn delete_preference_list(
+    sim: &Sim<Real>,
+    addr: Addr,
+    key: usize,
+    n: usize,
+) -> Result<Vec<Addr>, String> {
+    let ring = ring_of(sim, addr)?;
+    let name = DeleteLoad::<Real>::key_name(key);
+    let bucket = DeleteLoadConfig::default().bucket;
+    ring.preference_list_for_key(&bucket, name.as_bytes(), n)
+        .into_iter()
+        .map(|id| sim.addr_of(id).ok_or_else(|| format!("unknown node {id}")))
+        .collect()
+}
+
+/// Deletes under faults: 5 nodes (N=3, R=W=2, DVV), a tombstone grace of
+/// [`DELETES_GRACE_MS`], 6 clients for 40 s, 40% of their writes deletes (every write with
+/// the context of the read before it, every put a value of its own), on 12 keys of which 4
+/// are hot at a time: each key is written for 8 s and then left alone for 16 s, long enough
+/// for its tombstone, if it was deleted last, to be reaped (which takes one to two grace
+/// periods: the actors in it must retire) before the key is written again. Meanwhile
+/// random fault episodes ([`crate::fault::episodes`]), one at a time, each repaired within
+/// [`DELETES_MAX_FAULT_MS`], with 1.5 to 3 s of health between them: a node crashing and
+/// restarting (disk kept, cut back to what was synced, or wiped), a partition or a one-way
+/// block, or two overlapping crashes (a hint holder down while the node it holds hints for
+/// is). Then [`settle_deletes`]: converged, every tombstone past its grace reaped, final
+/// reads, and the resurrection checker ([`crate::check::resurrection`]) over the whole
+/// history with the grace as staleness allowance; also checks that tombstones were reaped.
+///
+/// **The limit of tombstone reaping.** A tombstone is reaped once it is older than the grace
+/// and every replica holds it; a *copy kept away* longer than the grace — a hint on a holder
+/// that stays down or cut off, a replica partitioned away — can still bring a deleted value
+/// back after the reap (Cassandra's `gc_grace_seconds` has the same contract;
+/// [`deletes_hint_past_grace`] shows it). The faults here stay within that contract: no
+/// episode lasts longer than [`DELETES_MAX_FAULT_MS`], well under the grace. And at most one
+/// disk is wiped per run: a delete, like any write, is lost when every replica that
+/// acknowledged it loses its disk before anti-entropy copied it on (two wipes five seconds
+/// apart did that here), and the old value then reads as resurrected.
+///
+/// # Errors
+/// The first check that failed.
+pub fn deletes(seed: u64) -> Result<Summary, String> {
+    let mut config = sim_config(seed, lan());
+    config.keep_events = true;
+    let mut sim = Sim::new(config);
+    let out = deletes_in(&mut sim);
+    if let Ok(Some(path)) = write_history_if_asked(sim.history()) {
+        println!("history written to {path}");
+    }
+    out
+}
+
+fn deletes_in(sim: &mut Sim<Real>) -> Result<Summary, String> {
+    founders(sim, 5, |s| deletes_config(s, DELETES_GRACE_MS))?;
+    let stop_at = 40_000;
+    let faults = crate::fault::EpisodeConfig {
+        max_fault: DELETES_MAX_FAULT_MS,
+        ..crate::fault::EpisodeConfig::default()
+    };
+    let plan = crate::fault::episodes(sim.rng(), 5, 1_000, stop_at - 1_000, &faults);
+    let healed_at = plan.last().map_or(0, |(t, _)| *t);
+    sim.schedule_all(plan);
+    let mut load = DeleteLoad::new(
+        DeleteLoadConfig {
+            keys: 12,
+            hot_keys: 4,
+            hot_phase_ms: 4_000,
+            stop_at,
+            ..DeleteLoadConfig::default()
+        },
+        sim,
+    );
+    load.start(sim);
+    load.run(sim, stop_at);
+    settle_deletes(sim, &mut load, healed_at, DELETES_GRACE_MS)
+}
+
+/// The end of the delete scenarios, once their faults are healed (at `healed_at`): the
+/// clients stop; the cluster converges (replicas agree, hints drained, membership agreed);
+/// it runs on until no tombstone is left anywhere (every one past its grace reaped — deletes
+/// do not stay for ever); every key is read at every node, and those reads must agree; then
+/// [`check_history`](crate::check::resurrection::check_history) over everything the clients
+/// and the final reads saw, with `grace_ms` as staleness allowance, and at least one
+/// tombstone must have been reaped (the run exercised the reaper).
+///
+/// # Errors
+/// The first check that failed.
+pub fn settle_deletes(
+    sim: &mut Sim<Real>,
+    load: &mut DeleteLoad<Real>,
+    healed_at: Millis,
+    grace_ms: u64,
+) -> Result<Summary, String> {
+    load.stop(sim, 10_000);
+    let checks = Checks::default();
+    let converged_at = wait_for(sim, CONVERGE_TIMEOUT_MS, |sim| {
+        converged(sim, &sim.dumps(), checks)
+    })
+    .map_err(|e| format!("not converged after the heal: {e}"))?;
+    let reap_timeout = 4 * grace_ms + 30_000;
+    wait_for(sim, reap_timeout, |sim| {
+        let dumps = sim.dumps();
+        converged(sim, &dumps, checks)?;
+        let left: Vec<String> = dumps
+            .iter()
+            .flat_map(|(a, d)| {
+                d.data
+                    .iter()
+                    .filter(|(_, v)| v.as_ref().is_ok_and(|s| s.is_tombstone_only()))
+                    .map(move |(k, _)| format!("node {a} key {:?}", String::from_utf8_lossy(k)))
+            })
+            .collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} tombstones left: {left:?}", left.len()))
+        }
+    })
+    .map_err(|e| format!("tombstones not reaped {reap_timeout} ms after convergence: {e}"))?;
+    let finals = load.final_reads(sim, 10_000);
+    let report = load.check(grace_ms);
+    let mut summary = sim.summary();
+    report.fill(&mut summary);
+    summary.tombstones_reaped = sim
+        .take_events()
+        .iter()
+        .map(|(_, _, e)| match e {
+            dynamo_core::NodeEvent::TombstonesReaped { count } => *count as u64,
+            _ => 0,
+        })
+        .sum();
+    summary.max_time_to_converge_ms = Some(converged_at.saturating_sub(healed_at));
+    report.check()?;
+    for (key, reads) in finals.iter().enumerate() {
+        if reads.len() != sim.up_nodes().len() || reads.windows(2).any(|w| w[0] != w[1]) {
+            return Err(format!(
+                "final reads of key {key} disagree or failed: {reads:?}"
+            ));
+        }
+    }
+    if summary.tombstones_reaped == 0 {
+        return Err(format!("no tombstone was reaped:\n{summary}"));
+    }
+    Ok(summary)
+}
+
+/// Runs `sim` until `check` passes, looking every 100 ms, for at most `timeout` ms; returns
+/// the time it passed at.
+fn wait_for(
+    sim: &mut Sim<Real>,
+    timeout: Millis,
+    check: impl Fn(&Sim<Real>) -> Result<(), String>,
+) -> Result<Millis, String> {
+    let start = sim.now();
+    loop {
+        match check(sim) {
+            Ok(()) => return Ok(sim.now()),
+            Err(e) if sim.now() - start >= timeout => return Err(e),
+            Err(_) => sim.run_for(100),
+        }
+    }
+}
+
+/// The limit of tombstone reaping, shown on purpose: a hint holder kept away longer than
+/// the grace brings a deleted value back. 5 nodes, key `del-0`: its third replica crashes,
+/// so that a put goes to the others and to a hint holder (the fourth node of the key's
+/// list); the holder crashes before it can deliver, the replica comes back, and the key is
+/// deleted with a context covering the put's value: every replica holds the tombstone.
+/// `away_ms` later the holder comes back (disk kept) and delivers its hint. With a grace
+/// shorter than `away_ms` the tombstone was reaped meanwhile and the value is live again
+/// (the checker reports a resurrection); with a longer one the tombstone is still there and
+/// replaces the delivered value. Returns the checker's report over reads at every node after
+/// the holder's return, and the number of tombstones reaped.
+///
+/// # Errors
+/// A step of the script that did not happen (no hint stored, a request unanswered).
+pub fn deletes_hint_past_grace(
+    seed: u64,
+    grace_ms: u64,
+    away_ms: Millis,
+) -> Result<(ResurrectionReport, u64), String> {
+    let mut config = sim_config(seed, lan());
+    config.keep_events = true;
+    let mut sim = Sim::new(config);
+    let sim = &mut sim;
+    founders(sim, 5, move |s| deletes_config(s, grace_ms))?;
+    let list = delete_preference_list(sim, 0, 0, N + 1)?;
+    let (first, replica, holder) = (list[0], list[N - 1], list[N]);
+    let mut load = DeleteLoad::new(DeleteLoadConfig::default(), sim);
+    sim.run_until(1_000);
+    sim.crash(replica);
+    // Puts until the holder keeps one for the replica (the coordinator must first see the
+    // replica down).
+    let mut hinted = false;
+    for _ in 0..20 {
+        load.put_now(sim, first, 0, 2_000)
+            .ok_or("a put was not answered")?;
+        sim.run_for(200);
+        let held = sim
+            .dumps()
+            .iter()
+            .find(|(a, _)| *a == holder)
+            .is_some_and(|(_, d)| d.pending_hints > 0);
+        if held {
+            hinted = true;
+            break;
+        }
+    }
+    if !hinted {
+        return Err(format!("node {holder} holds no hint for node {replica}"));
+    }
+    sim.crash(holder);
+    sim.run_for(500);
+    sim.restart(replica, StartKind::Restart);
+    sim.run_for(3_000);
+    let d = load
+        .delete_now(sim, first, 0, 2_000)
+        .ok_or("the delete was not answered")?;
+    if load.history()[d].outcome != crate::check::resurrection::Outcome::Ok {
+        return Err(format!("the delete failed: {:?}", load.history()[d]));
+    }
+    sim.run_for(away_ms);
+    sim.restart(holder, StartKind::Restart);
+    sim.run_for(5_000);
+    for node in 0..5 {
+        load.read_now(sim, node, 0, 2_000);
+    }
+    sim.run_for(2_000);
+    load.final_reads(sim, 5_000);
+    let reaped = sim
+        .take_events()
+        .iter()
+        .map(|(_, _, e)| match e {
+            dynamo_core::NodeEvent::TombstonesReaped { count } => *count as u64,
+            _ => 0,
+        })
+        .sum();
+    if let Ok(Some(path)) = write_history_if_asked(sim.history()) {
+        println!("history written to {path}");
+    }
+    Ok((load.check(grace_ms), reaped))
+}
+
 /// Every scenario that passes, by name (the split brain in DVV mode; the `lww` contrast is
 /// not a pass/fail scenario). Their test files run them in CI.
 pub fn all() -> Vec<(&'static str, Scenario)> {
@@ -806,6 +1084,7 @@ pub fn all() -> Vec<(&'static str, Scenario)> {
         ("lossy_network", lossy_network),
         ("durability_one", durability_one),
         ("durability_none_power_loss", durability_none_power_loss),
+        ("deletes", deletes),
     ]
 }
 

@@ -49,6 +49,17 @@ pub struct Summary {
     pub lost_writes: u64,
     /// Most siblings seen in one read.
     pub max_siblings: u64,
+    /// Deletes acknowledged to the workload's clients (the delete workload).
+    pub acknowledged_deletes: u64,
+    /// Reads that returned a deleted value within the staleness allowance (the delete
+    /// workload: allowed, a replica not reached by the tombstone yet).
+    pub stale_reads: u64,
+    /// Longest time from a delete's acknowledgement to a stale read of what it deleted.
+    pub max_staleness_ms: Millis,
+    /// Reads of a deleted value past the allowance: deleted values that came back.
+    pub resurrections: u64,
+    /// Tombstones the nodes reaped (counted from their events).
+    pub tombstones_reaped: u64,
     /// Longest time from heal to convergence, over runs.
     pub max_time_to_converge_ms: Option<Millis>,
 }
@@ -80,6 +91,11 @@ impl Summary {
         self.indeterminate_writes += other.indeterminate_writes;
         self.lost_writes += other.lost_writes;
         self.max_siblings = self.max_siblings.max(other.max_siblings);
+        self.acknowledged_deletes += other.acknowledged_deletes;
+        self.stale_reads += other.stale_reads;
+        self.max_staleness_ms = self.max_staleness_ms.max(other.max_staleness_ms);
+        self.resurrections += other.resurrections;
+        self.tombstones_reaped += other.tombstones_reaped;
         self.max_time_to_converge_ms =
             match (self.max_time_to_converge_ms, other.max_time_to_converge_ms) {
                 (Some(a), Some(b)) => Some(a.max(b)),
@@ -149,12 +165,33 @@ impl fmt::Display for Summary {
             ),
             ("lost writes".into(), self.lost_writes.to_string()),
             ("max siblings".into(), self.max_siblings.to_string()),
-            (
-                "time to converge (ms, max)".into(),
-                self.max_time_to_converge_ms
-                    .map_or("-".into(), |t| t.to_string()),
-            ),
         ]);
+        if self.acknowledged_deletes > 0 || self.resurrections > 0 {
+            rows.extend([
+                (
+                    "acknowledged deletes".into(),
+                    self.acknowledged_deletes.to_string(),
+                ),
+                (
+                    "tombstones reaped".into(),
+                    self.tombstones_reaped.to_string(),
+                ),
+                (
+                    "stale reads of deleted".into(),
+                    self.stale_reads.to_string(),
+                ),
+                (
+                    "max staleness (ms)".into(),
+                    self.max_staleness_ms.to_string(),
+                ),
+                ("resurrections".into(), self.resurrections.to_string()),
+            ]);
+        }
+        rows.push((
+            "time to converge (ms, max)".into(),
+            self.max_time_to_converge_ms
+                .map_or("-".into(), |t| t.to_string()),
+        ));
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         writeln!(f, "| {:width$} | {:>16} |", "figure", "value")?;
         writeln!(f, "|-{}-|-{}-|", "-".repeat(width), "-".repeat(16))?;

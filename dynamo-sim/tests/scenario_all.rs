@@ -56,4 +56,5 @@ fn long_run() {
     println!("== all passing scenarios combined (dvv):\n{combined}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert_eq!(combined.lost_writes, 0);
+    assert_eq!(combined.resurrections, 0);
 }
