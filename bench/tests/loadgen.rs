@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bench::loadgen::{LoadConfig, LoadReport, WriteMode, run};
+use bench::loadgen::{LoadConfig, LoadReport, Routing, WriteMode, run};
 use dynamo_client::{Client, GetOptions, PutOptions};
 use dynamo_server::{Listeners, Server, ServerConfig};
 
@@ -195,4 +195,43 @@ async fn unreachable_node_is_an_error() {
     };
     let e = run(&config).await.unwrap_err();
     assert!(e.to_string().contains("dynamo up"), "{e}");
+}
+
+/// Four nodes with N = 3: routed through any node, the requests for keys that node does not
+/// store are forwarded; routed by the partition-aware client, none is, and the run is as
+/// clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_aware_routing_forwards_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let servers = start_cluster(4, "mem", dir.path()).await;
+    let nodes = urls(&servers);
+    wait_ready(&nodes, 3).await;
+    let config = |routing| LoadConfig {
+        nodes: nodes.clone(),
+        routing,
+        // Each run its own bucket: the read-back knows only its own run's writes.
+        bucket: format!("routing-{routing}"),
+        clients: 4,
+        duration: Duration::from_millis(800),
+        warmup: Duration::from_millis(100),
+        keys: 200,
+        value_size: 128,
+        read_ratio: 0.5,
+        preload: true,
+        verify: true,
+        seed: 3,
+        ..LoadConfig::default()
+    };
+    let any = run(&config(Routing::Any)).await.unwrap();
+    eprintln!("{}", any.to_text());
+    assert_clean(&any);
+    assert!(any.forwards.unwrap() > 0, "{}", any.to_text());
+    let routed = run(&config(Routing::PartitionAware)).await.unwrap();
+    eprintln!("{}", routed.to_text());
+    assert_clean(&routed);
+    assert_eq!(routed.forwards, Some(0), "{}", routed.to_text());
+    assert_eq!(routed.to_json()["routing"], "partition-aware");
+    for s in servers {
+        s.shutdown().await;
+    }
 }

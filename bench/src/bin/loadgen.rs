@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bench::loadgen::cpu::parse_pid_lines;
-use bench::loadgen::{LoadConfig, Protocol, WriteMode, parse_duration, run_until};
+use bench::loadgen::{LoadConfig, Protocol, Routing, WriteMode, parse_duration, run_until};
 use clap::Parser;
 
 /// Load generator for a running Dynamo cluster (HTTP or binary protocol), or a Redis-protocol
@@ -51,11 +51,17 @@ struct Args {
     /// GET/SET).
     #[arg(long, default_value = "http")]
     protocol: Protocol,
+    /// Which node each request goes to (http only): any (client i to node i % nodes, which
+    /// forwards to a replica when it stores no copy: server-driven coordination) or
+    /// partition-aware (one routing client learns the ring from the nodes and sends each
+    /// request to a replica of its key, failing over: client-driven coordination).
+    #[arg(long, default_value = "any")]
+    routing: Routing,
     /// The nodes, comma-separated; clients are spread over them round-robin. Over http, base
     /// URLs (default http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003); over
     /// binary, host:port of the binary listeners (default 127.0.0.1:7001,127.0.0.1:7002,
     /// 127.0.0.1:7003); over resp, host:port or redis://host:port (default 127.0.0.1:6379).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, alias = "node", value_delimiter = ',')]
     nodes: Option<Vec<String>>,
     /// Concurrent clients, each with one request in flight at a time.
     #[arg(long, default_value_t = 32)]
@@ -174,6 +180,7 @@ fn main() -> ExitCode {
     };
     let config = LoadConfig {
         protocol: args.protocol,
+        routing: args.routing,
         nodes: args.nodes.unwrap_or_else(|| default_nodes(args.protocol)),
         clients: args.clients,
         duration: args.duration,

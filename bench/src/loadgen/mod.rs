@@ -116,7 +116,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use dynamo_client::{BinaryClient, BinaryOptions, Client, ClientError};
+use dynamo_client::{
+    BinaryClient, BinaryOptions, Client, ClientError, ClusterClient, ClusterOptions,
+};
 use tokio::task::JoinSet;
 
 pub use cpu::{CpuReport, ProcessCpu};
@@ -173,6 +175,39 @@ impl fmt::Display for Protocol {
     }
 }
 
+/// Which node each request goes to (HTTP only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Client `i` sends every request to node `i % nodes`, which coordinates it or forwards
+    /// it to a replica (server-driven coordination).
+    #[default]
+    Any,
+    /// Every client shares one [`ClusterClient`], which sends each request to the first
+    /// reachable replica of its key (client-driven coordination, paper §6.4) and fails over.
+    PartitionAware,
+}
+
+impl std::str::FromStr for Routing {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "any" => Ok(Routing::Any),
+            "partition-aware" => Ok(Routing::PartitionAware),
+            other => Err(format!("unknown routing {other:?}: any or partition-aware")),
+        }
+    }
+}
+
+impl fmt::Display for Routing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Routing::Any => "any",
+            Routing::PartitionAware => "partition-aware",
+        })
+    }
+}
+
 /// How writes treat what is already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WriteMode {
@@ -200,6 +235,8 @@ impl std::str::FromStr for WriteMode {
 pub struct LoadConfig {
     /// The protocol spoken.
     pub protocol: Protocol,
+    /// Which node each request goes to (HTTP only).
+    pub routing: Routing,
     /// The nodes: base URLs over HTTP (`http://127.0.0.1:8001`), binary addresses
     /// `host:port` over the binary protocol, `host:port` or `redis://host:port` over RESP;
     /// client `i` talks to node `i % nodes.len()`.
@@ -252,6 +289,7 @@ impl Default for LoadConfig {
     fn default() -> Self {
         LoadConfig {
             protocol: Protocol::Http,
+            routing: Routing::Any,
             nodes: vec![
                 "http://127.0.0.1:8001".into(),
                 "http://127.0.0.1:8002".into(),
@@ -335,6 +373,9 @@ impl LoadConfig {
                 }
             }
         }
+        if self.routing == Routing::PartitionAware && self.protocol != Protocol::Http {
+            return bad("partition-aware routing is an HTTP setting");
+        }
         if self.protocol == Protocol::Binary {
             for node in &self.nodes {
                 check_binary_address(node).map_err(LoadError::Config)?;
@@ -403,6 +444,9 @@ pub async fn run_until(
 ) -> Result<LoadReport, LoadError> {
     config.validate()?;
     let links = match config.protocol {
+        Protocol::Http if config.routing == Routing::PartitionAware => {
+            cluster_links(config).await?
+        }
         Protocol::Http => http_links(config).await?,
         Protocol::Binary => binary_links(config).await?,
         Protocol::Resp => resp_links(config).await?,
@@ -449,11 +493,17 @@ pub async fn run_until(
         tokio::time::sleep_until(measure_from.into()).await;
         cpu::Sample::take(&pids)
     });
+    let forwards_config = config.clone();
+    let forwards_start = tokio::spawn(async move {
+        tokio::time::sleep_until(measure_from.into()).await;
+        forwards(&forwards_config).await
+    });
     workers = run_phase(workers, |w| {
         w.mix(Arc::clone(&shared), schedule.clone(), measure_from, end)
     })
     .await?;
     let cpu_end = cpu::Sample::take(&config.cpu_pids);
+    let forwards_end = forwards(config).await;
     let elapsed = Instant::now().saturating_duration_since(measure_from);
     // Stopped during the warm-up: nothing was measured, CPU time included.
     let cpu = if cpu_start.is_finished() {
@@ -464,6 +514,15 @@ pub async fn run_until(
     } else {
         cpu_start.abort();
         CpuReport::default()
+    };
+    let forwarded = if forwards_start.is_finished() {
+        let start = forwards_start
+            .await
+            .map_err(|e| LoadError::Task(e.to_string()))?;
+        start.zip(forwards_end).map(|(a, b)| b.saturating_sub(a))
+    } else {
+        forwards_start.abort();
+        None
     };
     if let Some(pacer) = pacer {
         pacer.await.map_err(|e| LoadError::Task(e.to_string()))?;
@@ -510,6 +569,8 @@ pub async fn run_until(
     }
     Ok(LoadReport {
         protocol: config.protocol,
+        routing: config.routing,
+        forwards: forwarded,
         nodes: config.nodes.clone(),
         clients: config.clients,
         preloaded,
@@ -522,6 +583,47 @@ pub async fn run_until(
         unsent_slots: schedule.map(|s| s.unsent()),
         cpu,
     })
+}
+
+/// One [`ClusterClient`] shared by every client: it learns the ring from the nodes given and
+/// routes each request to a replica of its key.
+async fn cluster_links(config: &LoadConfig) -> Result<Vec<Link>, LoadError> {
+    let options = ClusterOptions {
+        token: config.token.clone(),
+        tls: config.tls.clone(),
+        deadline: config.timeout,
+        ..ClusterOptions::default()
+    };
+    let cluster = ClusterClient::connect(&config.nodes, options)
+        .await
+        .map_err(|source| LoadError::Unreachable {
+            node: config.nodes.join(","),
+            source,
+        })?;
+    Ok((0..config.clients)
+        .map(|_| Link::Cluster(cluster.clone()))
+        .collect())
+}
+
+/// The sum of the `forwards` counters of the nodes (HTTP), `None` if one cannot be read.
+async fn forwards(config: &LoadConfig) -> Option<u64> {
+    if config.protocol != Protocol::Http {
+        return None;
+    }
+    let tls = config.tls.as_ref();
+    let mut sum = 0;
+    for node in &config.nodes {
+        let mut builder = Client::builder(node).timeout(Duration::from_secs(5));
+        if let Some(token) = &config.token {
+            builder = builder.token(token);
+        }
+        if let Some(tls) = tls {
+            builder = builder.tls(tls.clone());
+        }
+        let stats = builder.build().ok()?.stats().await.ok()?;
+        sum += stats["metrics"]["forwards"].as_u64()?;
+    }
+    Some(sum)
 }
 
 /// One HTTP link per client, client `i` to node `i % nodes`, sharing one pool of connections;

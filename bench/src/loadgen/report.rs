@@ -12,9 +12,9 @@ use dynamo_client::ClientError;
 use serde_json::{Value, json};
 
 use super::LATE_START;
-use super::Protocol;
 use super::cpu::CpuReport;
 use super::histogram::Histogram;
+use super::{Protocol, Routing};
 
 /// The kinds failures are counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +219,11 @@ impl VerifyReport {
 pub struct LoadReport {
     /// The protocol spoken.
     pub protocol: Protocol,
+    /// Which node each request went to.
+    pub routing: Routing,
+    /// Requests the nodes forwarded to another coordinator during the measured phase (sum
+    /// of their `forwards` counters; HTTP only, `None` when not every node could be read).
+    pub forwards: Option<u64>,
     /// The nodes the clients talked to.
     pub nodes: Vec<String>,
     /// Concurrent clients.
@@ -334,6 +339,8 @@ impl LoadReport {
         let cpu = &self.cpu;
         json!({
             "protocol": self.protocol.to_string(),
+            "routing": self.routing.to_string(),
+            "forwards": self.forwards,
             "nodes": self.nodes,
             "clients": self.clients,
             "preloaded": self.preloaded,
@@ -384,14 +391,22 @@ impl LoadReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} ops in {:.1} s: {:.0} ops/s ({} clients, {} nodes, {})",
+            "{} ops in {:.1} s: {:.0} ops/s ({} clients, {} nodes, {}, routing {})",
             self.ops(),
             self.elapsed.as_secs_f64(),
             self.ops_per_sec(),
             self.clients,
             self.nodes.len(),
             self.protocol,
+            self.routing,
         );
+        if let Some(forwards) = self.forwards {
+            let _ = writeln!(
+                out,
+                "forwarded by the nodes: {forwards} ({:.1}% of operations)",
+                forwards as f64 * 100.0 / self.ops_done().max(1) as f64
+            );
+        }
         match self.intended_rate {
             Some(rate) => {
                 let _ = writeln!(

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dynamo_client::{BinaryClient, Client, ClientError, Context, GetOptions, Object, PutOptions};
+use dynamo_client::{
+    BinaryClient, Client, ClientError, ClusterClient, Context, GetOptions, Object, PutOptions,
+};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -186,6 +188,8 @@ impl RespLink {
 pub(crate) enum Link {
     /// The HTTP API through `dynamo-client` (its pool of connections).
     Http(Client),
+    /// The HTTP API through a partition-aware `ClusterClient`, shared by every client.
+    Cluster(ClusterClient),
     /// The binary protocol through `dynamo-client`: the node's client, shared by every
     /// client of the load on that node, which pipelines their requests.
     Binary(BinaryClient),
@@ -202,6 +206,9 @@ impl Link {
                 client.get_with(bucket, key_name(key), &options).await?,
             )),
             Link::Binary(client) => Ok(Found::of(
+                client.get_with(bucket, key_name(key), &options).await?,
+            )),
+            Link::Cluster(client) => Ok(Found::of(
                 client.get_with(bucket, key_name(key), &options).await?,
             )),
             Link::Resp(link) => Ok(Found {
@@ -232,6 +239,11 @@ impl Link {
                 Ok(done.context)
             }
             Link::Binary(client) => {
+                let options = shared.put_options(context);
+                let done = client.put(bucket, key_name(key), value, &options).await?;
+                Ok(done.context)
+            }
+            Link::Cluster(client) => {
                 let options = shared.put_options(context);
                 let done = client.put(bucket, key_name(key), value, &options).await?;
                 Ok(done.context)
