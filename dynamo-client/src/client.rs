@@ -29,8 +29,8 @@ pub const CONTEXT_HEADER: &str = "x-dynamo-context";
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
-    /// The node's base URL, without a trailing `/`.
-    base: String,
+    /// The node's base URL, without a trailing `/` (shared: clones are cheap).
+    base: Arc<str>,
     /// Where the highest ring version seen in answers (`X-Dynamo-Ring`) is kept, for a
     /// routing [`ClusterClient`](crate::ClusterClient).
     ring_seen: Option<Arc<AtomicU64>>,
@@ -190,7 +190,7 @@ impl Client {
         if url.host_str().is_none() {
             return Err(invalid("no host"));
         }
-        let base = url.as_str().trim_end_matches('/').to_owned();
+        let base: Arc<str> = url.as_str().trim_end_matches('/').into();
         Ok(Client {
             http,
             base,

@@ -4,12 +4,15 @@
 //! maximum). So a dead node costs one failed request, not one per request.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The breaker of one node.
 #[derive(Debug)]
 pub(super) struct Breaker {
     state: Mutex<State>,
+    /// True while `state` is not closed: the checks of every request read only this.
+    tripped: AtomicBool,
     cooldown: Duration,
 }
 
@@ -29,6 +32,7 @@ impl Breaker {
     pub fn new(cooldown: Duration) -> Breaker {
         Breaker {
             state: Mutex::new(State::default()),
+            tripped: AtomicBool::new(false),
             cooldown,
         }
     }
@@ -39,7 +43,7 @@ impl Breaker {
 
     /// True while requests skip the node: after a failure, until a probe succeeds.
     pub fn is_open(&self) -> bool {
-        self.lock().open_until.is_some()
+        self.tripped.load(Ordering::Acquire) && self.lock().open_until.is_some()
     }
 
     /// Whether the caller should probe the node now: the breaker is open and its cool-down
@@ -59,9 +63,13 @@ impl Breaker {
 
     /// The node answered: close the breaker.
     pub fn success(&self) {
+        if !self.tripped.load(Ordering::Acquire) {
+            return;
+        }
         let mut state = self.lock();
         state.failures = 0;
         state.open_until = None;
+        self.tripped.store(false, Ordering::Release);
     }
 
     /// The node failed (unreachable, no answer in time, overloaded): open the breaker for a
@@ -75,6 +83,7 @@ impl Breaker {
             .saturating_mul(1 << doublings)
             .min(MAX_COOLDOWN.max(self.cooldown));
         state.open_until = Some(now + cooldown);
+        self.tripped.store(true, Ordering::Release);
     }
 }
 

@@ -104,11 +104,20 @@ struct Inner {
     http: reqwest::Client,
     /// The highest ring version any answer announced.
     ring_seen: Arc<AtomicU64>,
-    view: RwLock<Arc<View>>,
+    /// What requests are routed by.
+    table: RwLock<Arc<Table>>,
+    /// Every node ever known, by base URL (a node keeps its breaker across ring changes).
     nodes: RwLock<HashMap<String, Arc<Link>>>,
     /// Held by the one task fetching the ring.
     refreshing: tokio::sync::Mutex<()>,
     latencies: Latencies,
+}
+
+/// A view of the ring and the links of its nodes (`links[i]` reaches `view.everyone[i]`),
+/// swapped whole when the ring is fetched again.
+struct Table {
+    view: View,
+    links: Vec<Arc<Link>>,
 }
 
 /// A node: its client and its breaker.
@@ -181,7 +190,10 @@ impl ClusterClient {
             .build()?;
         let cluster = ClusterClient {
             inner: Arc::new(Inner {
-                view: RwLock::new(Arc::new(View::seeds_only(&seeds))),
+                table: RwLock::new(Arc::new(Table {
+                    view: View::seeds_only(&[]),
+                    links: Vec::new(),
+                })),
                 latencies: Latencies::new(),
                 options,
                 seeds,
@@ -191,22 +203,27 @@ impl ClusterClient {
                 refreshing: tokio::sync::Mutex::new(()),
             }),
         };
-        for seed in &cluster.inner.seeds {
-            cluster.link(seed)?;
-        }
+        let seeds_only = cluster.table_of(View::seeds_only(&cluster.inner.seeds))?;
+        *cluster
+            .inner
+            .table
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(seeds_only);
         cluster.refresh().await?;
         Ok(cluster)
     }
 
     /// The ring version the client routes by.
     pub fn ring_version(&self) -> u64 {
-        self.view().version
+        self.table().view.version
     }
 
     /// The nodes a request for `key` of `bucket` would try, in order (base URLs): its
     /// preference list first, nodes believed down last.
     pub fn route(&self, bucket: impl AsRef<[u8]>, key: impl AsRef<[u8]>) -> Vec<String> {
-        self.view().candidates(bucket.as_ref(), key.as_ref())
+        self.table()
+            .view
+            .candidate_urls(bucket.as_ref(), key.as_ref())
     }
 
     /// A client of one node of the cluster (for the admin endpoints), sharing this client's
@@ -226,19 +243,17 @@ impl ClusterClient {
     pub async fn refresh(&self) -> Result<(), ClientError> {
         let _one_at_a_time = self.inner.refreshing.lock().await;
         let mut last = None;
-        for node in self.view().everyone.clone() {
-            let link = self.link(&node)?;
+        let current = self.table();
+        for (node, link) in current.view.everyone.iter().zip(&current.links) {
             match link.client.ring(None).await {
                 Ok(info) => match View::from_ring(&info, &self.inner.seeds) {
                     Some(view) => {
-                        for url in &view.everyone {
-                            self.link(url)?;
-                        }
                         self.inner
                             .ring_seen
                             .fetch_max(view.version, Ordering::Relaxed);
-                        *self.inner.view.write().unwrap_or_else(|e| e.into_inner()) =
-                            Arc::new(view);
+                        let table = self.table_of(view)?;
+                        *self.inner.table.write().unwrap_or_else(|e| e.into_inner()) =
+                            Arc::new(table);
                         return Ok(());
                     }
                     None => {
@@ -334,8 +349,18 @@ impl ClusterClient {
         .await
     }
 
-    fn view(&self) -> Arc<View> {
-        Arc::clone(&self.inner.view.read().unwrap_or_else(|e| e.into_inner()))
+    fn table(&self) -> Arc<Table> {
+        Arc::clone(&self.inner.table.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The table of `view`: its nodes' links (kept from before for nodes already known).
+    fn table_of(&self, view: View) -> Result<Table, ClientError> {
+        let links = view
+            .everyone
+            .iter()
+            .map(|url| self.link(url))
+            .collect::<Result<_, _>>()?;
+        Ok(Table { view, links })
     }
 
     /// The link to `url`, made on first use.
@@ -376,7 +401,8 @@ impl ClusterClient {
     /// Fetches the ring in the background when an answer announced a newer one or the copy
     /// is old; at most one fetch at a time.
     fn refresh_if_stale(&self) {
-        let view = self.view();
+        let table = self.table();
+        let view = &table.view;
         let newer = self.inner.ring_seen.load(Ordering::Relaxed) > view.version;
         let old = view.fetched.elapsed() >= self.inner.options.refresh_interval;
         if (newer || old) && self.inner.refreshing.try_lock().is_ok() {
@@ -400,27 +426,28 @@ impl ClusterClient {
         Fut: Future<Output = Result<T, ClientError>> + 'a,
     {
         let deadline = Instant::now() + self.inner.options.deadline;
-        let candidates = self.view().candidates(bucket, key);
-        let links: Vec<(String, Arc<Link>)> = candidates
-            .iter()
-            .map(|url| Ok((url.clone(), self.link(url)?)))
-            .collect::<Result<_, ClientError>>()?;
+        let table = self.table();
+        let mut order = table.view.candidates(bucket, key);
         // Nodes whose breaker is open go last, not away: when every node failed lately, the
         // request still tries them rather than failing without a try.
-        let (mut order, skipped): (Vec<_>, Vec<_>) = links
-            .into_iter()
-            .partition(|(_, link)| !link.breaker.is_open());
-        for (_, link) in &skipped {
-            self.probe_if_due(link);
+        let open = |i: &usize| table.links[*i].breaker.is_open();
+        if order.iter().any(open) {
+            for i in order.iter().filter(|i| open(i)) {
+                self.probe_if_due(&table.links[*i]);
+            }
+            order.sort_by_key(open);
         }
-        order.extend(skipped);
+        let order: Vec<(&String, &Arc<Link>)> = order
+            .into_iter()
+            .map(|i| (&table.view.everyone[i], &table.links[i]))
+            .collect();
         let hedge_after = (kind == Kind::Read && self.inner.options.hedged_reads)
             .then(|| self.inner.latencies.p95())
             .flatten();
         let mut last = None;
         let mut i = 0;
         while i < order.len() {
-            let (url, link) = &order[i];
+            let (url, link) = order[i];
             i += 1;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -428,9 +455,7 @@ impl ClusterClient {
             }
             let first = attempt(link.client.clone());
             let outcome = match (hedge_after, order.get(i)) {
-                (Some(after), Some((second_url, second))) if after < left => {
-                    let second_url = second_url.clone();
-                    let second = Arc::clone(second);
+                (Some(after), Some(&(second_url, second))) if after < left => {
                     let hedged = hedge::race(first, after, || attempt(second.client.clone()));
                     match tokio::time::timeout(left, hedged).await {
                         Ok((result, by_second)) => {
@@ -439,7 +464,7 @@ impl ClusterClient {
                                 i += 1;
                                 Some((second_url, second, result))
                             } else {
-                                Some((url.clone(), Arc::clone(link), result))
+                                Some((url, link, result))
                             }
                         }
                         Err(_) => None,
@@ -448,7 +473,7 @@ impl ClusterClient {
                 _ => tokio::time::timeout(left, first)
                     .await
                     .ok()
-                    .map(|result| (url.clone(), Arc::clone(link), result)),
+                    .map(|result| (url, link, result)),
             };
             let Some((url, link, result)) = outcome else {
                 // The deadline passed with the attempt in flight.
@@ -456,7 +481,7 @@ impl ClusterClient {
                 return Err(match kind {
                     Kind::Read => ClientError::Timeout(self.inner.options.deadline),
                     Kind::Write => ClientError::OutcomeUnknown {
-                        node: url.clone(),
+                        node: url.to_owned(),
                         message: "no answer before the request's deadline".to_owned(),
                     },
                 });
@@ -482,7 +507,7 @@ impl ClusterClient {
                         return Err(match (kind, e) {
                             (Kind::Write, ClientError::Transport(t)) => {
                                 ClientError::OutcomeUnknown {
-                                    node: url,
+                                    node: url.to_owned(),
                                     message: t.to_string(),
                                 }
                             }

@@ -15,13 +15,13 @@ pub(super) struct View {
     pub version: u64,
     /// The ring's shape (`None`: no ring was known, e.g. before the first fetch).
     ring: Option<RingConfig>,
-    /// Every partition's preference list, as base URLs (nodes without an announced HTTP
-    /// endpoint are left out).
-    preference: Vec<Vec<String>>,
+    /// Every partition's preference list, as indexes into `everyone` (nodes without an
+    /// announced HTTP endpoint are left out).
+    preference: Vec<Vec<u16>>,
     /// Every member's base URL, in ring order, then the seeds that are not members.
     pub everyone: Vec<String>,
-    /// Base URLs of members the answering node considered down.
-    down: Vec<String>,
+    /// Whether the answering node considered each of `everyone` down.
+    down: Vec<bool>,
     /// When it was fetched.
     pub fetched: Instant,
 }
@@ -34,7 +34,7 @@ impl View {
             ring: None,
             preference: Vec::new(),
             everyone: seeds.to_vec(),
-            down: Vec::new(),
+            down: vec![false; seeds.len()],
             fetched: Instant::now(),
         }
     }
@@ -47,13 +47,25 @@ impl View {
             return None;
         }
         let ring = RingConfig::new(info.partition_count).ok()?;
-        let urls: HashMap<&str, &str> = info
-            .members
-            .iter()
-            .filter_map(|m| Some((m.node.as_str(), m.http.as_deref()?)))
-            .collect();
-        if urls.is_empty() {
+        let mut everyone: Vec<String> = Vec::new();
+        let mut down = Vec::new();
+        let mut index: HashMap<&str, u16> = HashMap::new();
+        for m in &info.members {
+            let Some(url) = &m.http else { continue };
+            if !everyone.contains(url) {
+                index.insert(m.node.as_str(), u16::try_from(everyone.len()).ok()?);
+                everyone.push(url.clone());
+                down.push(m.up == Some(false));
+            }
+        }
+        if everyone.is_empty() {
             return None;
+        }
+        for seed in seeds {
+            if !everyone.contains(seed) {
+                everyone.push(seed.clone());
+                down.push(false);
+            }
         }
         let mut preference = vec![Vec::new(); info.partition_count as usize];
         for p in &info.partitions {
@@ -61,22 +73,9 @@ impl View {
             *slot = p
                 .preference_list
                 .iter()
-                .filter_map(|n| urls.get(n.as_str()).map(|u| (*u).to_owned()))
+                .filter_map(|n| index.get(n.as_str()).copied())
                 .collect();
         }
-        let mut everyone: Vec<String> =
-            info.members.iter().filter_map(|m| m.http.clone()).collect();
-        for seed in seeds {
-            if !everyone.contains(seed) {
-                everyone.push(seed.clone());
-            }
-        }
-        let down = info
-            .members
-            .iter()
-            .filter(|m| m.up == Some(false))
-            .filter_map(|m| m.http.clone())
-            .collect();
         Some(View {
             version: info.version,
             ring: Some(ring),
@@ -87,28 +86,37 @@ impl View {
         })
     }
 
-    /// The nodes to try for `key` of `bucket`, best first: its preference list (its
-    /// coordinators, so no request is forwarded), then every other node; within each group,
-    /// nodes believed down go last.
-    pub fn candidates(&self, bucket: &[u8], key: &[u8]) -> Vec<String> {
-        let mut order: Vec<String> = Vec::with_capacity(self.everyone.len());
-        if let Some(ring) = self.ring {
-            let p = ring.partition_of(bucket, key).0 as usize;
-            if let Some(list) = self.preference.get(p) {
-                order.extend(list.iter().cloned());
-            }
+    /// The nodes to try for `key` of `bucket`, best first, as indexes into `everyone`: its
+    /// preference list (its coordinators, so no request is forwarded), then every other
+    /// node; within each group, nodes believed down go last.
+    pub fn candidates(&self, bucket: &[u8], key: &[u8]) -> Vec<usize> {
+        let mut order: Vec<usize> = Vec::with_capacity(self.everyone.len());
+        if let Some(ring) = self.ring
+            && let Some(list) = self
+                .preference
+                .get(ring.partition_of(bucket, key).0 as usize)
+        {
+            order.extend(list.iter().map(|&i| usize::from(i)));
         }
         let primaries = order.len();
-        for node in &self.everyone {
-            if !order.contains(node) {
-                order.push(node.clone());
+        for i in 0..self.everyone.len() {
+            if !order.contains(&i) {
+                order.push(i);
             }
         }
         // Stable: the ring order stays within each group.
         let (head, tail) = order.split_at_mut(primaries);
-        head.sort_by_key(|n| self.down.contains(n));
-        tail.sort_by_key(|n| self.down.contains(n));
+        head.sort_by_key(|&i| self.down[i]);
+        tail.sort_by_key(|&i| self.down[i]);
         order
+    }
+
+    /// [`candidates`](Self::candidates) as base URLs.
+    pub fn candidate_urls(&self, bucket: &[u8], key: &[u8]) -> Vec<String> {
+        self.candidates(bucket, key)
+            .into_iter()
+            .map(|i| self.everyone[i].clone())
+            .collect()
     }
 }
 
@@ -161,12 +169,12 @@ mod tests {
                 .unwrap()
         };
         assert_eq!(
-            view.candidates(b"b", key_of(0).as_bytes()),
+            view.candidate_urls(b"b", key_of(0).as_bytes()),
             ["http://a", "http://b", "http://c", "http://seed"]
         );
         // b owns partition 1 but is down: c first, b still before the other nodes.
         assert_eq!(
-            view.candidates(b"b", key_of(1).as_bytes()),
+            view.candidate_urls(b"b", key_of(1).as_bytes()),
             ["http://c", "http://b", "http://a", "http://seed"]
         );
     }
@@ -185,6 +193,6 @@ mod tests {
         }
         assert!(View::from_ring(&silent, &[]).is_none());
         let seeds = View::seeds_only(&["http://x".into()]);
-        assert_eq!(seeds.candidates(b"b", b"k"), ["http://x"]);
+        assert_eq!(seeds.candidate_urls(b"b", b"k"), ["http://x"]);
     }
 }
