@@ -1,7 +1,10 @@
 //! A circuit breaker per node: after a failure the node is skipped for a cool-down, then it
 //! is probed (a `GET /ping` in the background, so that no request, least of all a write, is
 //! the probe); a success closes the breaker, another failure doubles the cool-down (up to a
-//! maximum). So a dead node costs one failed request, not one per request.
+//! maximum). So a dead node costs one failed request, not one per request. An answered probe
+//! closes the breaker but only a request that succeeds resets the doubling: a node that
+//! answers pings and fails requests (a coordinator cut off from its replicas) is tried after
+//! 1, 2, 4... cool-downs, not after every one.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -72,6 +75,14 @@ impl Breaker {
         self.tripped.store(false, Ordering::Release);
     }
 
+    /// A probe was answered: close the breaker, but keep the count of failures, so that a
+    /// node that answers pings and still fails requests is skipped twice as long next time.
+    /// A request that succeeds ([`success`](Self::success)) resets it.
+    pub fn probe_success(&self) {
+        // `tripped` stays set until a request succeeds, so `success` resets the count.
+        self.lock().open_until = None;
+    }
+
     /// The node failed (unreachable, no answer in time, overloaded): open the breaker for a
     /// cool-down that doubles with each failure in a row.
     pub fn failure(&self, now: Instant) {
@@ -112,6 +123,29 @@ mod tests {
         // It succeeds: closed.
         b.success();
         assert!(!b.is_open());
+    }
+
+    #[test]
+    fn an_answered_probe_closes_but_only_a_request_resets_the_doubling() {
+        let b = Breaker::new(Duration::from_secs(1));
+        let t0 = Instant::now();
+        b.failure(t0);
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(b.probe_due(t1));
+        b.probe_success();
+        assert!(!b.is_open());
+        // It fails a request again: skipped twice as long.
+        b.failure(t1);
+        assert!(b.is_open());
+        assert!(!b.probe_due(t1 + Duration::from_millis(1999)));
+        let t2 = t1 + Duration::from_secs(2);
+        assert!(b.probe_due(t2));
+        b.probe_success();
+        // A request succeeds: the next failure starts from one cool-down again.
+        b.success();
+        assert!(!b.is_open());
+        b.failure(t2);
+        assert!(b.probe_due(t2 + Duration::from_secs(1)));
     }
 
     #[test]
