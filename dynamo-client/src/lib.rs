@@ -43,6 +43,14 @@
 //! reads in JSON (`Accept: application/json`) and maps the API's JSON errors to
 //! [`ClientError`]'s variants. It does not depend on the server's crates.
 //!
+//! # A whole cluster
+//!
+//! [`ClusterClient`] is the client for an application: given some seed nodes it learns the
+//! ring and every node, sends each request to a replica of its key (no forwarding hop) and
+//! fails over between nodes with a circuit breaker per node. Reads are retried on another
+//! node after any failure; a write only when it cannot have been applied, else the error is
+//! [`ClientError::OutcomeUnknown`]. See its module documentation for the details.
+//!
 //! # The binary protocol
 //!
 //! [`BinaryClient`] speaks the node's binary protocol ([`dynamo_protocol`]: length-prefixed
