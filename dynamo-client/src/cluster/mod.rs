@@ -80,8 +80,24 @@ impl Default for ClusterOptions {
 }
 
 /// A client of a whole cluster that sends each request to a replica of its key and fails
-/// over between nodes (see the [module documentation](self)). Cheap to clone; share one
-/// among tasks. Needs a tokio runtime (ring refreshes run as tasks).
+/// over between nodes.
+///
+/// - **Routing.** It learns the ring and every member's HTTP endpoint from any node
+///   (`GET /ring`) and sends each request to the first reachable node of its key's
+///   preference list: a coordinator of the key, so no request is forwarded. A newer ring
+///   version announced by an answer (`X-Dynamo-Ring`), or a copy older than
+///   [`ClusterOptions::refresh_interval`], makes it fetch the ring again.
+/// - **Failover.** A node that cannot be reached, does not answer in time or says it is
+///   overloaded is skipped by its circuit breaker until a background ping answers; the
+///   request goes to the next node, all within [`ClusterOptions::deadline`].
+/// - **Writes are not applied twice.** A read moves on after any transport failure; a write
+///   only when it cannot have been applied (refused connection, overloaded node), else it
+///   fails with [`ClientError::OutcomeUnknown`].
+/// - **Hedged reads** ([`ClusterOptions::hedged_reads`]) ask the next node too when the first
+///   is slower than the recent reads' 95th percentile.
+///
+/// Cheap to clone; share one among tasks. Needs a tokio runtime (ring refreshes and probes
+/// run as tasks).
 ///
 /// ```no_run
 /// use dynamo_client::{ClusterClient, ClusterOptions, PutOptions};
