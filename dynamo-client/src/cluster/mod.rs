@@ -8,11 +8,11 @@
 //!   (`X-Dynamo-Ring`); a version above the client's makes it fetch the ring again, and so
 //!   does a copy older than [`ClusterOptions::refresh_interval`].
 //! - **Failover.** A node that cannot be reached, does not answer in time, says it is
-//!   overloaded, or answers that too few replicas answered it (`Unavailable`: a coordinator
-//!   cut off from its replicas answers every request so) is skipped for a cool-down by its
-//!   circuit breaker (a ping probes it afterwards; a node that answers the ping and fails
-//!   again is skipped twice as long), and the request goes to the next node of the list,
-//!   all within one deadline ([`ClusterOptions::deadline`]).
+//!   overloaded, or cannot gather a read quorum (`Unavailable` to a read: it is cut off
+//!   from the others) is skipped for a cool-down by its circuit breaker (a ping probes it
+//!   afterwards; a node that answers the ping and fails again is skipped twice as long),
+//!   and the request goes to the next node of the list, all within one deadline
+//!   ([`ClusterOptions::deadline`]).
 //! - **Writes are not applied twice.** A read is retried on the next node after any
 //!   transport failure. A write is retried only when it cannot have been applied: the
 //!   connection was refused or never opened, or the node answered that it did not take it
@@ -553,14 +553,19 @@ fn judge(kind: Kind, e: &ClientError) -> (Next, bool) {
         },
         // The node answered that it did not take the request.
         ClientError::Overloaded { .. } => (Next::Retry, true),
-        // Too few replicas answered that coordinator: another may reach more, and the
-        // node is skipped for a while (one cut off from its replicas fails every request it
-        // coordinates: with one node of three cut off from the others, dynamo-faults measured
-        // 12-21% of all requests failing, 0.1-0.2% once such a node was skipped). A write may
-        // have been applied on some, so it is not sent again.
+        // Too few replicas answered that coordinator: another may reach more.
+        // - A read may be coordinated by any node of the key's sloppy preference list, so a
+        //   node that cannot gather R answers is itself cut off from the others: it is
+        //   skipped for a while (it fails every request it coordinates; with one node of
+        //   three cut off from the others dynamo-faults measured 12-21% of all requests
+        //   failing, 0.1% once such a node was skipped).
+        // - A write needs a reachable primary of its key: its Unavailable may be the key's
+        //   (no primary on this side of a partition), not the node's, so the node is not
+        //   blamed (a minority side would then skip its own nodes and wait on the others).
+        //   It may have been applied on some, so it is not sent again.
         ClientError::Unavailable { .. } => match kind {
             Kind::Read => (Next::Retry, true),
-            Kind::Write => (Next::Fail, true),
+            Kind::Write => (Next::Fail, false),
         },
         // The node's own answer (not found, bad request, forbidden...): final.
         _ => (Next::Fail, false),
@@ -580,16 +585,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unavailable_coordinator_is_skipped_and_a_write_is_not_sent_again() {
-        // A read moves on, a write stops there (it may have been applied); the node is
-        // blamed either way, so the next requests go to another node of the list first.
+    fn a_coordinator_that_cannot_gather_a_read_quorum_is_skipped() {
+        // A read moves on and blames the node, so the next requests go to another node of
+        // the list first; a write stops there (it may have been applied) and blames nobody
+        // (its key may have no reachable primary anywhere).
         assert!(matches!(
             judge(Kind::Read, &unavailable()),
             (Next::Retry, true)
         ));
         assert!(matches!(
             judge(Kind::Write, &unavailable()),
-            (Next::Fail, true)
+            (Next::Fail, false)
         ));
         let overloaded = ClientError::Overloaded {
             message: "busy".to_owned(),
