@@ -87,9 +87,11 @@ impl Default for ClusterOptions {
 ///   preference list: a coordinator of the key, so no request is forwarded. A newer ring
 ///   version announced by an answer (`X-Dynamo-Ring`), or a copy older than
 ///   [`ClusterOptions::refresh_interval`], makes it fetch the ring again.
-/// - **Failover.** A node that cannot be reached, does not answer in time or says it is
-///   overloaded is skipped by its circuit breaker until a background ping answers; the
-///   request goes to the next node, all within [`ClusterOptions::deadline`].
+/// - **Failover.** A node that cannot be reached, does not answer in time, says it is
+///   overloaded or cannot gather a read quorum (it is cut off from the others) is skipped by
+///   its circuit breaker until a background ping answers (longer each time it fails again
+///   before a request succeeds); the request goes to the next node, all within
+///   [`ClusterOptions::deadline`].
 /// - **Writes are not applied twice.** A read moves on after any transport failure; a write
 ///   only when it cannot have been applied (refused connection, overloaded node), else it
 ///   fails with [`ClientError::OutcomeUnknown`].
