@@ -632,7 +632,7 @@ fn draw_timeline(
         .legend(|(x, y)| Cross::new((x + 10, y), 3, RED));
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .draw()

@@ -364,6 +364,7 @@ pub fn run(config: &RunConfig) -> Result<Report> {
     for node in &mut nodes {
         node.stop();
     }
+    let netem = net.netem;
     drop(net);
 
     let final_path = out.join("final.json");
@@ -387,7 +388,7 @@ pub fn run(config: &RunConfig) -> Result<Report> {
         nodes: node_count,
         nrw: [config.n, config.r, config.w],
         engine: config.engine.clone(),
-        netem: false,
+        netem,
         seconds,
         requests: total,
         failed,
@@ -401,7 +402,6 @@ pub fn run(config: &RunConfig) -> Result<Report> {
         failures: notes,
         out: out.clone(),
     };
-    report.netem = intervals.iter().any(|f| f.how.starts_with("netem"));
     if config.split {
         report.split = split_sides(&ops, &intervals, &spec);
     }
