@@ -128,6 +128,9 @@ pub struct SplitSide {
     pub writes_ok: u64,
     /// Keys with a write acknowledged on this side during the split.
     pub keys_written: usize,
+    /// Of those, keys with a write acknowledged on the other side too (concurrent versions
+    /// that healing must merge).
+    pub keys_written_both_sides: usize,
     /// Reads after healing that returned siblings (concurrent writes from both sides).
     pub sibling_reads_after: u64,
 }
@@ -455,7 +458,7 @@ pub fn text(report: &Report) -> String {
     for side in &report.split {
         let _ = writeln!(
             s,
-            "split side of agent {} (nodes {}): reads {}/{} ok, writes {}/{} acknowledged on {} keys; reads with siblings after healing {}",
+            "split side of agent {} (nodes {}): reads {}/{} ok, writes {}/{} acknowledged on {} keys ({} written on both sides); reads with siblings after healing {}",
             side.agent,
             side.nodes.join(","),
             side.reads_ok,
@@ -463,6 +466,7 @@ pub fn text(report: &Report) -> String {
             side.writes_ok,
             side.writes,
             side.keys_written,
+            side.keys_written_both_sides,
             side.sibling_reads_after
         );
     }

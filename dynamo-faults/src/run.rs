@@ -234,6 +234,10 @@ pub fn run(config: &RunConfig) -> Result<Report> {
     let dynamo = locate_dynamo(config, &harness)?;
     let out = &config.out;
     let logs = out.join("logs");
+    // The logs of an earlier run into the same directory would mix with this run's.
+    if logs.is_dir() {
+        std::fs::remove_dir_all(&logs).map_err(FaultsError::io(&logs))?;
+    }
     std::fs::create_dir_all(&logs).map_err(FaultsError::io(&logs))?;
     let work = tempfile::Builder::new()
         .prefix("dynamo-faults-")
@@ -479,6 +483,9 @@ fn judge_report(report: &mut Report) {
                 ));
             }
         }
+        if report.split.iter().all(|s| s.keys_written_both_sides == 0) {
+            failures.push("no key was written on both sides of the split".into());
+        }
         if c.sibling_keys == 0 && report.split.iter().all(|s| s.sibling_reads_after == 0) {
             failures.push("no siblings after healing: the two sides never wrote one key".into());
         }
@@ -647,7 +654,7 @@ fn split_sides(
     };
     let names: Vec<String> = spec.members.iter().map(|(id, _)| id.clone()).collect();
     let (a, b) = names.split_at(SIDE_A.min(names.len()));
-    [(0u8, a), (1u8, b)]
+    let mut sides: Vec<(SplitSide, std::collections::BTreeSet<u32>)> = [(0u8, a), (1u8, b)]
         .into_iter()
         .map(|(agent, side)| {
             let mut s = SplitSide {
@@ -672,6 +679,17 @@ fn split_sides(
                 }
             }
             s.keys_written = keys.len();
+            (s, keys)
+        })
+        .collect();
+    let both = match sides.as_slice() {
+        [(_, a), (_, b)] => a.intersection(b).count(),
+        _ => 0,
+    };
+    sides
+        .drain(..)
+        .map(|(mut s, _)| {
+            s.keys_written_both_sides = both;
             s
         })
         .collect()
