@@ -305,6 +305,14 @@ fn cluster_states() -> Vec<(String, ClusterState)> {
     .unwrap();
     keys.add_key("gone".to_owned(), access_key(false, Vec::new(), true))
         .unwrap();
+    let mut endpoints = keys.clone();
+    for (n, text) in [
+        ("n1", "http=https://10.0.0.0:8001 binary=10.0.0.0:7001"),
+        ("n2", "http=http://[fd00::1]:8001"),
+        ("n3", "binary=10.0.0.2:7001 future=1"),
+    ] {
+        endpoints.update_client(&node(n), text).unwrap();
+    }
     let mut growing = three.clone();
     let joiner = ClusterState::joining(node("n4"), None, "10.0.0.9:7000".to_owned()).unwrap();
     growing.merge(&joiner);
@@ -321,6 +329,7 @@ fn cluster_states() -> Vec<(String, ClusterState)> {
         ("three".to_owned(), three),
         ("props".to_owned(), props),
         ("keys".to_owned(), keys),
+        ("endpoints".to_owned(), endpoints),
         ("joining".to_owned(), joiner),
         ("growing".to_owned(), growing),
         ("claimed".to_owned(), claimed),
@@ -890,6 +899,20 @@ fn seeds() -> Vec<Seed> {
             name,
             unsealed(encode_cluster_state(&state)),
         ));
+    }
+    // The stored formats' fixtures, older versions included (still read).
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dynamo-core/tests/fixtures");
+    for file in files_of(&fixtures) {
+        let name = file.file_stem().unwrap().to_string_lossy().into_owned();
+        let target = if name.starts_with("cluster-state-") {
+            "cluster_state"
+        } else if name.starts_with("record-") {
+            "record"
+        } else {
+            continue;
+        };
+        let bytes = std::fs::read(&file).unwrap();
+        out.push((target, format!("fixture-{name}"), unsealed(bytes)));
     }
     for (name, epoch, clean_shutdown) in [("clean", 1_700_000_000_000, true), ("crashed", 3, false)]
     {

@@ -33,6 +33,7 @@ use dynamo_core::version::{ContentType, Context};
 use dynamo_core::{antientropy::AeMessage, proto::PeerMessage};
 use dynamo_protocol::{Request, RequestFrame, ResponseFrame};
 use dynamo_server::auth::{self, Denied, KeyTable, Need};
+use dynamo_server::endpoints::ClientEndpoints;
 use dynamo_server::http::multipart::{self, Part};
 use dynamo_server::http::params::{self, Query};
 use dynamo_server::wire::{self, Frame, WireError};
@@ -416,11 +417,17 @@ pub fn cluster_state(data: &[u8]) {
 
 /// A decoded state re-encodes to the same bytes when it was in the current format (older
 /// formats re-encode in the current one, to the same state); it merges with itself without
-/// change; its gossip encoding (postcard, with the same validation) round-trips.
+/// change; its gossip encoding (postcard, with the same validation) round-trips; the client
+/// endpoints its members announce read as the server reads them, and their text form reads
+/// back to the same endpoints.
 fn cluster_bytes(input: &[u8]) {
     let Ok(state) = decode_cluster_state(input) else {
         return;
     };
+    for info in state.members().values() {
+        let endpoints = ClientEndpoints::parse(&info.client);
+        assert_eq!(ClientEndpoints::parse(&endpoints.to_text()), endpoints);
+    }
     let bytes = encode_cluster_state(&state);
     if input.first() == Some(&CLUSTER_FORMAT_VERSION) {
         assert_eq!(
