@@ -126,7 +126,8 @@ pub struct SplitSide {
     pub writes: u64,
     /// Writes acknowledged during the split.
     pub writes_ok: u64,
-    /// Keys with a write acknowledged on this side during the split.
+    /// Keys with a write acknowledged on this side during the split (after its first
+    /// seconds, while the failure detectors notice it).
     pub keys_written: usize,
     /// Of those, keys with a write acknowledged on the other side too (concurrent versions
     /// that healing must merge).
@@ -596,6 +597,8 @@ fn draw_timeline(
         .y_desc("latency (ms)")
         .draw()
         .map_err(|e| text(&e))?;
+    // Each fault shaded; named on the chart when there is room, else by colour in the legend.
+    let named = intervals.len() <= 20;
     for f in intervals {
         let color = kind_color(&f.kind);
         chart
@@ -604,13 +607,28 @@ fn draw_timeline(
                 color.mix(0.18).filled(),
             )))
             .map_err(|e| text(&e))?;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                format!("{} {}", f.kind, f.node),
-                (f.start, max_ms / 1.6),
-                ("sans-serif", 11).into_font().color(&color),
-            )))
-            .map_err(|e| text(&e))?;
+        if named {
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{} {}", f.kind, f.node),
+                    (f.start, max_ms / 1.6),
+                    ("sans-serif", 11).into_font().color(&color),
+                )))
+                .map_err(|e| text(&e))?;
+        }
+    }
+    if !named {
+        let kinds: BTreeSet<&str> = intervals.iter().map(|f| f.kind.as_str()).collect();
+        for kind in kinds {
+            let color = kind_color(kind);
+            chart
+                .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                .map_err(|e| text(&e))?
+                .label(kind.to_owned())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 20, y + 5)], color.mix(0.35).filled())
+                });
+        }
     }
     chart
         .draw_series(LineSeries::new(top, &RGBColor(150, 150, 150)))
@@ -819,5 +837,12 @@ mod tests {
         timeline(&path, "test", &ops, &[interval("kill", 10.0, 20.0)], 60.0).unwrap();
         let svg = std::fs::read_to_string(&path).unwrap();
         assert!(svg.contains("<svg") && svg.contains("kill n1"));
+        // Many faults: named in the legend instead.
+        let many: Vec<Interval> = (0..30)
+            .map(|i| interval("pause", f64::from(i) * 2.0, f64::from(i) * 2.0 + 1.0))
+            .collect();
+        timeline(&path, "test", &ops, &many, 60.0).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        assert!(!svg.contains("pause n1") && svg.contains("pause"));
     }
 }

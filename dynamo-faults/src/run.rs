@@ -643,6 +643,11 @@ fn split_nemesis(config: &RunConfig, net: &Net, t0: Instant, log: &Path) -> Resu
     }])
 }
 
+/// The first seconds of a split, while the nodes' failure detectors notice it: a write
+/// acknowledged then may have reached the other side, so it does not count as a key written
+/// on one side only.
+const SPLIT_NOTICE: f64 = 2.0;
+
 /// Each side's requests during the split, and the siblings seen after it.
 fn split_sides(
     ops: &[crate::workload::Op],
@@ -669,7 +674,9 @@ fn split_sides(
                     s.writes += 1;
                     if op.ok {
                         s.writes_ok += 1;
-                        keys.insert(op.key);
+                        if op.t >= split.start + SPLIT_NOTICE {
+                            keys.insert(op.key);
+                        }
                     }
                 } else if during {
                     s.reads += 1;
