@@ -37,7 +37,9 @@ for target in $(cargo +nightly fuzz list); do
     if ! cargo +nightly fuzz run "${build[@]}" "$target" "$scratch/$target" "corpus/$target" -- \
         -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 2>"$scratch/$target.log"; then
-        tail -n 60 "$scratch/$target.log"
+        # The panic (or libFuzzer's error), then where the input went and how to replay it.
+        grep -m 1 -A 6 -E 'panicked at|ERROR: libFuzzer' "$scratch/$target.log" || true
+        tail -n 25 "$scratch/$target.log"
         failed+=("$target")
     else
         grep -E '^(#[0-9]+[[:space:]]+DONE|Done )' "$scratch/$target.log" || true
