@@ -75,16 +75,7 @@ impl ClientBuilder {
     /// As [`Client::new`] and [`Client::with_token`]; [`ClientError::Tls`] if TLS cannot be
     /// set up.
     pub fn build(self) -> Result<Client, ClientError> {
-        let mut headers = HeaderMap::new();
-        if let Some(token) = &self.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| ClientError::InvalidUrl {
-                    url: self.base_url.clone(),
-                    reason: "the access key is not a valid header value".to_owned(),
-                })?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
+        let headers = auth_headers(self.token.as_deref(), &self.base_url)?;
         let http = crate::tls::http_builder(self.tls.as_ref())?
             .timeout(self.timeout)
             .tcp_nodelay(true)
@@ -93,6 +84,22 @@ impl ClientBuilder {
             .build()?;
         Client::with_http_client(&self.base_url, http)
     }
+}
+
+/// The default headers of a client sending the access key `token` (none without one): its
+/// `Authorization: Bearer` header, marked sensitive. `url` names the node in the error.
+pub(crate) fn auth_headers(token: Option<&str>, url: &str) -> Result<HeaderMap, ClientError> {
+    let mut headers = HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| ClientError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "the access key is not a valid header value".to_owned(),
+            })?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    Ok(headers)
 }
 
 /// An answer read whole.

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::client::Client;
+use crate::client::{Client, auth_headers};
 use crate::error::ClientError;
 use crate::tls::{TlsConfig, http_builder};
 use crate::types::{Context, DeleteOptions, GetOptions, Object, PutOptions, PutResult};
@@ -191,16 +191,7 @@ impl ClusterClient {
                 reason: "no seed node given".to_owned(),
             });
         }
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = &options.token {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
-                .map_err(|_| ClientError::InvalidUrl {
-                    url: seeds[0].clone(),
-                    reason: "the access key is not a valid header value".to_owned(),
-                })?;
-            value.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, value);
-        }
+        let headers = auth_headers(options.token.as_deref(), &seeds[0])?;
         let http = http_builder(options.tls.as_ref())?
             .timeout(options.attempt_timeout)
             .connect_timeout(options.attempt_timeout)
