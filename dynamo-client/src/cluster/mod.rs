@@ -42,6 +42,9 @@ use breaker::Breaker;
 use hedge::Latencies;
 use view::View;
 
+/// How soon a ring fetched while some member's endpoints were unknown is fetched again.
+const INCOMPLETE_REFRESH: Duration = Duration::from_secs(1);
+
 /// Settings of a [`ClusterClient`]: set the fields that matter, the rest from
 /// [`ClusterOptions::default`].
 #[derive(Debug, Clone)]
@@ -415,7 +418,8 @@ impl ClusterClient {
         let table = self.table();
         let view = &table.view;
         let newer = self.inner.ring_seen.load(Ordering::Relaxed) > view.version;
-        let old = view.fetched.elapsed() >= self.inner.options.refresh_interval;
+        let old = view.fetched.elapsed() >= self.inner.options.refresh_interval
+            || (view.incomplete && view.fetched.elapsed() >= INCOMPLETE_REFRESH);
         if (newer || old) && self.inner.refreshing.try_lock().is_ok() {
             let this = self.clone();
             // A failed refresh leaves the current view; the next request tries again.

@@ -24,6 +24,9 @@ pub(super) struct View {
     down: Vec<bool>,
     /// When it was fetched.
     pub fetched: Instant,
+    /// Some ring member had not announced its endpoints yet (gossip had not brought them to
+    /// the node asked): worth asking again soon, though the ring version did not change.
+    pub incomplete: bool,
 }
 
 impl View {
@@ -36,6 +39,7 @@ impl View {
             everyone: seeds.to_vec(),
             down: vec![false; seeds.len()],
             fetched: Instant::now(),
+            incomplete: true,
         }
     }
 
@@ -76,7 +80,9 @@ impl View {
                 .filter_map(|n| index.get(n.as_str()).copied())
                 .collect();
         }
+        let incomplete = info.members.iter().any(|m| m.http.is_none());
         Some(View {
+            incomplete,
             version: info.version,
             ring: Some(ring),
             preference,
