@@ -13,6 +13,8 @@
 //! - [`endpoints`]: how clients reach a node, announced in the cluster state for routing
 //!   clients;
 //! - [`metrics`]: counters for `/stats` and `/metrics`;
+//! - [`history`]: the last minutes of client load (operations per second, p99), for the
+//!   status page `/ui` and `dynamo top`;
 //! - [`http`]: the client-facing HTTP API (axum), Riak's conventions;
 //! - [`tls`]: TLS on the client ports, and the local authority of `dynamo up --tls`.
 
@@ -22,6 +24,7 @@ pub mod config;
 pub mod driver;
 pub mod endpoints;
 pub mod handle;
+pub mod history;
 pub mod http;
 pub mod metrics;
 pub mod secure;

@@ -164,6 +164,9 @@ pub struct Metrics {
     pub put_latency: Histogram,
     /// Latency of client deletes.
     pub delete_latency: Histogram,
+    /// The last minutes of client load, sampled from the figures above once a second
+    /// (`/ui/history`; see [`crate::history`]).
+    pub history: crate::history::History,
 }
 
 impl Metrics {

@@ -189,6 +189,8 @@ impl Server {
         let id = node_config.id.clone();
         let span = tracing::info_span!("node", id = %id);
         let metrics = Arc::new(Metrics::default());
+        // Ends by itself once the metrics are dropped with the server.
+        crate::history::spawn_sampler(&metrics);
         let (handle, commands) = NodeHandle::channel(id.clone(), NodeHandle::DEFAULT_CAPACITY);
         let outgoing = Outgoing::new(
             tokio::runtime::Handle::current(),

@@ -12,12 +12,14 @@
 //! | `GET /ring[?n=N]` | JSON: ring version, digest, partitions with owners and preference lists |
 //! | `GET /members` | JSON: members with status, address and health |
 //! | `GET /admin/status` | JSON: the node's admin report |
+//! | `GET /ui`, `/ui/status`, `/ui/history` | the status page and the JSON it reads (see [`ui`]) |
 //! | `POST /admin/join?seed=<id>@<host:port>` | join the cluster of `seed` |
 //! | `POST /admin/leave` | leave the cluster |
 //! | `GET`/`POST /admin/keys`, `DELETE /admin/keys/{id}` | list, make and revoke access keys |
 //!
-//! With `auth = "on"` every route but `/ping` and `/metrics` needs an access key
-//! (`Authorization: Bearer <id>.<secret>`; see [`crate::auth`] for what each route needs).
+//! With `auth = "on"` every route but `/ping`, `/metrics`, `/ui` and `/ui/history` needs an
+//! access key (`Authorization: Bearer <id>.<secret>`; see [`crate::auth`] for what each route
+//! needs).
 //!
 //! The causal context travels, opaque, in the `X-Dynamo-Context` header: returned by reads and
 //! writes, sent back with the next write or delete of the key. Several concurrent versions
@@ -57,6 +59,7 @@ pub mod multipart;
 pub mod params;
 mod read;
 pub mod serve;
+pub mod ui;
 
 pub use errors::ApiError;
 
@@ -107,6 +110,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/ring", get(info::ring))
         .route("/members", get(info::members))
         .route("/admin/status", get(admin::status))
+        .route("/ui/status", get(ui::status))
         .route("/admin/join", post(admin::join))
         .route("/admin/leave", post(admin::leave))
         .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
@@ -121,6 +125,8 @@ pub fn router(state: HttpState) -> Router {
             state.clone(),
             authorize,
         ))
+        // After the layers: the page and the load history need no key.
+        .merge(ui::public_routes())
         .with_state(state)
 }
 

@@ -1,0 +1,223 @@
+//! The operator's status page and the JSON it reads.
+//!
+//! | Route | Key | What |
+//! |---|---|---|
+//! | `GET /ui` | none | the page: one static HTML file with its CSS and JavaScript, embedded in the binary |
+//! | `GET /ui/status` | any valid key | JSON: this node's view of the cluster ([`status_view`]) |
+//! | `GET /ui/history` | none | JSON: this node's operations per second and p99, one sample a second for the last five minutes ([`crate::history`]) |
+//!
+//! The page needs no build step and no network beyond the nodes (it works offline). It reads
+//! `/ui/status` from the node that served it — members with their status and health as that
+//! node's failure detector sees them, the ring, the hints it keeps per target, its partition
+//! transfers — and `/ui/history` from *every* member, at the HTTP URL the member announces
+//! (so the browser must reach every member; a member it cannot reach is shown as
+//! unreachable). It refreshes itself every two seconds.
+//!
+//! Access keys: with `auth = "on"`, `/ui/status` needs a key, any valid one (a key to read one
+//! bucket sees the same membership, ring and hint counts as `/members`, `/ring` and `/stats`
+//! already give it). The page asks for the key, keeps it in the tab's `sessionStorage` (gone
+//! when the tab closes; never in a cookie, so no other site can make the browser send it) and
+//! sends it as `Authorization: Bearer`. The page itself and `/ui/history` need none, like
+//! `/ping` and `/metrics`: the page holds no data, and the history is the rate of the counters
+//! `/metrics` already serves to anyone; that lets the page read other members' history
+//! across origins with a plain `GET`, which needs only `Access-Control-Allow-Origin` (a request
+//! with a key would need a CORS preflight). With TLS, members announce `https://` URLs, and the
+//! browser must trust the CA that signed them, as it does for the page itself.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::{Value, json};
+
+use super::HttpState;
+use super::errors::finish;
+use super::params::Query;
+use crate::endpoints::ClientEndpoints;
+use crate::handle::ServerNode;
+use crate::history::{CAPACITY, SAMPLE_INTERVAL, unix_ms};
+
+/// The page, embedded at compile time.
+const INDEX_HTML: &str = include_str!("ui/index.html");
+
+/// The routes that need no key (`/ui` and `/ui/history`); the router merges them after its
+/// access-key layer. `/ui/status` is routed with the others, behind the key check.
+pub(crate) fn public_routes() -> Router<HttpState> {
+    Router::new()
+        .route("/ui", get(page))
+        .route("/ui/", get(page))
+        .route("/ui/history", get(history))
+}
+
+/// `GET /ui`: the page.
+async fn page() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/html; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        INDEX_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /ui/history`: `{"node", "interval_ms", "capacity", "now_ms", "samples": [Sample]}`,
+/// readable from any origin.
+async fn history(State(st): State<HttpState>, uri: Uri) -> Response {
+    if let Err(e) = Query::parse(uri.query(), &[]) {
+        return e.respond(&st.metrics);
+    }
+    let interval_ms = u64::try_from(SAMPLE_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    let body = json!({
+        "node": st.handle.id().as_str(),
+        "interval_ms": interval_ms,
+        "capacity": CAPACITY,
+        "now_ms": unix_ms(),
+        "samples": st.metrics.history.samples(),
+    });
+    (
+        [
+            (ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (CACHE_CONTROL, "no-store"),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// `GET /ui/status`: [`status_view`], computed on the node thread.
+pub(crate) async fn status(State(st): State<HttpState>, uri: Uri) -> Response {
+    let outcome = async {
+        Query::parse(uri.query(), &[])?;
+        let mut view = st.handle.inspect(status_view).await?;
+        view["now_ms"] = unix_ms().into();
+        Ok(([(CACHE_CONTROL, "no-store")], Json(view)).into_response())
+    }
+    .await;
+    finish(&st.metrics, outcome)
+}
+
+/// This node's view of the cluster, for the page and `dynamo top`:
+///
+/// - `node`, `status`, `claimant`, `open_operations`, `pending_writes`;
+/// - `members`: each with `status`, `up` (this node's failure detector), `http` (the URL it
+///   announced), `zone`, `consecutive_timeouts`, `last_heard` (ms, the node's clock) and the
+///   `partitions` it owns;
+/// - `ring`: `version`, `digest` (16 hex digits: a u64 does not survive JavaScript's
+///   numbers), `partition_count`, `nodes` and `owners`, the owner of each partition in order
+///   as an index into `nodes` (compact: a ring has hundreds of partitions);
+/// - `hints_pending`: hints kept here, by intended node (`null` and `hints_error` when they
+///   cannot be counted);
+/// - `transfers`: `pending` (not yet confirmed) and `list`, each outgoing partition transfer
+///   with its receiver, records acknowledged and whether it is done.
+pub fn status_view(node: &ServerNode) -> Value {
+    let state = node.membership().state();
+    let fd = node.failure_detector();
+    let ring = node.ring();
+    let counts = ring.map(|r| r.ownership_counts()).unwrap_or_default();
+    let members: Vec<Value> = state
+        .members()
+        .iter()
+        .map(|(id, info)| {
+            let health = fd.health(id);
+            let owned = counts.iter().find(|(n, _)| *n == id).map_or(0, |(_, c)| *c);
+            json!({
+                "node": id.as_str(),
+                "status": info.status.name(),
+                "up": fd.is_up(id),
+                "http": ClientEndpoints::parse(&info.client).http,
+                "zone": info.zone.as_ref().map(|z| z.as_str()),
+                "consecutive_timeouts": health.map_or(0, |h| h.consecutive_timeouts),
+                "last_heard": health.and_then(|h| h.last_heard).map(|t| t.millis()),
+                "partitions": owned,
+            })
+        })
+        .collect();
+    let ring_json = match ring {
+        None => json!({
+            "version": state.ring_version(),
+            "digest": null,
+            "partition_count": 0,
+            "nodes": [],
+            "owners": [],
+        }),
+        Some(ring) => {
+            let nodes: Vec<&str> = ring.members().iter().map(|m| m.node.as_str()).collect();
+            let owners: Vec<usize> = ring
+                .owners()
+                .map(|(_, owner)| {
+                    nodes
+                        .iter()
+                        .position(|n| *n == owner.as_str())
+                        .unwrap_or(usize::MAX)
+                })
+                .collect();
+            json!({
+                "version": state.ring_version(),
+                "digest": format!("{:016x}", ring.digest()),
+                "partition_count": ring.partition_count(),
+                "nodes": nodes,
+                "owners": owners,
+            })
+        }
+    };
+    let (hints, hints_error) = match node.hints_pending() {
+        Ok(h) => (
+            Some(
+                h.into_iter()
+                    .map(|(n, c)| (n.to_string(), Value::from(c)))
+                    .collect::<serde_json::Map<_, _>>(),
+            ),
+            None,
+        ),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    let transfers: Vec<Value> = node
+        .transfers()
+        .progress()
+        .into_iter()
+        .map(|t| {
+            json!({
+                "partition": t.partition.0,
+                "to": t.to.as_str(),
+                "keys_sent": t.keys_sent,
+                "done": t.done,
+            })
+        })
+        .collect();
+    json!({
+        "node": node.id().as_str(),
+        "status": node.membership().status().map(|s| s.name()),
+        "claimant": state.claimant().map(|c| c.as_str()),
+        "open_operations": node.open_operations(),
+        "pending_writes": node.pending_writes(),
+        "members": members,
+        "ring": ring_json,
+        "hints_pending": hints,
+        "hints_error": hints_error,
+        "transfers": {
+            "pending": node.transfers().pending(),
+            "list": transfers,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_reads_the_endpoints_it_documents() {
+        // The page is data the compiler cannot check: at least make sure it reads the routes
+        // this module serves and refreshes itself.
+        for needle in ["/ui/status", "/ui/history", "sessionStorage", "setTimeout"] {
+            assert!(INDEX_HTML.contains(needle), "{needle}");
+        }
+        // Offline: nothing fetched from elsewhere.
+        assert!(!INDEX_HTML.contains("<script src"));
+        assert!(!INDEX_HTML.contains("<link"));
+    }
+}
