@@ -4,12 +4,14 @@
 //! - `dynamo node`: run one node ([`node`]);
 //! - `dynamo up`: a local cluster of node processes on 127.0.0.1 ([`up`]);
 //! - `dynamo get | put | delete` and `dynamo admin join | leave | status | ring`: a client
-//!   of one node's HTTP API ([`client`]).
+//!   of one node's HTTP API ([`client`]);
+//! - `dynamo top`: the cluster's members, health and load in the terminal ([`top`]).
 
 use clap::{Parser, Subcommand};
 
 pub mod client;
 pub mod node;
+pub mod top;
 pub mod up;
 
 /// A Dynamo-style replicated key-value store.
@@ -41,6 +43,9 @@ pub enum Command {
     /// Print a new cluster secret and a new bootstrap admin key, for the configuration of a
     /// cluster on a real network (nothing is contacted: the values are printed only).
     Keygen,
+    /// The cluster in the terminal, redrawn every second: members, status, health, ops/s,
+    /// p99, hints and partition transfers (the status page `/ui` in text).
+    Top(top::TopArgs),
     /// Cluster administration: join, leave, status, ring, access keys.
     Admin {
         /// The admin command.
@@ -95,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Delete(args) => client::delete(args).await,
             Command::Admin { command } => client::admin(command).await,
             Command::Keygen => keygen(),
+            Command::Top(args) => top::run(args).await,
         }
     })
 }
