@@ -4,11 +4,12 @@
 //! Any node accepts a request. It computes the key's sloppy preference list — the first N
 //! nodes for the key, each unreachable one replaced by the next reachable node round the
 //! ring — and coordinates if it is in the list, or forwards the request to the first node of
-//! the list otherwise. Writes are coordinated by a *primary* only (a substitute forwards
-//! them): the dot of a new version is numbered from the coordinator's stored copy, and only a
-//! primary's copy is sure to hold every dot it numbered before; a substitute numbering from
-//! its hint copy could reuse a dot and merge two different writes into one (the chaos test
-//! found exactly that). With no primary reachable a write is `Unavailable`. A request is
+//! the list otherwise. Writes are coordinated by a *primary* when the list holds one (a
+//! substitute forwards them there); with every primary unreachable — the side of a partition
+//! without them — a substitute of the list coordinates, and numbers its version from every
+//! local copy that may hold its actor's dots (see `substitute.rs` for why a hint copy alone
+//! is not enough). A write whose list holds fewer reachable nodes than its quorum is refused
+//! at once as `Unavailable`, before anything is written. A request is
 //! forwarded at most [`MAX_FORWARD_HOPS`] times: during a ring change the node it was
 //! forwarded to may route by another ring and pass it on once more, and the bound keeps
 //! disagreeing views from passing it round for ever.
@@ -482,16 +483,22 @@ impl<E: StorageEngine> Node<E> {
         hops: u8,
         request: ClientRequest,
     ) -> Option<Plan> {
-        // Writes are coordinated by a primary replica only: a new version's dot is numbered
-        // from what the coordinator stores for the key, and only a primary's data holds every
-        // dot it numbered before (a substitute's hint copy may not, and would reuse a dot,
-        // silently merging two different writes into one). Reads may be coordinated by any
-        // node of the list.
+        // A write is coordinated by a primary replica when the list holds one (substitute
+        // actors in a key's clock are kept for the partitions that need them); with every
+        // primary unreachable, by a substitute, which numbers safely (`substitute.rs`).
+        // Reads may be coordinated by any node of the list.
+        let primary_reachable = plan.targets.iter().any(|t| t.hinted_for.is_none());
         let may_coordinate = |t: &Target| match kind {
             Kind::Get => true,
-            Kind::Put | Kind::Delete => t.hinted_for.is_none(),
+            Kind::Put | Kind::Delete => t.hinted_for.is_none() || !primary_reachable,
         };
         let me = &self.config.id;
+        // Fewer reachable nodes than the write quorum: the write cannot succeed, so it is
+        // refused now rather than applied here and answered at the timeout.
+        if kind != Kind::Get && plan.targets.len() < usize::from(plan.needed) {
+            self.refuse_unavailable(reply_to, kind, plan.needed);
+            return None;
+        }
         if plan
             .targets
             .iter()
@@ -542,6 +549,16 @@ impl<E: StorageEngine> Node<E> {
             return;
         };
         let loc = me.location_here();
+        if self.substitute_dots_may_be_lost() {
+            self.renew_actor_for_substitute_dots();
+            if self.epoch_unpersisted {
+                let e = RequestError::Storage(
+                    "the node's new epoch (after delivering hints) is not yet persisted".into(),
+                );
+                self.reply(reply_to, kind.error(e));
+                return;
+            }
+        }
         let at = plan.key.at();
         let stored = match self.store.read(&loc, at) {
             Ok(s) => s,
@@ -560,10 +577,16 @@ impl<E: StorageEngine> Node<E> {
                 error,
             });
         }
-        let mut set = stored
-            .set
-            .clone()
-            .unwrap_or_else(|| Store::<E>::empty(plan.mode));
+        let base = match self.numbering_base(&loc, at, stored.set.clone()) {
+            Ok(b) => b,
+            Err(e) => {
+                let msg = e.to_string();
+                self.emit(NodeEvent::StorageFailed(msg.clone()));
+                self.reply(reply_to, kind.error(RequestError::Storage(msg)));
+                return;
+            }
+        };
+        let mut set = base.unwrap_or_else(|| Store::<E>::empty(plan.mode));
         let applied = match write.value {
             Some((value, ct)) => set.apply_put(&write.context, value, ct, &self.actor, self.now),
             None => set.apply_delete(&write.context, &self.actor, self.now),
@@ -596,6 +619,9 @@ impl<E: StorageEngine> Node<E> {
             }
         };
         // The replicas are sent the new version as it is staged here, not after the local
+        if let Some(target) = &me.hinted_for {
+            self.numbered_as_substitute(target);
+        }
         // commit: the dot cannot be numbered again should the local write be lost (see the
         // module documentation).
         let op = self.op_id(seq);

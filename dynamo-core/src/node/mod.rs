@@ -79,6 +79,8 @@
 //! - `anti_entropy`: Merkle exchanges with the other replicas of a partition (paper §4.7,
 //!   protocol in [`crate::antientropy::exchange`]) — when to start one and with whom,
 //!   answering a peer's requests, merging what differs;
+//! - `substitute`: safe numbering of the writes a substitute coordinates when every primary
+//!   of a key is unreachable (sloppy quorum on the side of a partition without them);
 //! - `reaper`: tombstone reaping — a tombstone past its grace period is removed once every
 //!   replica holds it and every actor in its history has retired.
 
@@ -105,6 +107,7 @@ mod membership;
 mod reaper;
 mod replica;
 pub mod store;
+mod substitute;
 mod transfer;
 
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing, TombstoneConfig};
@@ -322,6 +325,8 @@ pub struct Node<E> {
     /// True after a failed commit moved the node to a new epoch that could not be persisted:
     /// it coordinates no write until a retry (every tick) persists it.
     epoch_unpersisted: bool,
+    /// Where the current actor's substitute-coordinated dots may be (see `substitute.rs`).
+    substitute: substitute::SubstituteDots,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -351,7 +356,15 @@ impl<E: StorageEngine> Node<E> {
         // nobody to ask.
         let epoch_confirmed = stored.is_some()
             || (config.seeds.is_empty() && config.members.iter().all(|m| *m == config.id));
-        let epoch = EpochState::on_start(stored, now, None);
+        let mut epoch = EpochState::on_start(stored, now, None);
+        // A clean restart keeps its epoch unless the node holds hints: they may carry dots
+        // it numbered as a substitute, which the node no longer knows how to find (rule 3
+        // of `substitute.rs`).
+        if stored.is_some_and(|s| s.epoch == epoch.epoch)
+            && !handoff::targets_with_hints(&store)?.is_empty()
+        {
+            epoch = EpochState::on_start(None, now, Some(epoch.epoch));
+        }
         store.persist_epoch(&epoch)?;
         outputs.push_back(Output::Event(NodeEvent::EpochStarted {
             epoch: epoch.epoch,
@@ -393,6 +406,7 @@ impl<E: StorageEngine> Node<E> {
             ae,
             reaper: reaper::Reaper::new(now),
             epoch_unpersisted: false,
+            substitute: substitute::SubstituteDots::default(),
         };
         node.announce_epoch();
         Ok(node)

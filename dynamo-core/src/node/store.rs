@@ -306,6 +306,7 @@ pub struct Store<E> {
     digests: HashMap<Bytes, u64>,
     commits: u64,
     hint_writes: u64,
+    hint_deletes: u64,
 }
 
 /// Most entries of [`Store`]'s digest map.
@@ -350,6 +351,7 @@ impl<E: StorageEngine> Store<E> {
             digests: HashMap::new(),
             commits: 0,
             hint_writes: 0,
+            hint_deletes: 0,
         })
     }
 
@@ -597,6 +599,8 @@ impl<E: StorageEngine> Store<E> {
                 .tree_updates
                 .push((at.partition, kh, old_digest, None));
             self.remember_digest(k.clone(), None);
+        } else if matches!(loc, Location::Hint(_)) {
+            self.hint_deletes += 1;
         }
         self.batch.delete(ks, k.clone());
         self.staged.overlay.insert((ks, k), None);
@@ -829,6 +833,12 @@ impl<E: StorageEngine> Store<E> {
     /// watches it to know when to look for hints again).
     pub fn hint_writes(&self) -> u64 {
         self.hint_writes
+    }
+
+    /// Deletions staged in the `hints` keyspace since the store was opened (a node that
+    /// numbered versions as a substitute watches it: see the node's `substitute` module).
+    pub fn hint_deletes(&self) -> u64 {
+        self.hint_deletes
     }
 
     /// The Merkle tree of `partition`, if this node holds data of it.
