@@ -35,6 +35,7 @@
 pub mod antientropy;
 pub mod failure;
 pub mod ids;
+pub mod listing;
 pub mod membership;
 pub mod node;
 pub mod proto;

@@ -162,6 +162,9 @@ pub enum ClientRequest {
     },
     /// Admin: every access key, revoked ones included (digests, never secrets).
     ListKeys,
+    /// One bounded slice of a key or bucket listing ([`crate::listing`]), read from a live
+    /// replica of its partition (this node when it is one).
+    ListSlice(crate::listing::SliceRequest),
 }
 
 /// The answer to a [`ClientRequest`], one variant per kind of request.
@@ -181,6 +184,8 @@ pub enum ClientResponse {
     /// Answer to [`ClientRequest::CreateKey`], [`ClientRequest::RevokeKey`] and
     /// [`ClientRequest::ListKeys`]: the keys after the change, by id.
     Keys(Result<Vec<(String, AccessKey)>, RequestError>),
+    /// Answer to [`ClientRequest::ListSlice`].
+    ListSlice(Result<crate::listing::Slice, RequestError>),
 }
 
 /// One version of a key as a client sees it.
@@ -526,6 +531,8 @@ pub enum PeerMessage {
     /// node that started without a stored epoch, to learn which epoch the cluster last saw it
     /// use before it coordinates writes.
     GossipPull,
+    /// A slice of a listing asked of a replica, and its answer ([`crate::listing`]).
+    List(crate::listing::ListMessage),
 }
 
 /// A key proposed for tombstone reaping, with the digest of its record

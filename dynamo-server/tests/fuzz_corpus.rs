@@ -22,6 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use dynamo_core::antientropy::{AeKey, AeMessage, KeyDigest, NodeIndex};
+use dynamo_core::listing::{Cursor, Item, ListMessage, Scope, Slice, SliceRequest};
 use dynamo_core::membership::keys::{AccessKey, Grant};
 use dynamo_core::membership::{BucketProps, ClusterState, DurabilityMode, encode_cluster_state};
 use dynamo_core::proto::{
@@ -538,7 +539,7 @@ fn peer_messages() -> Vec<(String, PeerMessage)> {
         (
             "replica-put-ack",
             PeerMessage::ReplicaPutAck {
-                op,
+                op: op.clone(),
                 result: Err("disk full".to_owned()),
             },
         ),
@@ -669,6 +670,47 @@ fn peer_messages() -> Vec<(String, PeerMessage)> {
             },
         ),
         ("gossip-pull", PeerMessage::GossipPull),
+        (
+            "list-request",
+            PeerMessage::List(ListMessage::Request {
+                op: op.clone(),
+                slice: SliceRequest {
+                    partition: PartitionId(5),
+                    scope: Scope::Keys { bucket: b() },
+                    after: Cursor::After(k()),
+                    max: 1_000,
+                },
+            }),
+        ),
+        (
+            "list-request-buckets",
+            PeerMessage::List(ListMessage::Request {
+                op: op.clone(),
+                slice: SliceRequest {
+                    partition: PartitionId(0),
+                    scope: Scope::Buckets,
+                    after: Cursor::Start,
+                    max: 1,
+                },
+            }),
+        ),
+        (
+            "list-reply",
+            PeerMessage::List(ListMessage::Reply {
+                op: op.clone(),
+                result: Ok(Slice {
+                    items: vec![Item(k()), Item(Bytes::from_static(b"\x00\xff"))],
+                    next: Some(Item(k())),
+                }),
+            }),
+        ),
+        (
+            "list-reply-error",
+            PeerMessage::List(ListMessage::Reply {
+                op: op.clone(),
+                result: Err("storage: disk full".to_owned()),
+            }),
+        ),
     ]
     .into_iter()
     .map(|(n, m)| (n.to_owned(), m))

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use dynamo_core::antientropy::{AeKey, AeMessage, KeyDigest, NodeIndex};
+use dynamo_core::listing::{Cursor, Item, ListMessage, Scope, Slice, SliceRequest};
 use dynamo_core::membership::{BucketProps, ClusterState, MemberStatus};
 use dynamo_core::proto::{
     AdminInfo, ClientRequest, ClientResponse, MemberSummary, OpId, PeerMessage, QuorumKind,
@@ -343,7 +344,55 @@ fn every_message() -> Vec<PeerMessage> {
         PeerMessage::GossipPull,
     ]);
     all.extend(ae_messages().into_iter().map(PeerMessage::AntiEntropy));
+    all.extend(list_messages().into_iter().map(PeerMessage::List));
     all
+}
+
+/// Every shape of a listing message: both scopes, both cursors, a slice cut short and one
+/// read to its end, an error.
+fn list_messages() -> Vec<ListMessage> {
+    let op = OpId {
+        origin: id("n1"),
+        seq: 9,
+    };
+    vec![
+        ListMessage::Request {
+            op: op.clone(),
+            slice: SliceRequest {
+                partition: PartitionId(7),
+                scope: Scope::Keys { bucket: b("cart") },
+                after: Cursor::Start,
+                max: 1_000,
+            },
+        },
+        ListMessage::Request {
+            op: op.clone(),
+            slice: SliceRequest {
+                partition: PartitionId(0),
+                scope: Scope::Buckets,
+                after: Cursor::After(Bytes::from_static(&[0, 0xff])),
+                max: 1,
+            },
+        },
+        ListMessage::Reply {
+            op: op.clone(),
+            result: Ok(Slice {
+                items: vec![Item(b("alice")), Item(b("bob"))],
+                next: Some(Item(b("carol"))),
+            }),
+        },
+        ListMessage::Reply {
+            op: op.clone(),
+            result: Ok(Slice {
+                items: Vec::new(),
+                next: None,
+            }),
+        },
+        ListMessage::Reply {
+            op,
+            result: Err("disk on fire".into()),
+        },
+    ]
 }
 
 /// The variant's name, to check that the list above covers every variant listed here.
@@ -370,6 +419,7 @@ fn variant(m: &PeerMessage) -> &'static str {
         PeerMessage::ReapReply { .. } => "ReapReply",
         PeerMessage::Reap { .. } => "Reap",
         PeerMessage::GossipPull => "GossipPull",
+        PeerMessage::List(_) => "List",
         _ => "unknown",
     }
 }
@@ -378,7 +428,7 @@ fn variant(m: &PeerMessage) -> &'static str {
 fn every_peer_message_round_trips() {
     let messages = every_message();
     let names: std::collections::BTreeSet<_> = messages.iter().map(variant).collect();
-    assert_eq!(names.len(), 19, "every variant is covered: {names:?}");
+    assert_eq!(names.len(), 20, "every variant is covered: {names:?}");
     assert!(!names.contains("unknown"));
     for message in messages {
         let frame = Frame::Message(message);

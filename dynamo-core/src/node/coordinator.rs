@@ -354,6 +354,7 @@ impl<E: StorageEngine> Node<E> {
                 let keys = self.access_keys();
                 self.reply(reply_to, ClientResponse::Keys(Ok(keys)));
             }
+            ClientRequest::ListSlice(request) => self.list_slice(reply_to, request),
         }
     }
 

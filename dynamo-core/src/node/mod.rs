@@ -103,6 +103,7 @@ mod anti_entropy;
 pub mod config;
 mod coordinator;
 pub mod handoff;
+mod listing;
 mod membership;
 mod reaper;
 mod replica;
@@ -325,6 +326,8 @@ pub struct Node<E> {
     /// True after a failed commit moved the node to a new epoch that could not be persisted:
     /// it coordinates no write until a retry (every tick) persists it.
     epoch_unpersisted: bool,
+    /// Listing slices asked of other replicas.
+    listings: listing::Listings,
     /// Where the current actor's substitute-coordinated dots may be (see `substitute.rs`).
     substitute: substitute::SubstituteDots,
 }
@@ -406,6 +409,7 @@ impl<E: StorageEngine> Node<E> {
             ae,
             reaper: reaper::Reaper::new(now),
             epoch_unpersisted: false,
+            listings: listing::Listings::default(),
             substitute: substitute::SubstituteDots::default(),
         };
         node.announce_epoch();
@@ -458,6 +462,7 @@ impl<E: StorageEngine> Node<E> {
             .chain(self.transfers.next_deadline())
             .chain(self.epoch_pull_at)
             .chain(self.reaper.next_deadline())
+            .chain(self.listings.next_deadline())
             .chain(commit)
             .min()
     }
@@ -773,6 +778,7 @@ impl<E: StorageEngine> Node<E> {
         self.poll_epoch_pull();
         self.ae_tick();
         self.reap_tick();
+        self.list_tick();
         // Hinted handoff, after the commit so that its scan sees the latest hints; the one
         // place it asks the failure view and the ring.
         let failure = &self.failure;

@@ -135,6 +135,7 @@ impl<E: StorageEngine> Node<E> {
             PeerMessage::AntiEntropy(message) => self.ae_message(from, message),
             PeerMessage::TransferBatch(batch) => self.transfer_batch_received(from, batch),
             PeerMessage::TransferAck(ack) => self.transfer_ack_received(from, ack),
+            PeerMessage::List(message) => self.list_message(from, message),
         }
     }
 

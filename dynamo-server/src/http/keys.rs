@@ -161,6 +161,7 @@ pub(crate) fn unexpected(what: &str, response: &ClientResponse) -> ApiError {
         ClientResponse::BucketProps(_) => "bucket props",
         ClientResponse::Admin(_) => "admin",
         ClientResponse::Keys(_) => "keys",
+        ClientResponse::ListSlice(_) => "listing",
     };
     ApiError::Internal(format!("a {what} request was answered as a {kind} request"))
 }
