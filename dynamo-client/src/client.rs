@@ -550,7 +550,7 @@ impl Client {
         })
     }
 
-    async fn json_call<T: DeserializeOwned>(
+    pub(crate) async fn json_call<T: DeserializeOwned>(
         &self,
         method: Method,
         url: String,
@@ -601,7 +601,7 @@ fn read_object(answer: &Answer) -> Result<Object, ClientError> {
 }
 
 /// Refuses names a URL path segment cannot carry.
-fn check_name(what: &'static str, name: &[u8]) -> Result<(), ClientError> {
+pub(crate) fn check_name(what: &'static str, name: &[u8]) -> Result<(), ClientError> {
     let reason = match name {
         [] => "it is empty",
         b"." | b".." => "\".\" and \"..\" cannot be sent as a URL path segment",
@@ -611,7 +611,7 @@ fn check_name(what: &'static str, name: &[u8]) -> Result<(), ClientError> {
 }
 
 /// Percent-encodes every byte but RFC 3986's unreserved characters.
-fn encode(bytes: &[u8]) -> String {
+pub(crate) fn encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 3);
     for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

@@ -38,6 +38,9 @@
 //! # }
 //! ```
 //!
+//! A bucket's keys are listed page by page: [`Client::list_keys_page`] for one page,
+//! [`Client::list_keys`] for all of them ([`KeyPages`]); [`Client::buckets`] lists buckets.
+//!
 //! This crate speaks HTTP/1.1 over TCP (`TCP_NODELAY` set), or over TLS for an `https://` URL
 //! (see [`TlsConfig`] for which certificates it trusts), through `reqwest`, asks for
 //! reads in JSON (`Accept: application/json`) and maps the API's JSON errors to
@@ -95,6 +98,7 @@ mod binary;
 mod client;
 mod cluster;
 mod error;
+mod listing;
 mod tls;
 mod types;
 
@@ -106,6 +110,7 @@ pub use binary::{BinaryClient, BinaryOptions};
 pub use client::{CONTEXT_HEADER, Client, ClientBuilder, RING_HEADER};
 pub use cluster::{ClusterClient, ClusterOptions};
 pub use error::ClientError;
+pub use listing::{KeyPage, KeyPages};
 pub use tls::{TlsConfig, http_builder};
 pub use types::{
     BucketProps, BucketPropsUpdate, Context, DeleteOptions, GetOptions, Object, PutOptions,

@@ -285,6 +285,7 @@ impl Server {
             metrics: Arc::clone(&metrics),
             max_value_size: config.max_value_size,
             keys: auth.then_some(keys),
+            listing_key: crate::http::listing::TokenKey::from_secret(&config.secret()?),
         });
         let (http_stop, stopped) = oneshot::channel::<()>();
         let http_task = tokio::spawn(

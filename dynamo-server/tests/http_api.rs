@@ -60,6 +60,9 @@ impl TestNode {
             metrics: metrics.clone(),
             max_value_size: MAX_VALUE,
             keys: None,
+            listing_key: dynamo_server::http::listing::TokenKey::from_secret(
+                &dynamo_server::secure::ClusterSecret::loopback_default(),
+            ),
         });
         TestNode {
             server,

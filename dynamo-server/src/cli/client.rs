@@ -220,6 +220,49 @@ async fn cluster(node: &NodeArg) -> anyhow::Result<ClusterClient> {
         .with_context(|| format!("cannot reach the cluster through {}", node.node.join(", ")))
 }
 
+/// `dynamo ls [BUCKET] [--limit N]`.
+#[derive(Debug, Clone, Args)]
+pub struct LsArgs {
+    /// The bucket whose keys to list; without one, the buckets are listed.
+    pub bucket: Option<String>,
+    /// Keys per page (1 to 10,000; default: the node's, 1,000).
+    #[arg(long)]
+    pub limit: Option<u32>,
+    /// The node.
+    #[command(flatten)]
+    pub node: NodeArg,
+}
+
+/// Runs `dynamo ls`: every key of the bucket on standard output, one per line, written as
+/// each page arrives (a key that is not UTF-8 is printed as `base64:...`); without a bucket,
+/// the buckets.
+///
+/// # Errors
+/// When the node cannot be reached or refuses a page (the keys of earlier pages are printed
+/// already).
+pub async fn ls(args: LsArgs) -> anyhow::Result<()> {
+    let c = client(&args.node)?;
+    let mut out = std::io::stdout().lock();
+    let Some(bucket) = &args.bucket else {
+        for b in c.buckets().await? {
+            writeln!(out, "{}", printable(&b))?;
+        }
+        return Ok(());
+    };
+    let mut pages = c.list_keys(bucket, args.limit);
+    while let Some(page) = pages.next_page().await {
+        let page = page.with_context(|| match pages.continuation() {
+            Some(t) => format!("listing stopped; the next page's token was {t}"),
+            None => "listing stopped".to_owned(),
+        })?;
+        for key in &page.keys {
+            writeln!(out, "{}", printable(key))?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
 /// Runs `dynamo get`.
 ///
 /// # Errors

@@ -40,6 +40,9 @@ pub enum Command {
     Put(client::PutArgs),
     /// Delete a key.
     Delete(client::DeleteArgs),
+    /// List a bucket's keys, one per line, page by page as they arrive (without a bucket:
+    /// the buckets).
+    Ls(client::LsArgs),
     /// Print a new cluster secret and a new bootstrap admin key, for the configuration of a
     /// cluster on a real network (nothing is contacted: the values are printed only).
     Keygen,
@@ -98,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Get(args) => client::get(args).await,
             Command::Put(args) => client::put(args).await,
             Command::Delete(args) => client::delete(args).await,
+            Command::Ls(args) => client::ls(args).await,
             Command::Admin { command } => client::admin(command).await,
             Command::Keygen => keygen(),
             Command::Top(args) => top::run(args).await,

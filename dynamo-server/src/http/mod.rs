@@ -5,6 +5,8 @@
 //! | `GET /buckets/{b}/keys/{k}[?r=N]` | read: 200 one value, 300 siblings, 404 absent or deleted |
 //! | `PUT /buckets/{b}/keys/{k}[?w=N&returnbody=true]` | write: 204, or the read's answer with `returnbody` |
 //! | `DELETE /buckets/{b}/keys/{k}[?w=N]` | delete: 204 |
+//! | `GET /buckets/{b}/keys[?limit=N&continuation=T]` | JSON: a page of the bucket's keys (see [`listing`]) |
+//! | `GET /buckets` | JSON: the buckets with keys or properties that the caller may read |
 //! | `GET`/`PUT /buckets/{b}/props` | bucket properties as JSON (`n`, `r`, `w`, `versioning`) |
 //! | `GET /ping` | `OK` |
 //! | `GET /stats` | JSON: the node, its metrics and its load |
@@ -55,6 +57,7 @@ mod buckets;
 pub mod errors;
 mod info;
 pub(crate) mod keys;
+pub mod listing;
 pub mod multipart;
 pub mod params;
 mod read;
@@ -81,6 +84,8 @@ pub struct HttpState {
     pub max_value_size: usize,
     /// The access keys requests are checked against; `None` when `auth` is off.
     pub keys: Option<KeyTable>,
+    /// Signs and checks listing continuation tokens (derived from the cluster secret).
+    pub listing_key: listing::TokenKey,
 }
 
 /// The HTTP API of one node (see the [module documentation](self) for the routes).
@@ -96,6 +101,8 @@ pub fn router(state: HttpState) -> Router {
                 .put(keys::put_key)
                 .delete(keys::delete_key),
         )
+        .route("/buckets", get(listing::list_buckets))
+        .route("/buckets/{bucket}/keys", get(listing::list_keys))
         .route(
             "/buckets/{bucket}/props",
             get(buckets::get_props).put(buckets::put_props),
