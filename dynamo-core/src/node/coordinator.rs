@@ -493,13 +493,13 @@ impl<E: StorageEngine> Node<E> {
             Kind::Get => true,
             Kind::Put | Kind::Delete => t.hinted_for.is_none() || !primary_reachable,
         };
-        let me = &self.config.id;
         // Fewer reachable nodes than the write quorum: the write cannot succeed, so it is
         // refused now rather than applied here and answered at the timeout.
         if kind != Kind::Get && plan.targets.len() < usize::from(plan.needed) {
             self.refuse_unavailable(reply_to, kind, plan.needed);
             return None;
         }
+        let me = &self.config.id;
         if plan
             .targets
             .iter()
@@ -549,7 +549,6 @@ impl<E: StorageEngine> Node<E> {
         let Some(me) = self.my_target(&plan.targets) else {
             return;
         };
-        let loc = me.location_here();
         if self.substitute_dots_may_be_lost() {
             self.renew_actor_for_substitute_dots();
             if self.epoch_unpersisted {
@@ -560,6 +559,7 @@ impl<E: StorageEngine> Node<E> {
                 return;
             }
         }
+        let loc = me.location_here();
         let at = plan.key.at();
         let stored = match self.store.read(&loc, at) {
             Ok(s) => s,
@@ -619,10 +619,10 @@ impl<E: StorageEngine> Node<E> {
                 return;
             }
         };
-        // The replicas are sent the new version as it is staged here, not after the local
         if let Some(target) = &me.hinted_for {
             self.numbered_as_substitute(target);
         }
+        // The replicas are sent the new version as it is staged here, not after the local
         // commit: the dot cannot be numbered again should the local write be lost (see the
         // module documentation).
         let op = self.op_id(seq);
