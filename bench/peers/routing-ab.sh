@@ -3,6 +3,8 @@
 # alternating rounds (BENCHMARKS.md, "Client-driven against server-driven coordination").
 # Needs the release binaries: cargo build --release --bin dynamo --bin loadgen
 #   usage: ROUNDS=2 DUR=10s ENGINE=lsm bench/peers/routing-ab.sh
+# RATE=<ops/s> runs an open loop at that rate (latency from each operation's intended start),
+# which compares the routings' tails below saturation rather than their queues at it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/routing-ab}
@@ -22,7 +24,7 @@ for r in $(seq 1 $ROUNDS); do
   for routing in any partition-aware; do
     $BIN/loadgen --nodes $NODES --routing $routing --clients 32 --duration $DUR --warmup 3s \
       --keys 10000 --value-size 1024 --read-ratio 0.5 --preload --seed $r --bucket "r$r-$routing" \
-      --cpu-pids $PIDS --json > $OUT/routing-$r-$routing.json 2>$OUT/routing-$r-$routing.err
+      ${RATE:+--rate $RATE} --cpu-pids $PIDS --json > $OUT/routing-$r-$routing.json 2>$OUT/routing-$r-$routing.err
     python3 - "$r" "$routing" "$OUT" <<'PY'
 import json,sys
 d=json.load(open(f"{sys.argv[3]}/routing-{sys.argv[1]}-{sys.argv[2]}.json"))

@@ -556,10 +556,11 @@ fn judge(kind: Kind, e: &ClientError) -> (Next, bool) {
         //   skipped for a while (it fails every request it coordinates; with one node of
         //   three cut off from the others dynamo-faults measured 12-21% of all requests
         //   failing, 0.1% once such a node was skipped).
-        // - A write needs a reachable primary of its key: its Unavailable may be the key's
-        //   (no primary on this side of a partition), not the node's, so the node is not
-        //   blamed (a minority side would then skip its own nodes and wait on the others).
-        //   It may have been applied on some, so it is not sent again.
+        // - A write's Unavailable says that fewer than W nodes of the key's sloppy list were
+        //   reachable from that coordinator, which on its side of a partition holds for the
+        //   key, not for the node: the node is not blamed (a minority side would then skip
+        //   its own nodes and wait on the others). One answered at the timeout may have been
+        //   applied on some replicas, so it is not sent again.
         ClientError::Unavailable { .. } => match kind {
             Kind::Read => (Next::Retry, true),
             Kind::Write => (Next::Fail, false),
