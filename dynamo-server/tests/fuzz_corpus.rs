@@ -874,6 +874,19 @@ fn key_token(id: &str) -> String {
     format!("{id}.{}", dynamo_server::auth::hex(secret))
 }
 
+/// A continuation token of the harness's bucket and key: partition 7, after key `alice`.
+fn listing_token() -> String {
+    use dynamo_server::http::listing::{Position, encode_token};
+    encode_token(
+        harness::listing_key(),
+        harness::LISTING_BUCKET,
+        &Position {
+            partition: 7,
+            after: Cursor::After(Bytes::from_static(b"alice")),
+        },
+    )
+}
+
 /// Without the trailing CRC-32: the harness seals it back on.
 fn unsealed(mut bytes: Vec<u8>) -> Vec<u8> {
     bytes.truncate(bytes.len() - 4);
@@ -1014,11 +1027,23 @@ fn seeds() -> Vec<Seed> {
         ("auth-admin", 0, format!("Bearer {}", key_token("boot"))),
         ("auth-reader", 0, format!("Bearer {}", key_token("reader"))),
         ("auth-revoked", 0, key_token("gone")),
+        (
+            "listing-query",
+            6,
+            format!("limit=500&continuation={}", listing_token()),
+        ),
     ] {
         let mut bytes = vec![selector];
         bytes.extend_from_slice(text.as_bytes());
         out.push(("http_params", name.to_owned(), bytes));
     }
+
+    // A continuation token's body (version, partition, a key), which the harness signs.
+    out.push((
+        "http_params",
+        "listing-body".to_owned(),
+        b"\x00\x01\x00\x00\x00\x05\x01\x00\x05alice".to_vec(),
+    ));
 
     // Multipart: parts split at 0xFF; in each, a header selector byte, a content type up to
     // 0xFE, then the body.

@@ -34,8 +34,10 @@ use dynamo_core::{antientropy::AeMessage, proto::PeerMessage};
 use dynamo_protocol::{Request, RequestFrame, ResponseFrame};
 use dynamo_server::auth::{self, Denied, KeyTable, Need};
 use dynamo_server::endpoints::ClientEndpoints;
+use dynamo_server::http::listing::{self, Position, TokenKey};
 use dynamo_server::http::multipart::{self, Part};
 use dynamo_server::http::params::{self, Query};
+use dynamo_server::secure::ClusterSecret;
 use dynamo_server::wire::{self, Frame, WireError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -493,13 +495,14 @@ pub fn storage_key(data: &[u8]) {
 // ---------------------------------------------------------------------------------------
 
 /// The query-parameter sets the HTTP endpoints accept.
-const ALLOWED: [&[&str]; 6] = [
+const ALLOWED: [&[&str]; 7] = [
     &[],
     &["r"],
     &["w", "dw", "returnbody"],
     &["w", "dw"],
     &["n"],
     &["seed"],
+    &["limit", "continuation"],
 ];
 
 /// Paths, queries, context tokens, content types and access keys: the first byte picks the
@@ -518,6 +521,7 @@ pub fn http_params(data: &[u8]) {
     content_type_checks(s);
     access_token_checks(s);
     authorization_checks(s);
+    listing_checks(s, rest);
 }
 
 /// Percent-encodes every byte but the unreserved ones (RFC 3986).
@@ -616,6 +620,79 @@ fn query_checks(query: &str, allowed: &[&str]) {
     for &name in allowed {
         assert_eq!(again.get(name), q.get(name));
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Key listing (dynamo-server/src/http/listing.rs): `limit` and `continuation`
+// ---------------------------------------------------------------------------------------
+
+/// The partitions of the ring the harness decodes continuation tokens against.
+pub const LISTING_PARTITIONS: u32 = 64;
+/// The bucket the harness's continuation tokens are for.
+pub const LISTING_BUCKET: &[u8] = b"cart";
+
+/// The key that signs the harness's continuation tokens: the loopback cluster secret's.
+pub fn listing_key() -> &'static TokenKey {
+    static KEY: LazyLock<TokenKey> =
+        LazyLock::new(|| TokenKey::from_secret(&ClusterSecret::loopback_default()));
+    &KEY
+}
+
+/// A listing's parameters: `limit` is accepted exactly when it is an integer from 1 to
+/// `MAX_LIMIT` (absent: the default); the continuation token is decoded as sent, and the bytes
+/// are also decoded as a token body signed with the right key, so that mutations reach the
+/// fields behind the tag. Whatever decodes is in bounds and encodes back to itself.
+fn listing_checks(s: &str, raw: &[u8]) {
+    if let Ok(q) = Query::parse(Some(s), &["limit", "continuation"]) {
+        let asked = q.get("limit");
+        let valid = |v: &str| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=listing::MAX_LIMIT).contains(n))
+        };
+        match listing::limit_of(&q) {
+            Ok(n) => match asked {
+                None => assert_eq!(n, listing::DEFAULT_LIMIT),
+                Some(v) => assert_eq!(valid(v), Some(n), "limit={v:?}"),
+            },
+            Err(_) => assert!(asked.is_some_and(|v| valid(v).is_none()), "{asked:?}"),
+        }
+        if let Some(token) = q.get("continuation") {
+            continuation_checks(token);
+        }
+    }
+    continuation_checks(s);
+    let mut signed = raw.to_vec();
+    signed.extend_from_slice(&listing_key().tag(LISTING_BUCKET, raw));
+    let signed = URL_SAFE_NO_PAD.encode(signed);
+    if let Some(position) = continuation_checks(&signed) {
+        assert_eq!(
+            listing::encode_token(listing_key(), LISTING_BUCKET, &position),
+            signed,
+            "a signed body decoded to a position that encodes otherwise"
+        );
+    }
+}
+
+/// Decodes `token`; what decodes is a partition of the ring and a key within the bounds, and
+/// its encoding decodes to the same position.
+fn continuation_checks(token: &str) -> Option<Position> {
+    let position =
+        listing::decode_token(listing_key(), LISTING_BUCKET, LISTING_PARTITIONS, token).ok()?;
+    assert!(position.partition < LISTING_PARTITIONS);
+    assert!(token.len() <= listing::MAX_TOKEN_LEN);
+    if let dynamo_core::listing::Cursor::After(key) = &position.after {
+        assert!(
+            !key.is_empty()
+                && LISTING_BUCKET.len() + key.len() <= dynamo_core::node::MAX_CLIENT_KEY_LEN
+        );
+    }
+    let again = listing::encode_token(listing_key(), LISTING_BUCKET, &position);
+    assert_eq!(
+        listing::decode_token(listing_key(), LISTING_BUCKET, LISTING_PARTITIONS, &again),
+        Ok(position.clone())
+    );
+    Some(position)
 }
 
 fn content_type_checks(s: &str) {

@@ -76,7 +76,10 @@ impl TokenKey {
     }
 
     /// HMAC-SHA-256 (RFC 2104) of the bucket and the token body, truncated to 16 bytes.
-    fn tag(&self, bucket: &[u8], body: &[u8]) -> [u8; TAG_LEN] {
+    /// Public only for the fuzz harness, which signs its bodies so that mutations reach the
+    /// fields behind the tag.
+    #[doc(hidden)]
+    pub fn tag(&self, bucket: &[u8], body: &[u8]) -> [u8; TAG_LEN] {
         let mut block = [0u8; 64];
         block[..32].copy_from_slice(&self.0);
         let pad = |byte: u8| block.map(|b| b ^ byte);
@@ -231,8 +234,12 @@ pub fn percent_encode(bytes: &[u8]) -> String {
     out
 }
 
-/// The page size of a `limit` parameter.
-fn limit_of(query: &Query) -> Result<u32, ApiError> {
+/// The page size of a `limit` parameter. Public only for the fuzz harness.
+///
+/// # Errors
+/// `400` unless `limit` is absent or an integer from 1 to [`MAX_LIMIT`].
+#[doc(hidden)]
+pub fn limit_of(query: &Query) -> Result<u32, ApiError> {
     let Some(raw) = query.get("limit") else {
         return Ok(DEFAULT_LIMIT);
     };
