@@ -12,6 +12,7 @@
 //! | route | needs |
 //! |---|---|
 //! | `GET /ping`, `GET /metrics` | nothing (health checks and scrapers) |
+//! | `OPTIONS /ui/status` | nothing (a CORS preflight never carries a key; see [`crate::http::ui`]) |
 //! | `GET /buckets/{b}/keys/{k}`, `GET /buckets/{b}/props` | read on `b` |
 //! | `PUT`/`DELETE /buckets/{b}/keys/{k}` | write on `b` |
 //! | `PUT /buckets/{b}/props`, `/props`, `/admin/*` (keys included) | an admin key |
@@ -211,6 +212,9 @@ pub fn need_of(method: &axum::http::Method, path: &str, bucket: Option<Vec<u8>>)
     let read = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
     match segments.as_slice() {
         ["ping"] | ["metrics"] => Need::Nothing,
+        // The browser's CORS preflight before a cross-origin `GET /ui/status` with a key: it
+        // carries no key by design, and its answer holds no data.
+        ["ui", "status"] if *method == axum::http::Method::OPTIONS => Need::Nothing,
         ["props"] | ["admin", ..] => Need::Admin,
         ["buckets", _, "props"] if !read => Need::Admin,
         ["buckets", _, rest @ ..] if !rest.is_empty() => match bucket {
@@ -327,6 +331,9 @@ mod tests {
         assert_eq!(need_of(&Method::GET, "/props", None), Need::Admin);
         assert_eq!(need_of(&Method::POST, "/admin/keys", None), Need::Admin);
         assert_eq!(need_of(&Method::GET, "/stats", None), Need::AnyKey);
+        assert_eq!(need_of(&Method::GET, "/ui/status", None), Need::AnyKey);
+        assert_eq!(need_of(&Method::OPTIONS, "/ui/status", None), Need::Nothing);
+        assert_eq!(need_of(&Method::OPTIONS, "/stats", None), Need::AnyKey);
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //! cluster (`dynamo node` processes on 127.0.0.1) and the test reads the DOM the page built.
 //!
 //! - Every member appears, up, with its load read from its own `/ui/history` (the page on n1
-//!   shows n2's and n3's operations per second, not only n1's).
+//!   shows n2's and n3's operations per second, not only n1's), and its transfers and hints
+//!   read from its own `/ui/status` (across origins: the page on n1 reads n2's and n3's).
+//! - The ring is drawn as a grid of one cell per partition, each coloured by the first node of
+//!   the preference list its tooltip names.
 //! - A screenshot is taken (`$CARGO_TARGET_TMPDIR/status-page.png`). With
 //!   `DYNAMO_UI_SCREENSHOT=<path>` the test first waits for a minute of load history in the
 //!   charts and copies the screenshot there: that is how `docs/status-page.png` is made
 //!   (`DYNAMO_UI_SCREENSHOT=$PWD/docs/status-page.png cargo test -p dynamo-server --test
 //!   status_page`).
 //! - n3 is killed while writers keep writing through n1 and n2: the page on n1 must show n3
-//!   down, and its load unreachable, within the failure detector's time (n3 is down for n1
+//!   down, and its load and status unreachable, within the failure detector's time (n3 is down for n1
 //!   after `failure_threshold` requests left unanswered for `request_timeout_ms` each) plus
 //!   the page's refresh and a margin for starting Chromium on a loaded machine.
 //!
@@ -142,6 +145,34 @@ fn row(dom: &str, node: &str) -> Option<String> {
     Some(dom[start..end].to_owned())
 }
 
+/// The opening tags of every element with attribute `name` (`<tag ... name="...">`).
+fn tags_with<'a>(dom: &'a str, name: &str) -> Vec<&'a str> {
+    let needle = format!(" {name}=\"");
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(at) = dom[from..].find(&needle) {
+        let at = from + at;
+        let start = dom[..at].rfind('<').unwrap_or(at);
+        let end = dom[at..].find('>').map_or(dom.len(), |e| at + e);
+        out.push(&dom[start..end]);
+        from = end;
+    }
+    out
+}
+
+/// Whether the page shows `node`'s own `/ui/status` (`answered`) or says it is unreachable,
+/// in both the transfers and the hints lists.
+fn status_from(dom: &str, node: &str, answered: bool) -> bool {
+    let want = if answered { "ok" } else { "unreachable" };
+    ["data-transfers-from", "data-hints-from"]
+        .iter()
+        .all(|kind| {
+            tags_with(dom, kind)
+                .iter()
+                .any(|t| attr(t, kind) == Some(node) && attr(t, "data-status") == Some(want))
+        })
+}
+
 /// The value of attribute `name` in the tag text `tag`.
 fn attr<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     let needle = format!(" {name}=\"");
@@ -185,7 +216,7 @@ async fn the_page_shows_every_member_and_a_killed_node_down() {
     let (dom, took) = until(
         &browser,
         &url,
-        "n1, n2 and n3 up, each with operations per second above 0",
+        "n1, n2 and n3 up, each with operations per second above 0 and its own status read",
         DEADLINE,
         |dom| {
             dom.contains("data-state=\"ok\"")
@@ -196,18 +227,36 @@ async fn the_page_shows_every_member_and_a_killed_node_down() {
                             && attr(&r, "data-ops")
                                 .and_then(|o| o.parse::<f64>().ok())
                                 .is_some_and(|o| o > 0.0)
-                    })
+                    }) && status_from(dom, n, true)
                 })
         },
     )
     .await;
-    eprintln!("every member up with its load: {took:?}");
-    // The ring picture: one arc per partition.
+    eprintln!("every member up with its load and status: {took:?}");
+    // The ring picture: one cell per partition, in order, each coloured by the first node of
+    // the preference list it names (N = 3 of the 3 nodes).
+    let cells: Vec<&str> = tags_with(&dom, "data-partition")
+        .into_iter()
+        .filter(|t| t.starts_with("<rect") && attr(t, "class") == Some("cell"))
+        .collect();
     assert_eq!(
-        dom.matches("data-partition=").count(),
+        cells.len(),
         256,
-        "one arc per partition of the default ring"
+        "one grid cell per partition of the default ring"
     );
+    for (i, cell) in cells.iter().enumerate() {
+        assert_eq!(attr(cell, "data-partition"), Some(i.to_string().as_str()));
+        let owner = attr(cell, "data-owner").unwrap();
+        let prefs: Vec<&str> = attr(cell, "data-preference").unwrap().split(' ').collect();
+        assert_eq!(prefs.len(), 3, "{cell}");
+        assert_eq!(prefs[0], owner, "{cell}");
+        assert!(["n1", "n2", "n3"].contains(&owner), "{cell}");
+        let fill = attr(cell, "fill").unwrap();
+        assert!(fill.starts_with('#'), "{cell}");
+    }
+    let owners: std::collections::BTreeSet<&str> =
+        cells.iter().filter_map(|c| attr(c, "data-owner")).collect();
+    assert_eq!(owners.len(), 3, "every node owns partitions");
 
     let docs_copy = std::env::var_os("DYNAMO_UI_SCREENSHOT");
     if docs_copy.is_some() {
@@ -249,9 +298,11 @@ async fn the_page_shows_every_member_and_a_killed_node_down() {
     let (_, took) = until(&browser, &url, "n3 down", deadline, |dom| {
         row(dom, "n3").is_some_and(|r| {
             attr(&r, "data-health") == Some("down") && attr(&r, "data-load") == Some("unreachable")
-        }) && ["n1", "n2"]
-            .iter()
-            .all(|n| row(dom, n).is_some_and(|r| attr(&r, "data-health") == Some("up")))
+        }) && status_from(dom, "n3", false)
+            && ["n1", "n2"].iter().all(|n| {
+                row(dom, n).is_some_and(|r| attr(&r, "data-health") == Some("up"))
+                    && status_from(dom, n, true)
+            })
     })
     .await;
     eprintln!(
@@ -271,4 +322,9 @@ fn rows_and_attributes_are_found() {
     assert_eq!(attr(&r, "data-ops"), Some("12.5"));
     assert_eq!(attr(&r, "data-missing"), None);
     assert!(row(dom, "n2").is_none());
+    let dom = r#"<div class="from" data-transfers-from="n1" data-status="ok"><h3>x</h3></div><div data-hints-from="n1" data-status="ok"></div><div data-hints-from="n2" data-status="unreachable">"#;
+    assert_eq!(tags_with(dom, "data-hints-from").len(), 2);
+    assert!(status_from(dom, "n1", true));
+    assert!(!status_from(dom, "n1", false));
+    assert!(!status_from(dom, "n2", true));
 }

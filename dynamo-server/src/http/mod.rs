@@ -19,8 +19,8 @@
 //! | `POST /admin/leave` | leave the cluster |
 //! | `GET`/`POST /admin/keys`, `DELETE /admin/keys/{id}` | list, make and revoke access keys |
 //!
-//! With `auth = "on"` every route but `/ping`, `/metrics`, `/ui` and `/ui/history` needs an
-//! access key (`Authorization: Bearer <id>.<secret>`; see [`crate::auth`] for what each route
+//! With `auth = "on"` every route but `/ping`, `/metrics`, `/ui`, `/ui/history` and the
+//! CORS preflight `OPTIONS /ui/status` needs an access key (`Authorization: Bearer <id>.<secret>`; see [`crate::auth`] for what each route
 //! needs).
 //!
 //! The causal context travels, opaque, in the `X-Dynamo-Context` header: returned by reads and
@@ -117,7 +117,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/ring", get(info::ring))
         .route("/members", get(info::members))
         .route("/admin/status", get(admin::status))
-        .route("/ui/status", get(ui::status))
+        .route("/ui/status", get(ui::status).options(ui::status_preflight))
         .route("/admin/join", post(admin::join))
         .route("/admin/leave", post(admin::leave))
         .route("/admin/keys", get(admin::list_keys).post(admin::create_key))
