@@ -219,7 +219,8 @@ async fn errors_are_typed() {
         "{e}"
     );
 
-    // n = 3 on a one-node ring: a write cannot reach W = 2 replicas.
+    // n = 3 on a one-node ring: a write cannot reach W = 2 replicas, and is refused before
+    // it is applied (nobody answered).
     node.http
         .set_bucket_props(
             "wide",
@@ -242,7 +243,7 @@ async fn errors_are_typed() {
             e,
             ClientError::Unavailable {
                 needed: Some(2),
-                answered: Some(1),
+                answered: Some(0),
                 ..
             }
         ),

@@ -242,7 +242,7 @@ async fn errors_are_typed() {
             e,
             ClientError::Unavailable {
                 needed: Some(2),
-                answered: Some(1),
+                answered: Some(0),
                 ..
             }
         ),

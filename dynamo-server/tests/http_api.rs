@@ -529,7 +529,8 @@ async fn bad_input_is_answered_with_documented_errors() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 
-    // n = 3 on a one-node ring: W = 2 cannot be met, a 503 saying so.
+    // n = 3 on a one-node ring: W = 2 cannot be met, a 503 saying so, refused before
+    // anything is written (a read with R = 1 finds nothing).
     let r = node
         .call("PUT", "/buckets/wide/props", &[], br#"{"n":3,"r":2,"w":2}"#)
         .await;
@@ -539,11 +540,17 @@ async fn bad_input_is_answered_with_documented_errors() {
     let v = r.json();
     assert_eq!(
         (v["needed"].as_u64(), v["answered"].as_u64()),
-        (Some(2), Some(1))
+        (Some(2), Some(0))
     );
     let r = node.call("GET", "/buckets/wide/keys/k", &[], b"").await;
     r.assert_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     assert_eq!(node.metrics.unavailable.get(), 2);
+    let r = node.call("GET", "/buckets/wide/keys/k?r=1", &[], b"").await;
+    assert_eq!(
+        r.status,
+        StatusCode::NOT_FOUND,
+        "the refused write was not applied"
+    );
 
     // The durable-write quorum: 0 and 1 are met by the one node, 2 is above n, and it is a
     // number.
