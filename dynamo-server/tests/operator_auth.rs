@@ -11,31 +11,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod cluster_support;
 
+use cluster_support::eventually;
 use dynamo_client::{Client, PutOptions};
 use dynamo_server::auth::{digest, hex, new_token};
 use dynamo_server::{Server, ServerConfig};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Polls `check` until it gives a value, or fails the test after [`DEADLINE`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// One node with auth on and a bootstrap admin key; returns it and the key's token.
 async fn start(dir: &std::path::Path) -> (Server, String) {
