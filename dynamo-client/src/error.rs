@@ -31,8 +31,13 @@ pub enum ClientError {
     /// binary client's transport failures are [`Connect`](ClientError::Connect),
     /// [`Connection`](ClientError::Connection), [`ConnectionClosed`](ClientError::ConnectionClosed)
     /// and [`Timeout`](ClientError::Timeout)).
-    #[error("request failed: {0}")]
-    Transport(#[from] reqwest::Error),
+    ///
+    /// Its message holds the whole chain of causes (reqwest's own message names only the
+    /// URL; the reason, such as "connection refused", is in its sources), and it has no
+    /// [`source`](std::error::Error::source), so that a caller printing the chain (`{:#}`
+    /// with anyhow) does not print reqwest's message twice.
+    #[error("request failed: {}", causes(.0))]
+    Transport(reqwest::Error),
     /// The [`BinaryClient`](crate::BinaryClient) could not open a connection to the node.
     #[error("cannot connect to {address}: {source}")]
     Connect {
@@ -136,6 +141,28 @@ pub enum ClientError {
         /// What did not decode.
         detail: String,
     },
+}
+
+impl From<reqwest::Error> for ClientError {
+    fn from(e: reqwest::Error) -> Self {
+        ClientError::Transport(e)
+    }
+}
+
+/// An error's message followed by each of its causes', joined by ": ".
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        // A cause whose message the previous one already ends with adds nothing.
+        let next = s.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
 }
 
 impl ClientError {

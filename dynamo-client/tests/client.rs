@@ -261,6 +261,11 @@ async fn errors_are_typed() {
         .await
         .unwrap_err();
     assert!(matches!(e, ClientError::Transport(_)), "{e}");
+    // Its message names the reason once, and nothing repeats it as a source.
+    let text = e.to_string();
+    assert!(text.contains("refused"), "{text}");
+    assert_eq!(text.matches("error sending request").count(), 1, "{text}");
+    assert!(std::error::Error::source(&e).is_none());
     node.stop().await;
 }
 
