@@ -19,7 +19,7 @@
 use std::ops::Bound;
 
 use bytes::Bytes;
-use engine_api::{Direction, KeyRange, Keyspace, Snapshot};
+use engine_api::{Direction, KeyRange, Keyspace, Snapshot, prefix_successor};
 use serde::{Deserialize, Serialize};
 
 use crate::proto::OpId;
@@ -120,19 +120,6 @@ impl From<StorageKeyError> for ScanError {
     }
 }
 
-/// The smallest byte string above every string that starts with `prefix`, `None` when there
-/// is none (`prefix` is all `0xff`).
-fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut out = prefix.to_vec();
-    while let Some(last) = out.pop() {
-        if last < u8::MAX {
-            out.push(last + 1);
-            return Some(out);
-        }
-    }
-    None
-}
-
 fn upper(bound: Option<Vec<u8>>) -> Bound<Vec<u8>> {
     bound.map_or(Bound::Unbounded, Bound::Excluded)
 }
@@ -175,7 +162,7 @@ fn scan_keys<S: Snapshot>(
     };
     let range = KeyRange {
         start,
-        end: upper(successor(&prefix)),
+        end: upper(prefix_successor(&prefix)),
     };
     let mut items = Vec::new();
     let mut read = 0u32;
@@ -211,10 +198,12 @@ fn scan_buckets<S: Snapshot>(
     request: &SliceRequest,
 ) -> Result<Slice, ScanError> {
     let partition_start = request.partition.0.to_be_bytes().to_vec();
-    let end = upper(successor(&partition_start));
+    let end = upper(prefix_successor(&partition_start));
     let mut from = match &request.after {
         Cursor::Start => Some(partition_start),
-        Cursor::After(bucket) => successor(&encode_storage_key(request.partition, bucket, b"")?),
+        Cursor::After(bucket) => {
+            prefix_successor(&encode_storage_key(request.partition, bucket, b"")?)
+        }
     };
     let mut items = Vec::new();
     let mut read = 0u32;
@@ -235,7 +224,7 @@ fn scan_buckets<S: Snapshot>(
         let bucket = Bytes::copy_from_slice(sk.bucket);
         items.push(Item(bucket.clone()));
         // Skip the rest of this bucket: seek past every key with its prefix.
-        from = successor(&encode_storage_key(request.partition, &bucket, b"")?);
+        from = prefix_successor(&encode_storage_key(request.partition, &bucket, b"")?);
         if read >= request.max && from.is_some() {
             return Ok(Slice {
                 items,
@@ -394,13 +383,5 @@ mod tests {
         ));
         let slice = scan(&snap, data, &keys_of("b", u32::MAX, Cursor::Start, 10)).unwrap();
         assert!(slice.items.is_empty());
-    }
-
-    #[test]
-    fn successor_of_prefixes() {
-        assert_eq!(successor(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(successor(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(successor(&[0xff, 0xff]), None);
-        assert_eq!(successor(b""), None);
     }
 }

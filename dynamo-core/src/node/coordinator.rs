@@ -550,7 +550,8 @@ impl<E: StorageEngine> Node<E> {
             return;
         };
         if self.substitute_dots_may_be_lost() {
-            self.renew_actor_for_substitute_dots();
+            // A new actor has no dots anywhere (rule 2 of `substitute.rs`).
+            self.renew_epoch();
             if self.epoch_unpersisted {
                 let e = RequestError::Storage(
                     "the node's new epoch (after delivering hints) is not yet persisted".into(),
@@ -561,8 +562,12 @@ impl<E: StorageEngine> Node<E> {
         }
         let loc = me.location_here();
         let at = plan.key.at();
-        let stored = match self.store.read(&loc, at) {
-            Ok(s) => s,
+        let read = self
+            .store
+            .read(&loc, at)
+            .and_then(|stored| Ok((self.numbering_base(&loc, at, stored.set.clone())?, stored)));
+        let (base, stored) = match read {
+            Ok(r) => r,
             Err(e) => {
                 let msg = e.to_string();
                 self.emit(NodeEvent::StorageFailed(msg.clone()));
@@ -578,15 +583,6 @@ impl<E: StorageEngine> Node<E> {
                 error,
             });
         }
-        let base = match self.numbering_base(&loc, at, stored.set.clone()) {
-            Ok(b) => b,
-            Err(e) => {
-                let msg = e.to_string();
-                self.emit(NodeEvent::StorageFailed(msg.clone()));
-                self.reply(reply_to, kind.error(RequestError::Storage(msg)));
-                return;
-            }
-        };
         let mut set = base.unwrap_or_else(|| Store::<E>::empty(plan.mode));
         let applied = match write.value {
             Some((value, ct)) => set.apply_put(&write.context, value, ct, &self.actor, self.now),

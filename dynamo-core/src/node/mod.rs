@@ -741,8 +741,9 @@ impl<E: StorageEngine> Node<E> {
         }
     }
 
-    /// Moves to a new epoch (after a failed commit), durably if the engine lets it; until it
-    /// is persisted the node coordinates no write (see `epoch_unpersisted`).
+    /// Moves to a new epoch (after a failed commit, or once hints a substitute wrote may be gone),
+    /// durably if the engine lets it; until it is persisted the node coordinates no write (see
+    /// `epoch_unpersisted`).
     fn renew_epoch(&mut self) {
         let next = EpochState::on_start(None, self.now, Some(self.epoch.epoch));
         self.epoch = next;

@@ -64,13 +64,6 @@ impl<E: StorageEngine> Node<E> {
         self.substitute_dots() && self.store.hint_deletes() != self.substitute.deletes_at_start
     }
 
-    /// Moves to a new epoch because a hint holding this actor's dots may be gone (rule 2 of
-    /// the module documentation). The node writes again once the epoch is persisted.
-    pub(super) fn renew_actor_for_substitute_dots(&mut self) {
-        self.substitute = SubstituteDots::default();
-        self.renew_epoch();
-    }
-
     /// Records that the current actor numbered a version kept as a hint for `target`.
     pub(super) fn numbered_as_substitute(&mut self, target: &NodeId) {
         if !self.substitute_dots() {
