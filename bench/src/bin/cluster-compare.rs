@@ -1,6 +1,7 @@
 //! `cluster-compare`: our cluster beside its peers under the same `loadgen` workload, in
-//! alternating rounds; one table on stdout, one CSV line per run appended to a file, and for a
-//! sweep of open-loop rates an SVG of latency against throughput (see `bench::compare`).
+//! alternating rounds; one table on stdout, one CSV line per run appended to a file, for a
+//! sweep of open-loop rates an SVG of latency against throughput, and with `--shards` the
+//! lines of a scaling curve (see `bench::compare`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -13,7 +14,7 @@ use bench::compare::http::{PropsOutcome, set_durability};
 use bench::compare::plan::{System, Variant, round_order, variants};
 use bench::compare::record::{Figures, Record};
 use bench::compare::run::{RunSpec, Workload, loadgen_args, run_loadgen};
-use bench::compare::{CompareError, csv, plot, signals, table};
+use bench::compare::{CompareError, csv, plot, scaling, signals, table};
 use bench::loadgen::parse_duration;
 use clap::Parser;
 
@@ -31,6 +32,9 @@ use clap::Parser;
 /// With --sweep, every run is open-loop at each of the rates given, and the latency quantiles
 /// are drawn against the achieved throughput in --svg, one line per system.
 ///
+/// With --shards, our clusters are started once per shard count (`dynamo up --shards N`), and
+/// --scaling-csv gets one line per run for the `scaling-svg` chart (bench/MANY-CORES.md).
+///
 /// Run it from the workspace root after `cargo build --release --bin dynamo` and
 /// `cargo build --release -p bench --bin loadgen --bin cluster-compare`; bench/peers/README.md
 /// tells how to get redis and Dynomite.
@@ -47,6 +51,11 @@ struct Args {
     /// Durability modes our 3-node clusters run with, each set before its run.
     #[arg(long, value_delimiter = ',', default_value = "all,one,none")]
     durabilities: Vec<String>,
+    /// Shards per node of our clusters (comma-separated): one cluster per engine and count,
+    /// started with `dynamo up --shards N`. Empty: the flag is left out. A `dynamo up`
+    /// without the flag runs a count of 1 without it, and skips the others with a warning.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    shards: Vec<u32>,
     /// Client protocols loadgen speaks to our clusters: binary, http (each a variant). A
     /// --dynamo from before the binary protocol takes only http.
     #[arg(long, value_delimiter = ',', default_value = "binary")]
@@ -114,6 +123,14 @@ struct Args {
     /// SVG file of a --sweep.
     #[arg(long, default_value = "bench/results/latency-vs-throughput.svg")]
     svg: PathBuf,
+    /// A second CSV file to append one line per run to, in the columns of the scaling curve
+    /// (`bench::compare::scaling`; `scaling-svg` draws it).
+    #[arg(long)]
+    scaling_csv: Option<PathBuf>,
+    /// The commit the binaries were built from, for the CSV files (default: the working
+    /// tree's, from git; "-" outside a checkout).
+    #[arg(long)]
+    commit: Option<String>,
     /// Interval of loadgen's progress lines.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     progress: Duration,
@@ -169,17 +186,32 @@ fn commit() -> String {
     }
 }
 
+/// True when `dynamo up --help` lists a `--shards` flag.
+fn up_has_shards(dynamo: &Path) -> bool {
+    Command::new(dynamo)
+        .args(["up", "--help"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("--shards"))
+}
+
+/// What identifies a started system: the system, the engine and the shard count (ours).
+type Key = (System, Option<String>, Option<u32>);
+
 /// The systems started, each with the variants that run on it.
 struct Started {
-    /// (system, engine) → its cluster.
-    clusters: Vec<((System, Option<String>), Cluster)>,
+    /// (system, engine, shards) → its cluster.
+    clusters: Vec<(Key, Cluster)>,
 }
 
 impl Started {
     fn get(&self, variant: &Variant) -> Option<&Cluster> {
         self.clusters
             .iter()
-            .find(|((system, engine), _)| *system == variant.system && *engine == variant.engine)
+            .find(|((system, engine, shards), _)| {
+                *system == variant.system && *engine == variant.engine && *shards == variant.shards
+            })
             .map(|(_, cluster)| cluster)
     }
 
@@ -207,6 +239,19 @@ fn start_systems(
     };
     let mut ports = Ports::from(args.first_port);
     let redis_ok = runs(&args.redis_server);
+    let shard_flag = !args.shards.is_empty() && up_has_shards(dynamo);
+    if !args.shards.is_empty() && !shard_flag {
+        eprintln!(
+            "cluster-compare: warning: `{} up` has no --shards flag: a count of 1 runs without \
+             it, the other counts are skipped",
+            dynamo.display()
+        );
+    }
+    let shard_counts: Vec<Option<u32>> = if args.shards.is_empty() {
+        vec![None]
+    } else {
+        args.shards.iter().copied().map(Some).collect()
+    };
     for &system in &args.systems {
         if stop.load(Ordering::Relaxed) {
             bail!(CompareError::Interrupted);
@@ -214,11 +259,43 @@ fn start_systems(
         match system {
             System::Ours | System::Ours1Node => {
                 let nodes: u16 = if system == System::Ours { 3 } else { 1 };
-                for engine in &args.engines {
+                for (engine, &shards) in args
+                    .engines
+                    .iter()
+                    .flat_map(|e| shard_counts.iter().map(move |s| (e, s)))
+                {
+                    if stop.load(Ordering::Relaxed) {
+                        bail!(CompareError::Interrupted);
+                    }
+                    // The flag passed: none without it, where only a count of 1 runs.
+                    let flag = match shards {
+                        Some(n) if !shard_flag => {
+                            if n != 1 {
+                                eprintln!(
+                                    "cluster-compare: warning: skipping {system} {engine} with \
+                                     {n} shards: `dynamo up` has no --shards flag"
+                                );
+                                continue;
+                            }
+                            None
+                        }
+                        other => other,
+                    };
                     let binary = args.protocols.iter().any(|p| p == "binary");
                     let base = ports.block(3 * nodes)?;
-                    let name = format!("{system} {engine}");
-                    let dir = work.join(format!("{system}-{engine}"));
+                    let (name, dir) = match shards {
+                        Some(n) => (
+                            format!(
+                                "{system} {engine} {n} shard{}",
+                                if n == 1 { "" } else { "s" }
+                            ),
+                            work.join(format!("{system}-{engine}-{n}shards")),
+                        ),
+                        None => (
+                            format!("{system} {engine}"),
+                            work.join(format!("{system}-{engine}")),
+                        ),
+                    };
                     eprintln!("cluster-compare: starting {name} (dynamo up, HTTP from {base})");
                     let cluster = Cluster::start_ours(&UpSpec {
                         dynamo,
@@ -230,10 +307,11 @@ fn start_systems(
                         peer_port: base + nodes,
                         binary_port: binary.then_some(base + 2 * nodes),
                         log: dir.join("up.log"),
+                        shards: flag,
                     })?;
                     started
                         .clusters
-                        .push(((system, Some(engine.clone())), cluster));
+                        .push(((system, Some(engine.clone()), shards), cluster));
                 }
             }
             System::Dynomite | System::Redis => {
@@ -285,7 +363,7 @@ fn start_systems(
                     base,
                     &env,
                 ) {
-                    Ok(cluster) => started.clusters.push(((system, None), cluster)),
+                    Ok(cluster) => started.clusters.push(((system, None, None), cluster)),
                     Err(e) => eprintln!("cluster-compare: warning: skipping {system}: {e}"),
                 }
             }
@@ -404,11 +482,14 @@ fn compare(args: Args) -> anyhow::Result<()> {
     let now = SystemTime::now();
     let session = csv::Session {
         date: csv::utc_date(now),
-        commit: commit(),
+        commit: args.commit.clone().unwrap_or_else(commit),
         workload: &workload,
     };
-    // Creates the file with its header, or refuses a file of other columns, before any run.
+    // Creates the files with their headers, or refuses files of other columns, before any run.
     csv::append(&args.csv, &[])?;
+    if let Some(path) = &args.scaling_csv {
+        scaling::append(path, &[])?;
+    }
 
     let temp;
     let work = match &args.work_dir {
@@ -489,6 +570,7 @@ fn run_rounds(
         &args.engines,
         &args.durabilities,
         &args.protocols,
+        &args.shards,
     );
     let plan: Vec<&Variant> = all.iter().filter(|v| started.get(v).is_some()).collect();
     if plan.is_empty() {
@@ -587,6 +669,7 @@ fn run_rounds(
                         system: variant.system.name().to_owned(),
                         engine: variant.engine.clone(),
                         durability,
+                        shards: variant.shards,
                         read_ratio,
                         round,
                         rate,
@@ -595,6 +678,9 @@ fn run_rounds(
                     };
                     summarize(&record);
                     csv::append(&args.csv, &[csv::line(session, &record)])?;
+                    if let Some(path) = &args.scaling_csv {
+                        scaling::append(path, &[scaling::line(session, &record)])?;
+                    }
                     records.push(record);
                 }
             }

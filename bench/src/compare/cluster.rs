@@ -86,6 +86,9 @@ pub struct UpSpec<'a> {
     pub binary_port: Option<u16>,
     /// File receiving the output of `up` and its nodes.
     pub log: PathBuf,
+    /// Shards per node (`dynamo up --shards N`); `None` leaves the flag out (a `dynamo`
+    /// without it, or the server's default).
+    pub shards: Option<u32>,
 }
 
 impl Cluster {
@@ -109,6 +112,9 @@ impl Cluster {
             command.arg("up").arg("--binary-port").arg(port.to_string());
         } else {
             command.arg("up");
+        }
+        if let Some(shards) = spec.shards {
+            command.arg("--shards").arg(shards.to_string());
         }
         let child = command
             .arg("--nodes")

@@ -1,7 +1,9 @@
 //! The CSV file the comparison appends to: one line per run, with the date, the commit, the
 //! workload and every figure, so that runs of different days can be put side by side. A new
 //! (or empty) file gets the header first; a file with another header is refused rather than
-//! mixed.
+//! mixed, except the header of the versions before the shard count ([`LEGACY_COLUMNS`]
+//! columns): such a file takes the lines of runs without a shard count, written without the
+//! columns added since.
 
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -12,8 +14,13 @@ use super::record::Record;
 use super::run::Workload;
 use super::{CompareError, CompareResult};
 
-/// The columns, in order.
-pub const COLUMNS: [&str; 28] = [
+/// How many of the [`COLUMNS`] the files of the versions before the shard count have: the
+/// first ones, the same up to there.
+pub const LEGACY_COLUMNS: usize = 28;
+
+/// The columns, in order. The last two (after [`LEGACY_COLUMNS`]) are plain numbers or empty,
+/// never quoted.
+pub const COLUMNS: [&str; 30] = [
     "date",
     "commit",
     "system",
@@ -42,11 +49,33 @@ pub const COLUMNS: [&str; 28] = [
     "node_cores",
     "loadgen_cpu_us_per_op",
     "disk_mb",
+    "shards",
+    "node_cpu_s",
 ];
 
 /// The header line (without its newline).
 pub fn header() -> String {
     COLUMNS.join(",")
+}
+
+/// The header line of the versions before the shard count.
+fn legacy_header() -> String {
+    COLUMNS[..LEGACY_COLUMNS].join(",")
+}
+
+/// `line` (of [`COLUMNS`]) cut to the [`LEGACY_COLUMNS`] of an older file; `None` when it has a
+/// shard count, which such a file has no column for.
+fn legacy_line(line: &str) -> Option<&str> {
+    let mut rest = line;
+    let mut added = Vec::new();
+    for _ in LEGACY_COLUMNS..COLUMNS.len() {
+        let (head, last) = rest.rsplit_once(',')?;
+        added.push(last);
+        rest = head;
+    }
+    // `added` holds the added columns last first: the shard count is the first added one.
+    let shards = added[added.len() - 1];
+    shards.is_empty().then_some(rest)
 }
 
 /// What every line of one session shares.
@@ -61,7 +90,7 @@ pub struct Session<'a> {
 }
 
 /// `text` as one CSV field: quoted when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
+pub(crate) fn field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -70,7 +99,7 @@ fn field(text: &str) -> String {
 }
 
 /// A number, or an empty field when absent.
-fn number(value: Option<f64>) -> String {
+pub(crate) fn number(value: Option<f64>) -> String {
     value.map_or_else(String::new, |v| {
         // Up to three decimals, without trailing zeros: 4679.5, 0.042, 12.
         let text = format!("{v:.3}");
@@ -116,17 +145,45 @@ pub fn line(session: &Session<'_>, record: &Record) -> String {
         number(f.node_cores),
         number(f.loadgen_cpu_us_per_op),
         number(record.disk_bytes.map(|b| b as f64 / 1e6)),
+        record.shards.map(|n| n.to_string()).unwrap_or_default(),
+        number(f.node_cpu_s),
     ];
     cells.join(",")
 }
 
-/// Appends `lines` to the CSV file at `path`, creating it (and its directory) with the header
-/// when it does not exist or is empty.
+/// Appends `lines` (of [`line`]) to the CSV file at `path`, creating it (and its directory)
+/// with the header when it does not exist or is empty. A file with the header of the versions
+/// before the shard count gets the lines cut to its columns.
 ///
 /// # Errors
-/// [`CompareError::CsvColumns`] when the file starts with another header; [`CompareError::Io`]
-/// when it cannot be read or written.
+/// [`CompareError::CsvColumns`] when the file starts with another header, or with the older
+/// header while a line has a shard count; [`CompareError::Io`] when it cannot be read or
+/// written.
 pub fn append(path: &Path, lines: &[String]) -> CompareResult<()> {
+    append_to(
+        path,
+        &header(),
+        Some((&legacy_header(), legacy_line)),
+        lines,
+    )
+}
+
+/// A cut of a line to the columns of an older header (`None`: the line does not fit it).
+pub(crate) type Cut = fn(&str) -> Option<&str>;
+
+/// Appends `lines` to the CSV file at `path`, creating it (and its directory) with `header`
+/// when it does not exist or is empty; a file with the `older` header gets each line cut to
+/// its columns by the function beside it.
+///
+/// # Errors
+/// [`CompareError::CsvColumns`] when the file starts with another header, or a line does not
+/// fit the older one; [`CompareError::Io`] when it cannot be read or written.
+pub(crate) fn append_to(
+    path: &Path,
+    header: &str,
+    older: Option<(&str, Cut)>,
+    lines: &[String],
+) -> CompareResult<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .map_err(CompareError::io(format!("create {}", dir.display())))?;
@@ -137,18 +194,26 @@ pub fn append(path: &Path, lines: &[String]) -> CompareResult<()> {
         Err(e) => return Err(CompareError::io(format!("read {}", path.display()))(e)),
     };
     let mut text = String::new();
+    let mut cut: Option<Cut> = None;
     match existing.lines().next() {
         None => {
-            text.push_str(&header());
+            text.push_str(header);
             text.push('\n');
         }
-        Some(first) if first.trim_end() == header() => {}
-        Some(_) => return Err(CompareError::CsvColumns(path.to_owned())),
+        Some(first) if first.trim_end() == header => {}
+        Some(first) => match older {
+            Some((older, f)) if first.trim_end() == older => cut = Some(f),
+            _ => return Err(CompareError::CsvColumns(path.to_owned())),
+        },
     }
     if !existing.is_empty() && !existing.ends_with('\n') {
         text.insert(0, '\n');
     }
     for line in lines {
+        let line = match cut {
+            Some(cut) => cut(line).ok_or_else(|| CompareError::CsvColumns(path.to_owned()))?,
+            None => line,
+        };
         text.push_str(line);
         text.push('\n');
     }
@@ -232,6 +297,7 @@ mod tests {
             system: "ours".into(),
             engine: Some("lsm".into()),
             durability: Some("all".into()),
+            shards: Some(4),
             read_ratio: 0.95,
             round: 2,
             rate: None,
@@ -242,6 +308,7 @@ mod tests {
                 errors: Some(0.0),
                 get_us: [Some(3040.0), Some(10_500.0), None],
                 verify_passed: Some(true),
+                node_cpu_s: Some(25.5),
                 ..Figures::default()
             },
         };
@@ -250,7 +317,7 @@ mod tests {
         assert_eq!(
             line,
             "2026-12-04T19:20:00Z,d2ea2c1-dirty,ours,lsm,all,http,0.95,2,32,1024,10000,20,,,,\
-             8847.25,0,passed,3.04,10.5,,,,,,,,1.5"
+             8847.25,0,passed,3.04,10.5,,,,,,,,1.5,4,25.5"
         );
         assert_eq!(field("a,b"), "\"a,b\"");
         assert_eq!(field("say \"x\""), "\"say \"\"x\"\"\"");
@@ -270,5 +337,26 @@ mod tests {
             append(&other, &["c".into()]),
             Err(CompareError::CsvColumns(_))
         ));
+    }
+
+    #[test]
+    fn a_file_of_the_older_columns_takes_lines_without_a_shard_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.csv");
+        std::fs::write(&path, format!("{}\nold\n", legacy_header())).unwrap();
+        let fields = |shards: &str| {
+            let mut cells = vec!["x"; LEGACY_COLUMNS];
+            cells.extend([shards, "12.5"]);
+            cells.join(",")
+        };
+        append(&path, &[fields("")]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last = text.lines().last().unwrap();
+        assert_eq!(last.split(',').count(), LEGACY_COLUMNS, "{last}");
+        assert!(matches!(
+            append(&path, &[fields("4")]),
+            Err(CompareError::CsvColumns(_))
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 }

@@ -15,6 +15,8 @@
 //! * [`table`], [`csv`]: the printed table and the CSV lines appended to a file;
 //! * [`plot`]: latency quantiles against achieved throughput, for a sweep of open-loop rates,
 //!   drawn as an SVG;
+//! * [`scaling`]: throughput and node CPU against the shards per node (issue "Many cores"),
+//!   its CSV file and its SVG, the peers as reference lines;
 //! * [`signals`]: Ctrl-C and SIGTERM turned into a flag, so that runs stop and clusters are
 //!   shut down cleanly.
 
@@ -25,6 +27,7 @@ pub mod plan;
 pub mod plot;
 pub mod record;
 pub mod run;
+pub mod scaling;
 pub mod signals;
 pub mod table;
 

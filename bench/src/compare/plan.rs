@@ -66,8 +66,8 @@ impl FromStr for System {
     }
 }
 
-/// One line of the comparison: a system, and for ours an engine, a durability mode and the
-/// client protocol.
+/// One line of the comparison: a system, and for ours an engine, a durability mode, the
+/// client protocol and (when asked for) the number of shards per node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Variant {
     /// The system.
@@ -78,10 +78,13 @@ pub struct Variant {
     pub durability: Option<String>,
     /// The protocol `loadgen` speaks: `http` or `binary` for ours, `resp` for the peers.
     pub protocol: String,
+    /// Shards per node, passed to `dynamo up --shards` (ours only; `None`: the flag is left
+    /// out, the server's default).
+    pub shards: Option<u32>,
 }
 
 impl Variant {
-    /// A short label: `ours lsm all binary`, `dynomite`.
+    /// A short label: `ours lsm all binary`, `ours lsm all binary 4 shards`, `dynomite`.
     pub fn label(&self) -> String {
         let mut label = self.system.name().to_owned();
         let protocol = self.system.is_ours().then_some(&self.protocol);
@@ -92,28 +95,43 @@ impl Variant {
             label.push(' ');
             label.push_str(part);
         }
+        match self.shards {
+            Some(1) => label.push_str(" 1 shard"),
+            Some(n) => label.push_str(&format!(" {n} shards")),
+            None => {}
+        }
         label
     }
 }
 
-/// The variants of `systems`, in their order: for [`System::Ours`] one per engine,
-/// durability mode and protocol (engine-major), for [`System::Ours1Node`] one per engine and
-/// protocol with durability `none`, and one for each peer.
+/// The variants of `systems`, in their order: for [`System::Ours`] one per engine, shard
+/// count, durability mode and protocol (engine-major, then shard counts), for
+/// [`System::Ours1Node`] one per engine, shard count and protocol with durability `none`, and
+/// one for each peer. An empty `shards` leaves the shard count out (`None`).
 pub fn variants(
     systems: &[System],
     engines: &[String],
     durabilities: &[String],
     protocols: &[String],
+    shards: &[u32],
 ) -> Vec<Variant> {
     let mut out = Vec::new();
+    let shard_counts: Vec<Option<u32>> = if shards.is_empty() {
+        vec![None]
+    } else {
+        shards.iter().copied().map(Some).collect()
+    };
     let ours = |system, engine: &String, durability: &str, out: &mut Vec<Variant>| {
-        for protocol in protocols {
-            out.push(Variant {
-                system,
-                engine: Some(engine.clone()),
-                durability: Some(durability.to_owned()),
-                protocol: protocol.clone(),
-            });
+        for &shards in &shard_counts {
+            for protocol in protocols {
+                out.push(Variant {
+                    system,
+                    engine: Some(engine.clone()),
+                    durability: Some(durability.to_owned()),
+                    protocol: protocol.clone(),
+                    shards,
+                });
+            }
         }
     };
     for &system in systems {
@@ -135,6 +153,7 @@ pub fn variants(
                 engine: None,
                 durability: None,
                 protocol: system.peer_protocol().to_owned(),
+                shards: None,
             }),
         }
     }
@@ -164,6 +183,7 @@ mod tests {
             &engines,
             &modes,
             &["binary".to_owned()],
+            &[],
         );
         let labels: Vec<String> = v.iter().map(Variant::label).collect();
         assert_eq!(
@@ -184,9 +204,32 @@ mod tests {
             &engines[..1],
             &modes[..1],
             &["http".to_owned(), "binary".to_owned()],
+            &[],
         );
         let labels: Vec<String> = both.iter().map(Variant::label).collect();
         assert_eq!(labels, ["ours lsm all http", "ours lsm all binary"]);
+    }
+
+    #[test]
+    fn shard_counts_multiply_our_variants_only() {
+        let v = variants(
+            &[System::Ours, System::Dynomite],
+            &["lsm".to_owned()],
+            &["all".to_owned()],
+            &["binary".to_owned()],
+            &[1, 4],
+        );
+        let labels: Vec<String> = v.iter().map(Variant::label).collect();
+        assert_eq!(
+            labels,
+            [
+                "ours lsm all binary 1 shard",
+                "ours lsm all binary 4 shards",
+                "dynomite"
+            ]
+        );
+        assert_eq!(v[1].shards, Some(4));
+        assert_eq!(v[2].shards, None);
     }
 
     #[test]

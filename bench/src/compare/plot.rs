@@ -224,6 +224,7 @@ mod tests {
             system: system.into(),
             engine: None,
             durability: None,
+            shards: None,
             read_ratio: 0.5,
             round,
             rate: Some(rate),

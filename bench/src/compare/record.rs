@@ -27,6 +27,10 @@ pub struct Figures {
     pub node_cpu_us_per_op: Option<f64>,
     /// CPU the nodes used, in cores (CPU seconds per second).
     pub node_cores: Option<f64>,
+    /// CPU time the nodes used over the measured phase, in seconds (all their threads).
+    pub node_cpu_s: Option<f64>,
+    /// Length of the measured phase, in seconds (wall clock).
+    pub elapsed_s: Option<f64>,
     /// CPU time of `loadgen` per operation, in microseconds.
     pub loadgen_cpu_us_per_op: Option<f64>,
     /// The read-back check: `Some(true)` passed, `Some(false)` failed, `None` not asked.
@@ -42,7 +46,8 @@ impl Figures {
     /// The fields the load generator has always had are read at their place (`ops_per_sec`,
     /// `errors.total`, `get.latency_us.p50`, ...); the newer ones (`protocol`,
     /// `intended_rate`, `achieved_rate`, `late_starts`, `node_cpu_us_per_op`, `node_cores`,
-    /// `loadgen_cpu_us_per_op`) at the top level, or else wherever the report nests them.
+    /// `loadgen_cpu_us_per_op`, `node_us`, `elapsed_secs`) at the top level, or else wherever
+    /// the report nests them.
     pub fn from_report(report: &Value) -> Figures {
         let quantiles = |op: &str| {
             QUANTILES.map(|q| {
@@ -70,6 +75,8 @@ impl Figures {
             put_us: quantiles("put"),
             node_cpu_us_per_op: newer("node_cpu_us_per_op"),
             node_cores: newer("node_cores"),
+            node_cpu_s: newer("node_us").map(|us| us / 1e6),
+            elapsed_s: newer("elapsed_secs"),
             loadgen_cpu_us_per_op: newer("loadgen_cpu_us_per_op"),
             verify_passed: report
                 .get("verify")
@@ -98,6 +105,8 @@ pub struct Record {
     pub engine: Option<String>,
     /// The durability mode in force (ours only).
     pub durability: Option<String>,
+    /// Shards per node (ours, when the run asked for a count; `None` otherwise).
+    pub shards: Option<u32>,
     /// Fraction of reads.
     pub read_ratio: f64,
     /// Round, from 1.
@@ -139,7 +148,9 @@ mod tests {
         let report = json!({
             "protocol": "resp",
             "intended_rate": 5000,
-            "cpu": {"node_cpu_us_per_op": 171.2, "node_cores": 0.79, "loadgen_cpu_us_per_op": null},
+            "elapsed_secs": 20.004,
+            "cpu": {"node_cpu_us_per_op": 171.2, "node_cores": 0.79, "loadgen_cpu_us_per_op": null,
+                    "node_us": 15_800_000},
             "open_loop": {"achieved_rate": 4990.1, "late_starts": 12},
             "verify": {"passed": true},
         });
@@ -150,6 +161,8 @@ mod tests {
         assert_eq!(f.late_starts, Some(12.0));
         assert_eq!(f.node_cpu_us_per_op, Some(171.2));
         assert_eq!(f.node_cores, Some(0.79));
+        assert_eq!(f.node_cpu_s, Some(15.8));
+        assert_eq!(f.elapsed_s, Some(20.004));
         assert_eq!(f.loadgen_cpu_us_per_op, None);
         assert_eq!(f.verify_passed, Some(true));
     }

@@ -45,17 +45,16 @@ fn quantiles(us: &[Option<f64>; 3]) -> String {
         .join(" / ")
 }
 
-/// The table of `records`, in their order. The rate column appears when a run was open-loop.
+/// The table of `records`, in their order. The rate columns appear when a run was open-loop,
+/// the shards column when a run had a shard count.
 pub fn render(records: &[Record]) -> String {
     let open_loop = records.iter().any(|r| r.rate.is_some());
-    let mut header = vec![
-        "system",
-        "engine",
-        "durability",
-        "protocol",
-        "read",
-        "round",
-    ];
+    let sharded = records.iter().any(|r| r.shards.is_some());
+    let mut header = vec!["system", "engine"];
+    if sharded {
+        header.push("shards");
+    }
+    header.extend(["durability", "protocol", "read", "round"]);
     if open_loop {
         header.extend(["intended rate", "achieved rate"]);
     }
@@ -69,8 +68,9 @@ pub fn render(records: &[Record]) -> String {
         "loadgen CPU µs/op",
         "disk MB",
     ]);
-    // The first six columns are labels, left-aligned; the rest are figures.
-    let labels = 6;
+    // The first six (seven with shards) columns are labels, left-aligned; the rest are
+    // figures.
+    let labels = if sharded { 7 } else { 6 };
     let rows: Vec<Vec<String>> = records
         .iter()
         .map(|r| {
@@ -78,11 +78,16 @@ pub fn render(records: &[Record]) -> String {
             let mut row = vec![
                 r.system.clone(),
                 r.engine.clone().unwrap_or_else(|| "-".into()),
+            ];
+            if sharded {
+                row.push(or_dash(r.shards, |n| n.to_string()));
+            }
+            row.extend([
                 r.durability.clone().unwrap_or_else(|| "-".into()),
                 f.protocol.clone().unwrap_or_else(|| "-".into()),
                 r.read_ratio.to_string(),
                 r.round.to_string(),
-            ];
+            ]);
             if open_loop {
                 row.push(or_dash(r.rate, format_count));
                 row.push(or_dash(f.achieved_rate, format_count));
@@ -170,6 +175,7 @@ mod tests {
             system: "ours".into(),
             engine: Some("lsm".into()),
             durability: Some("all".into()),
+            shards: None,
             read_ratio: 0.5,
             round: 1,
             rate: None,
@@ -228,5 +234,34 @@ mod tests {
         // Every line has the same width: the columns are padded.
         let width = lines[0].chars().count();
         assert!(lines.iter().all(|l| l.chars().count() == width), "{table}");
+        assert!(
+            !lines[0].contains("shards"),
+            "no shard counts: no shards column"
+        );
+
+        let sharded = Record {
+            shards: Some(8),
+            ..render_test_record()
+        };
+        let table = render(&[sharded, render_test_record()]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(cells(lines[0])[2], "shards");
+        assert_eq!(cells(lines[2])[2], "8");
+        assert_eq!(cells(lines[3])[2], "-");
+        assert_eq!(cells(lines[2])[3], "all");
+    }
+
+    fn render_test_record() -> Record {
+        Record {
+            system: "ours".into(),
+            engine: Some("lsm".into()),
+            durability: Some("all".into()),
+            shards: None,
+            read_ratio: 0.5,
+            round: 1,
+            rate: None,
+            disk_bytes: None,
+            figures: Figures::default(),
+        }
     }
 }
