@@ -153,6 +153,26 @@ impl FailureDetector {
             .map(|(n, _)| n)
     }
 
+    /// Mirrors another detector's verdicts: exactly the peers in `down` are down from now
+    /// (marked at `now` when they were up), without probes — for a follower shard of a node,
+    /// which reads the health of peers from its control shard's detector.
+    pub fn adopt_down(&mut self, down: &std::collections::BTreeSet<NodeId>, now: Timestamp) {
+        for (peer, h) in &mut self.peers {
+            if h.down_since.is_some() && !down.contains(peer) {
+                h.down_since = None;
+                h.consecutive_timeouts = 0;
+                h.next_probe = None;
+            }
+        }
+        for peer in down {
+            let h = self.peers.entry(peer.clone()).or_default();
+            if h.down_since.is_none() {
+                h.down_since = Some(now);
+            }
+            h.next_probe = None;
+        }
+    }
+
     /// What is known of `peer`, if anything happened with it.
     pub fn health(&self, peer: &NodeId) -> Option<&PeerHealth> {
         self.peers.get(peer)

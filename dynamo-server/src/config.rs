@@ -21,7 +21,8 @@
 //! versioning = "dvv"                  # dvv | vclock | lww
 //! durability = "all"                  # all | one | none: replicas that sync a write before it is acknowledged
 //! # flush_interval_ms = 100           # buffered writes are synced within this
-//! # io_threads = 1                    # worker threads of the node's runtime (`dynamo node`)
+//! # shards = 8                        # partition shards, one state machine each (default: the cores)
+//! # io_threads = 8                    # worker threads of the node's runtime (default: the shards)
 //! # max_value_size = 16777216         # bytes
 //! # request_timeout_ms = 1000
 //! # gossip_interval_ms = 1000
@@ -136,10 +137,15 @@ pub struct ServerConfig {
     /// Longest time a buffered write stays unsynced, in milliseconds (default: the core's,
     /// 100 ms).
     pub flush_interval_ms: Option<u64>,
+    /// Partition shards of the node: its partitions are split over this many state
+    /// machines, each a task of its own with its own group commit (see
+    /// `dynamo_core::node::shard`). Default: the machine's cores (at most the partitions, at
+    /// most 256).
+    pub shards: Option<u16>,
     /// Worker threads of the async runtime `dynamo node` runs the node on (HTTP, the peer
-    /// transport and the node task itself; commits have a thread of their own). Default 1:
-    /// the node's logic is one task, and more workers mostly add thread switches between
-    /// them (measured in BENCHMARKS.md). An embedding program's runtime is its own.
+    /// transport and the shards' tasks; commits have threads of their own). Default: the
+    /// shards, so that each shard's task can have a core. An embedding program's runtime is
+    /// its own.
     pub io_threads: Option<usize>,
     /// Partitions of the ring (a power of two; fixed for the life of the cluster).
     pub partitions: u32,
@@ -198,6 +204,7 @@ impl Default for ServerConfig {
             versioning: "dvv".to_owned(),
             durability: "all".to_owned(),
             flush_interval_ms: None,
+            shards: None,
             io_threads: None,
             partitions: dynamo_core::ring::DEFAULT_PARTITIONS,
             max_value_size: NodeConfig::DEFAULT_MAX_VALUE_SIZE,
@@ -582,6 +589,11 @@ impl ServerConfig {
     /// The first [`ConfigError`] found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.node_id()?;
+        if let Some(s) = self.shards
+            && (s == 0 || s > dynamo_core::node::shard::MAX_SHARDS)
+        {
+            return Err(ConfigError::Invalid("shards must be 1 to 256"));
+        }
         for (field, value) in [
             ("http_addr", &self.http_addr),
             ("peer_addr", &self.peer_addr),
@@ -671,6 +683,26 @@ impl ServerConfig {
         })
     }
 
+    /// The node's shard count: `shards`, else the machine's cores; at most the ring's
+    /// partitions and [`MAX_SHARDS`](dynamo_core::node::shard::MAX_SHARDS).
+    pub fn shard_count(&self) -> u16 {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let wanted = self
+            .shards
+            .map_or(cores, usize::from)
+            .min(usize::from(dynamo_core::node::shard::MAX_SHARDS))
+            .min(usize::try_from(self.partitions).unwrap_or(usize::MAX))
+            .max(1);
+        u16::try_from(wanted).unwrap_or(1)
+    }
+
+    /// Worker threads of `dynamo node`'s runtime: `io_threads`, else the shards.
+    pub fn worker_threads(&self) -> usize {
+        self.io_threads
+            .unwrap_or_else(|| usize::from(self.shard_count()))
+            .max(1)
+    }
+
     /// The core's configuration, with `peer_address` as this node's own address (the
     /// advertised one, known once the peer listener is bound).
     ///
@@ -699,6 +731,7 @@ impl ServerConfig {
             founders.into_iter().map(|p| p.id).collect()
         };
         let mut config = NodeConfig::new(me, self.rng_seed(), members);
+        config.shard = dynamo_core::node::Shard::new(0, self.shard_count());
         config.seeds = seeds.into_iter().map(|p| p.id).collect();
         config.addresses = addresses;
         config.ring = RingConfig::new(self.partitions)?;

@@ -1,4 +1,10 @@
-//! The node task: the driver that feeds the sans-IO [`Node`] and carries out its outputs.
+//! The shard tasks: the drivers that feed the node's sans-IO shards ([`Node`]s, see
+//! `dynamo_core::node::shard`) and carry out their outputs.
+//!
+//! A node runs one task per shard, each with its own queue, commit thread and address book;
+//! what follows holds for each. The control shard's views go to every follower, and the
+//! followers' reports to control, on the shards' unbounded queues; a message a shard sends
+//! to its own node goes to the shard it is for.
 //!
 //! The node runs as one task on the tokio runtime, beside the HTTP handlers and the peer
 //! transport that talk to it through its command queue ([`NodeHandle`](crate::NodeHandle)):
@@ -38,16 +44,17 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dynamo_core::membership::MembershipChange;
-use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, Output};
+use dynamo_core::node::shard::route_message;
+use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, Output, Shard};
 use dynamo_core::proto::{ClientId, PeerMessage};
 use dynamo_core::{NodeId, Timestamp};
 use engine_any::AnyEngine;
 use tokio::sync::mpsc::error::TryRecvError;
-use tokio::sync::mpsc::{Receiver, WeakSender};
+use tokio::sync::mpsc::{Receiver, UnboundedReceiver, WeakSender};
 use tokio::sync::oneshot;
 
 use crate::auth::KeyTable;
-use crate::handle::{Command, Reply, ServerNode};
+use crate::handle::{Command, NodeHandle, Reply, ServerNode, ShardLinks, ShardQueues};
 use crate::metrics::Metrics;
 use crate::transport::Outgoing;
 
@@ -120,19 +127,21 @@ pub type Spawned = (
     oneshot::Receiver<Result<(), StartError>>,
 );
 
-/// Starts the node task on the current runtime: opens the engine with `open` and builds the
-/// node (on the runtime's blocking pool: opening a store reads it), then runs the loop, with
-/// a commit thread that reports through `reports` (a weak sender of the node's own command
-/// queue). Returns the task and a receiver of the start's outcome (the task ends after
-/// reporting an error).
+/// Starts the node's shard tasks on the current runtime: opens the engine with `open` and
+/// builds the shards — the control shard first, each follower from its view — on the
+/// runtime's blocking pool (opening a store reads it), then runs one loop per shard over
+/// its `queues`, each with a commit thread that reports through the shard's own queue.
+/// `config.shard.count` shards are started (`handle` and `queues` must be made for as many).
+/// Returns a task that ends when every shard stopped, and a receiver of the start's outcome
+/// (the task ends after reporting an error).
 ///
 /// # Errors
 /// [`StartError::Thread`] when the task cannot be started (no runtime).
 pub fn spawn<F>(
     config: NodeConfig,
     open: F,
-    commands: Receiver<Command>,
-    reports: WeakSender<Command>,
+    queues: Vec<ShardQueues>,
+    handle: NodeHandle,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
     keys: KeyTable,
@@ -144,47 +153,105 @@ where
         tokio::runtime::Handle::try_current().map_err(|e| StartError::Thread(e.to_string()))?;
     let (ready_tx, ready_rx) = oneshot::channel();
     let span = tracing::info_span!("node", id = %config.id);
+    let count = config.shard.count;
+    if queues.len() != usize::from(count) || handle.shard_count() != count {
+        return Err(StartError::Thread(format!(
+            "{count} shards configured but {} queues made",
+            queues.len()
+        )));
+    }
     let task = runtime.spawn(tracing::Instrument::instrument(
         async move {
+            let weak: Vec<Option<WeakSender<Command>>> =
+                (0..count).map(|i| handle.weak_sender(i)).collect();
             let opening = tokio::task::spawn_blocking(move || {
                 let mut clock = Clock::new();
-                open().map(Arc::new).and_then(|engine| {
-                    let node = Node::new(config, Arc::clone(&engine), clock.now())?;
-                    let committer = Committer::spawn(engine, reports)?;
-                    Ok((node, committer, clock))
-                })
+                let engine = Arc::new(open()?);
+                let now = clock.now();
+                let mut started = Vec::with_capacity(usize::from(count));
+                let mut first = config.clone();
+                first.shard = Shard::new(0, count);
+                let control = Node::new(first, Arc::clone(&engine), now)?;
+                let view = control.shard_view();
+                started.push(control);
+                for index in 1..count {
+                    let mut c = config.clone();
+                    c.shard = Shard::new(index, count);
+                    started.push(Node::new_follower(
+                        c,
+                        Arc::clone(&engine),
+                        now,
+                        Arc::clone(&view),
+                    )?);
+                }
+                let mut shards = Vec::with_capacity(started.len());
+                for (node, weak) in started.into_iter().zip(weak) {
+                    let weak =
+                        weak.ok_or_else(|| StartError::Thread("no queue for a shard".into()))?;
+                    let committer = Committer::spawn(Arc::clone(&engine), weak)?;
+                    shards.push((node, committer));
+                }
+                Ok((shards, clock))
             })
             .await
             .unwrap_or_else(|e| Err(StartError::Thread(e.to_string())));
-            let (node, committer, clock) = match opening {
+            let (shards, clock) = match opening {
                 Ok(started) => started,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));
                     return;
                 }
             };
-            tracing::info!(
-                engine = %node.engine().kind(),
-                members = node.membership().state().members().len(),
-                "node started"
-            );
-            let mut driver = Driver {
-                node,
-                commands,
-                committer,
-                outgoing,
-                metrics,
-                clock,
-                book: HashMap::new(),
-                waiting: HashMap::new(),
-                next_client: 0,
-                loopback: VecDeque::new(),
-                last_progress_log: None,
-                keys,
-            };
-            driver.drain();
+            if let Some((control, _)) = shards.first() {
+                tracing::info!(
+                    engine = %control.engine().kind(),
+                    members = control.membership().state().members().len(),
+                    shards = count,
+                    "node started"
+                );
+            }
+            let mut drivers = Vec::with_capacity(shards.len());
+            for ((node, committer), queues) in shards.into_iter().zip(queues) {
+                drivers.push(Driver {
+                    index: node.shard().index,
+                    node,
+                    commands: queues.commands,
+                    internal: queues.internal,
+                    committer,
+                    links: handle.links(),
+                    outgoing: outgoing.sibling(),
+                    metrics: Arc::clone(&metrics),
+                    clock: Clock {
+                        base_ms: clock.base_ms,
+                        start: clock.start,
+                        last: clock.last,
+                    },
+                    book: HashMap::new(),
+                    waiting: HashMap::new(),
+                    next_client: 0,
+                    loopback: VecDeque::new(),
+                    last_progress_log: None,
+                    keys: keys.clone(),
+                });
+            }
+            // The drivers hold weak links: this handle must not keep the queues open once
+            // every outside handle is gone.
+            drop(handle);
+            drop(outgoing);
+            for driver in &mut drivers {
+                driver.drain();
+            }
             let _ = ready_tx.send(Ok(()));
-            driver.run().await;
+            let tasks: Vec<_> = drivers
+                .into_iter()
+                .map(|driver| {
+                    let span = tracing::info_span!("shard", index = driver.index);
+                    tokio::spawn(tracing::Instrument::instrument(driver.run(), span))
+                })
+                .collect();
+            for task in tasks {
+                let _ = task.await;
+            }
         },
         span,
     ));
@@ -195,7 +262,7 @@ where
 enum Flow {
     Continue,
     /// Shut down, then answer (if asked through a command).
-    Stop(Option<oneshot::Sender<()>>),
+    Stop(Option<oneshot::Sender<bool>>),
 }
 
 /// The commit thread: applies each commit it is handed to the engine, in order, and reports
@@ -250,8 +317,14 @@ impl Committer {
 }
 
 struct Driver {
+    /// This shard.
+    index: u16,
     node: ServerNode,
     commands: Receiver<Command>,
+    /// Views, reports and shutdown notes from the other shards (read first).
+    internal: UnboundedReceiver<Command>,
+    /// Routes to the node's other shards.
+    links: ShardLinks,
     committer: Committer,
     outgoing: Outgoing,
     metrics: Arc<Metrics>,
@@ -271,6 +344,13 @@ struct Driver {
 impl Driver {
     async fn run(mut self) {
         loop {
+            // Views and reports first: they change how the commands are handled.
+            while let Ok(command) = self.internal.try_recv() {
+                if let Flow::Stop(reply) = self.command(command) {
+                    self.stop(reply).await;
+                    return;
+                }
+            }
             let now = self.clock.now();
             let first = match self.node.next_deadline() {
                 Some(deadline) if deadline <= now => match self.commands.try_recv() {
@@ -287,6 +367,7 @@ impl Driver {
                         Duration::from_millis(d.0.saturating_sub(now.0))
                     });
                     tokio::select! {
+                        Some(command) = self.internal.recv() => Some(command),
                         command = self.commands.recv() => match command {
                             Some(command) => Some(command),
                             None => {
@@ -335,6 +416,9 @@ impl Driver {
     fn command(&mut self, command: Command) -> Flow {
         match command {
             Command::Client { request, reply } => {
+                if let Some(c) = self.metrics.shard_requests.shard(self.index) {
+                    c.inc();
+                }
                 let id = self.next_client;
                 self.next_client = self.next_client.wrapping_add(1);
                 self.waiting.insert(id, reply);
@@ -349,6 +433,9 @@ impl Driver {
                 self.drain();
             }
             Command::Peer { from, message } => {
+                if let Some(c) = self.metrics.shard_peer_messages.shard(self.index) {
+                    c.inc();
+                }
                 let now = self.clock.now();
                 self.node.handle(now, Input::Peer { from, message });
                 self.drain();
@@ -360,6 +447,17 @@ impl Driver {
                 }
             }
             Command::Shutdown(reply) => return Flow::Stop(Some(reply)),
+            Command::FollowerUnclean => self.node.follower_stopped_uncleanly(),
+            Command::View(view) => {
+                let now = self.clock.now();
+                self.node.handle(now, Input::View(view));
+                self.drain();
+            }
+            Command::Report(report) => {
+                let now = self.clock.now();
+                self.node.handle(now, Input::Report(report));
+                self.drain();
+            }
             Command::Committed { id, result } => self.committed(id, result),
         }
         Flow::Continue
@@ -396,7 +494,13 @@ impl Driver {
     }
 
     /// Commits what is pending, sends the last messages, closes the engine, then answers.
-    async fn stop(mut self, reply: Option<oneshot::Sender<()>>) {
+    async fn stop(mut self, reply: Option<oneshot::Sender<bool>>) {
+        // A follower's unclean stop is noted before the control shard is asked to stop.
+        while let Ok(command) = self.internal.try_recv() {
+            if matches!(command, Command::FollowerUnclean) {
+                self.node.follower_stopped_uncleanly();
+            }
+        }
         self.finish_commit_in_flight().await;
         let now = self.clock.now();
         if let Err(e) = self.node.shutdown(now) {
@@ -404,6 +508,7 @@ impl Driver {
             tracing::error!(error = %e, "clean shutdown failed (the next start opens a new epoch)");
         }
         self.drain();
+        let clean = self.node.stopped_cleanly();
         let Driver {
             node,
             committer,
@@ -418,9 +523,9 @@ impl Driver {
         drop(node.into_engine());
         // The peer tasks write what is queued, then end.
         drop(outgoing);
-        tracing::info!("node stopped");
+        tracing::info!("shard stopped");
         if let Some(reply) = reply {
-            let _ = reply.send(());
+            let _ = reply.send(clean);
         }
     }
 
@@ -441,6 +546,12 @@ impl Driver {
                             tracing::error!("the commit thread is gone: writes cannot commit");
                         }
                     }
+                    Output::View(view) => {
+                        for shard in 1..self.links.count() {
+                            self.links.internal(shard, Command::View(Arc::clone(&view)));
+                        }
+                    }
+                    Output::Report(report) => self.links.internal(0, Command::Report(report)),
                 }
             }
             let Some(message) = self.loopback.pop_front() else {
@@ -456,6 +567,9 @@ impl Driver {
     /// Publishes the cluster's access keys when they changed (a key made or revoked here,
     /// or learned by gossip). Comparing the few keys a cluster has costs less than a lookup.
     fn publish_keys(&mut self) {
+        if self.index != 0 {
+            return; // the control shard's
+        }
         let state = self.node.membership().state();
         let current = state.keys();
         if *self.keys.cluster_keys() != *current {
@@ -472,7 +586,12 @@ impl Driver {
             self.metrics.forwards.inc();
         }
         if &to == self.node.id() {
-            self.loopback.push_back(message);
+            let shard = route_message(&message, self.links.ring(), self.links.count());
+            if shard == self.index {
+                self.loopback.push_back(message);
+            } else if !self.links.peer(shard, to, message) {
+                self.metrics.peer_dropped.inc();
+            }
             return;
         }
         let address = self

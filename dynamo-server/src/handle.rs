@@ -7,15 +7,27 @@
 //! a client request is refused with [`HandleError::Overloaded`] (HTTP 503) instead of queueing
 //! without bound; a peer message is dropped, which Dynamo's protocols tolerate (every message
 //! is retried, re-gossiped or repaired).
+//!
+//! A node runs several shards (see `dynamo_core::node::shard`), each a task with a queue of
+//! its own: the handle routes each command straight to the shard it is for — a key's request
+//! or replica message by the key's partition, an answer by the id its shard chose, the rest
+//! (gossip, admin, inspection) to the control shard, shard 0. Views and reports between the
+//! shards go on unbounded queues beside the bounded ones, so that a full queue never drops
+//! them.
 
 use std::sync::Arc;
 
 use dynamo_core::NodeId;
-use dynamo_core::node::Node;
+use dynamo_core::node::shard::{route_message, route_request};
+use dynamo_core::node::{Node, ShardReport, ShardView};
 use dynamo_core::proto::{ClientRequest, ClientResponse, PeerMessage};
+use dynamo_core::ring::RingConfig;
 use engine_any::AnyEngine;
 use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::mpsc::{OwnedPermit, Receiver, Sender, WeakSender, channel};
+use tokio::sync::mpsc::{
+    OwnedPermit, Receiver, Sender, UnboundedReceiver, UnboundedSender, WeakSender, channel,
+    unbounded_channel,
+};
 use tokio::sync::oneshot;
 
 use crate::binary::Answer;
@@ -53,8 +65,16 @@ pub enum Command {
         /// Its peer address (`host:port`).
         address: String,
     },
-    /// Stop: commit what is pending, close the engine, then answer.
-    Shutdown(oneshot::Sender<()>),
+    /// Stop: commit what is pending, close the engine, then answer whether the shard
+    /// stopped cleanly (no commit left in flight).
+    Shutdown(oneshot::Sender<bool>),
+    /// For the control shard, before its `Shutdown`: a follower stopped uncleanly, so the
+    /// node's epoch must not be marked clean.
+    FollowerUnclean,
+    /// For a follower: the control shard's latest view.
+    View(Arc<ShardView>),
+    /// For the control shard: a follower's report.
+    Report(ShardReport),
     /// The commit thread carried out the node's commit `id` (see
     /// [`dynamo_core::node::Output::Commit`]).
     Committed {
@@ -77,6 +97,9 @@ impl std::fmt::Debug for Command {
                 f.debug_tuple("Address").field(node).field(address).finish()
             }
             Command::Shutdown(_) => f.write_str("Shutdown"),
+            Command::FollowerUnclean => f.write_str("FollowerUnclean"),
+            Command::View(v) => f.debug_tuple("View").field(v).finish(),
+            Command::Report(r) => f.debug_tuple("Report").field(r).finish(),
             Command::Committed { id, result } => f
                 .debug_struct("Committed")
                 .field("id", id)
@@ -134,30 +157,127 @@ pub enum HandleError {
     Stopped,
 }
 
-/// A cloneable, thread-safe way to talk to the node thread.
+/// The receiving ends of one shard's queues, for its task.
+#[derive(Debug)]
+pub struct ShardQueues {
+    /// Requests, peer messages, inspections, commit outcomes (bounded).
+    pub commands: Receiver<Command>,
+    /// Views, reports and the shutdown sequence's notes (unbounded, read first).
+    pub internal: UnboundedReceiver<Command>,
+}
+
+/// How a shard's task reaches the node's other shards (see [`NodeHandle::links`]).
+#[derive(Debug, Clone)]
+pub struct ShardLinks {
+    queues: Arc<[WeakSender<Command>]>,
+    internal: Arc<[UnboundedSender<Command>]>,
+    ring: RingConfig,
+}
+
+impl ShardLinks {
+    /// How many shards the node runs.
+    pub fn count(&self) -> u16 {
+        // At most MAX_SHARDS.
+        self.queues.len() as u16
+    }
+
+    /// Hands a view or report to shard `shard` (never dropped while the shard runs).
+    pub fn internal(&self, shard: u16, command: Command) {
+        if let Some(tx) = self.internal.get(usize::from(shard)) {
+            // A stopped shard needs nothing more.
+            let _ = tx.send(command);
+        }
+    }
+
+    /// Delivers a message the node sent itself to shard `shard`; false when it was
+    /// dropped (the queue full, or the node stopping).
+    pub fn peer(&self, shard: u16, from: NodeId, message: PeerMessage) -> bool {
+        self.queues
+            .get(usize::from(shard))
+            .and_then(WeakSender::upgrade)
+            .is_some_and(|tx| tx.try_send(Command::Peer { from, message }).is_ok())
+    }
+
+    /// The ring's partition count the shards route by.
+    pub fn ring(&self) -> RingConfig {
+        self.ring
+    }
+}
+
+/// A cloneable, thread-safe way to talk to the node's shards.
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
-    /// Once the last handle is gone the channel closes and the node stops (the commit thread
-    /// holds only a [`WeakSender`]).
-    tx: Sender<Command>,
+    /// One bounded queue per shard. Once the last handle is gone the channels close and the
+    /// shards stop (commit threads hold only a [`WeakSender`]).
+    shards: Arc<[Sender<Command>]>,
+    /// One unbounded queue per shard for what must not be dropped.
+    internal: Arc<[UnboundedSender<Command>]>,
+    ring: RingConfig,
+    capacity: usize,
     id: NodeId,
 }
 
 impl NodeHandle {
-    /// Default queue length: commands waiting for the node thread beyond this are refused.
+    /// Default queue length per shard: commands waiting beyond this are refused.
     pub const DEFAULT_CAPACITY: usize = 16_384;
 
-    /// A handle for node `id` and the receiving end the node thread reads, with room for
-    /// `capacity` waiting commands.
-    pub fn channel(id: NodeId, capacity: usize) -> (NodeHandle, Receiver<Command>) {
-        let (tx, rx) = channel(capacity.max(1));
-        (NodeHandle { tx, id }, rx)
+    /// A handle for node `id` of `shards` shards over a ring of `ring`'s partition count,
+    /// and the receiving ends each shard's task reads, with room for `capacity` waiting
+    /// commands per shard.
+    pub fn channels(
+        id: NodeId,
+        ring: RingConfig,
+        shards: u16,
+        capacity: usize,
+    ) -> (NodeHandle, Vec<ShardQueues>) {
+        let mut senders = Vec::new();
+        let mut internals = Vec::new();
+        let mut queues = Vec::new();
+        for _ in 0..shards.max(1) {
+            let (tx, commands) = channel(capacity.max(1));
+            let (itx, internal) = unbounded_channel();
+            senders.push(tx);
+            internals.push(itx);
+            queues.push(ShardQueues { commands, internal });
+        }
+        let handle = NodeHandle {
+            shards: senders.into(),
+            internal: internals.into(),
+            ring,
+            capacity: capacity.max(1),
+            id,
+        };
+        (handle, queues)
     }
 
-    /// A sender that does not keep the node alive: for the commit thread, which reports into
-    /// the same queue while the node runs.
-    pub fn weak_sender(&self) -> WeakSender<Command> {
-        self.tx.downgrade()
+    /// How many shards the node runs.
+    pub fn shard_count(&self) -> u16 {
+        // At most MAX_SHARDS.
+        self.shards.len() as u16
+    }
+
+    /// Commands waiting in each shard's queue now.
+    pub fn queue_depths(&self) -> Vec<usize> {
+        self.shards
+            .iter()
+            .map(|tx| self.capacity.saturating_sub(tx.capacity()))
+            .collect()
+    }
+
+    /// A sender that does not keep shard `shard` alive: for its commit thread, which reports
+    /// into the shard's queue while it runs.
+    pub fn weak_sender(&self, shard: u16) -> Option<WeakSender<Command>> {
+        self.shards.get(usize::from(shard)).map(Sender::downgrade)
+    }
+
+    /// What a shard's task keeps to reach the other shards: weak senders (so that the
+    /// node still stops once every outside handle is gone) and the unbounded queues.
+    pub fn links(&self) -> ShardLinks {
+        ShardLinks {
+            queues: self.shards.iter().map(Sender::downgrade).collect(),
+            internal: Arc::clone(&self.internal),
+            ring: self.ring,
+        }
     }
 
     /// The node this handle talks to.
@@ -165,40 +285,69 @@ impl NodeHandle {
         &self.id
     }
 
-    /// Sends a command without waiting.
+    fn queue(&self, shard: u16) -> &Sender<Command> {
+        self.shards
+            .get(usize::from(shard))
+            .unwrap_or(&self.shards[0])
+    }
+
+    /// Sends a command to the control shard without waiting.
     ///
     /// # Errors
     /// [`HandleError::Overloaded`] when the queue is full, [`HandleError::Stopped`] when the
-    /// node thread is gone.
+    /// shard's task is gone.
     pub fn send(&self, command: Command) -> Result<(), HandleError> {
-        self.tx.try_send(command).map_err(|e| match e {
+        self.send_to(0, command)
+    }
+
+    /// Sends a command to shard `shard` without waiting.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::send`].
+    pub fn send_to(&self, shard: u16, command: Command) -> Result<(), HandleError> {
+        self.queue(shard).try_send(command).map_err(|e| match e {
             TrySendError::Full(_) => HandleError::Overloaded,
             TrySendError::Closed(_) => HandleError::Stopped,
         })
     }
 
-    /// Hands a client request to the node and waits for its answer (the node answers every
-    /// request, at the latest when the request times out).
+    /// Hands a view or report to shard `shard` on its unbounded queue (never dropped while
+    /// the shard runs).
+    pub fn internal(&self, shard: u16, command: Command) {
+        if let Some(tx) = self.internal.get(usize::from(shard)) {
+            // A stopped shard needs nothing more.
+            let _ = tx.send(command);
+        }
+    }
+
+    /// Hands a client request to the shard it is for and waits for its answer (the node
+    /// answers every request, at the latest when the request times out).
     ///
     /// # Errors
     /// As [`NodeHandle::send`]; [`HandleError::Stopped`] also if the node stopped before
     /// answering.
     pub async fn request(&self, request: ClientRequest) -> Result<ClientResponse, HandleError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Command::Client {
-            request,
-            reply: Reply::Once(reply),
-        })?;
+        let shard = route_request(&request, self.ring, self.shard_count());
+        self.send_to(
+            shard,
+            Command::Client {
+                request,
+                reply: Reply::Once(reply),
+            },
+        )?;
         answer.await.map_err(|_| HandleError::Stopped)
     }
 
-    /// Hands a client request to the node without waiting; the answer goes to `reply`.
+    /// Hands a client request to the shard it is for without waiting; the answer goes to
+    /// `reply`.
     ///
     /// # Errors
     /// As [`NodeHandle::send`], with the reply given back so that the caller can answer
     /// the refusal itself.
     pub fn submit(&self, request: ClientRequest, reply: Reply) -> Result<(), (HandleError, Reply)> {
-        match self.tx.try_reserve() {
+        let shard = route_request(&request, self.ring, self.shard_count());
+        match self.queue(shard).try_reserve() {
             Ok(place) => {
                 place.send(Command::Client { request, reply });
                 Ok(())
@@ -208,7 +357,8 @@ impl NodeHandle {
         }
     }
 
-    /// Runs `f` on the node thread with read access to the node and returns its result.
+    /// Runs `f` on the control shard's task with read access to it (the cluster state, the
+    /// failure detector, the shared engine) and returns its result.
     ///
     /// # Errors
     /// As [`NodeHandle::send`].
@@ -217,41 +367,98 @@ impl NodeHandle {
         T: Send + 'static,
         F: FnOnce(&ServerNode) -> T + Send + 'static,
     {
+        self.inspect_shard(0, f).await
+    }
+
+    /// Runs `f` on shard `shard`'s task with read access to it.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::send`].
+    pub async fn inspect_shard<T, F>(&self, shard: u16, f: F) -> Result<T, HandleError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&ServerNode) -> T + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        self.send(Command::Inspect(Box::new(move |node| {
-            // The receiver may have gone (the HTTP client hung up): nothing to do then.
-            let _ = tx.send(f(node));
-        })))?;
+        self.send_to(
+            shard,
+            Command::Inspect(Box::new(move |node| {
+                // The receiver may have gone (the HTTP client hung up): nothing to do then.
+                let _ = tx.send(f(node));
+            })),
+        )?;
         rx.await.map_err(|_| HandleError::Stopped)
     }
 
-    /// Delivers a message from a peer; a full queue drops it (see the module doc).
+    /// Runs `f` on every shard's task, and returns the results in shard order.
+    ///
+    /// # Errors
+    /// As [`NodeHandle::send`], for the first shard that fails.
+    pub async fn inspect_shards<T, F>(&self, f: F) -> Result<Vec<T>, HandleError>
+    where
+        T: Send + 'static,
+        F: Fn(&ServerNode) -> T + Clone + Send + 'static,
+    {
+        let mut out = Vec::with_capacity(self.shards.len());
+        for shard in 0..self.shard_count() {
+            out.push(self.inspect_shard(shard, f.clone()).await?);
+        }
+        Ok(out)
+    }
+
+    /// Delivers a message from a peer to the shard it is for; a full queue drops it (see
+    /// the module doc).
     ///
     /// # Errors
     /// As [`NodeHandle::send`].
     pub fn peer(&self, from: NodeId, message: PeerMessage) -> Result<(), HandleError> {
-        self.send(Command::Peer { from, message })
+        let shard = route_message(&message, self.ring, self.shard_count());
+        self.send_to(shard, Command::Peer { from, message })
     }
 
-    /// Tells the driver where a peer listens.
+    /// Tells every shard where a peer listens.
     ///
     /// # Errors
-    /// As [`NodeHandle::send`].
+    /// As [`NodeHandle::send`] (the first failure).
     pub fn learn_address(&self, node: NodeId, address: String) -> Result<(), HandleError> {
-        self.send(Command::Address { node, address })
+        let mut result = Ok(());
+        for shard in 0..self.shard_count() {
+            let command = Command::Address {
+                node: node.clone(),
+                address: address.clone(),
+            };
+            if let Err(e) = self.send_to(shard, command) {
+                result = result.and(Err(e));
+            }
+        }
+        result
     }
 
-    /// Asks the node thread to stop and waits until it has closed its engine. Waits for room
-    /// in the queue rather than failing when it is full.
+    /// Stops the node and waits until every shard has closed its engine handle: the
+    /// followers first, then the control shard, which marks the epoch clean only when every
+    /// follower stopped cleanly. Waits for room in the queues rather than failing when they
+    /// are full.
     ///
     /// # Errors
-    /// [`HandleError::Stopped`] if the node thread was already gone.
+    /// [`HandleError::Stopped`] if the control shard was already gone.
     pub async fn shutdown(&self) -> Result<(), HandleError> {
+        let mut clean = true;
+        for shard in self.shards.iter().skip(1) {
+            let (tx, rx) = oneshot::channel();
+            match shard.send(Command::Shutdown(tx)).await {
+                Ok(()) => clean &= rx.await.unwrap_or(false),
+                // Gone already: how it stopped is unknown.
+                Err(_) => clean = false,
+            }
+        }
+        if !clean {
+            self.internal(0, Command::FollowerUnclean);
+        }
         let (tx, rx) = oneshot::channel();
-        self.tx
+        self.shards[0]
             .send(Command::Shutdown(tx))
             .await
             .map_err(|_| HandleError::Stopped)?;
-        rx.await.map_err(|_| HandleError::Stopped)
+        rx.await.map(|_| ()).map_err(|_| HandleError::Stopped)
     }
 }

@@ -167,6 +167,31 @@ pub struct Metrics {
     /// The last minutes of client load, sampled from the figures above once a second
     /// (`/ui/history`; see [`crate::history`]).
     pub history: crate::history::History,
+    /// Client requests each shard took (index: shard).
+    pub shard_requests: ShardCounters,
+    /// Peer messages each shard took (index: shard).
+    pub shard_peer_messages: ShardCounters,
+}
+
+/// One [`Counter`] per possible shard of a node.
+#[derive(Debug)]
+pub struct ShardCounters(Box<[Counter]>);
+
+impl Default for ShardCounters {
+    fn default() -> Self {
+        ShardCounters(
+            (0..dynamo_core::node::shard::MAX_SHARDS)
+                .map(|_| Counter::default())
+                .collect(),
+        )
+    }
+}
+
+impl ShardCounters {
+    /// Shard `shard`'s counter.
+    pub fn shard(&self, shard: u16) -> Option<&Counter> {
+        self.0.get(usize::from(shard))
+    }
 }
 
 impl Metrics {

@@ -191,7 +191,12 @@ impl Server {
         let metrics = Arc::new(Metrics::default());
         // Ends by itself once the metrics are dropped with the server.
         crate::history::spawn_sampler(&metrics);
-        let (handle, commands) = NodeHandle::channel(id.clone(), NodeHandle::DEFAULT_CAPACITY);
+        let (handle, queues) = NodeHandle::channels(
+            id.clone(),
+            node_config.ring,
+            node_config.shard.count,
+            NodeHandle::DEFAULT_CAPACITY,
+        );
         let outgoing = Outgoing::new(
             tokio::runtime::Handle::current(),
             TransportConfig {
@@ -232,8 +237,8 @@ impl Server {
         let (node_task, ready) = driver::spawn(
             node_config,
             move || open_engine(engine, &store_dir),
-            commands,
-            handle.weak_sender(),
+            queues,
+            handle.clone(),
             outgoing,
             Arc::clone(&metrics),
             keys.clone(),

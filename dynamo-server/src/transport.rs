@@ -132,6 +132,18 @@ impl Outgoing {
         }
     }
 
+    /// Another sending side with the same settings and no peer yet: each shard of a node
+    /// sends on connections of its own (one per peer per shard), so that shards never
+    /// contend for a queue and each connection's encoding runs on its own task.
+    pub fn sibling(&self) -> Self {
+        Outgoing {
+            runtime: self.runtime.clone(),
+            config: self.config.clone(),
+            metrics: Arc::clone(&self.metrics),
+            peers: HashMap::new(),
+        }
+    }
+
     /// Peers with a queue (a task).
     pub fn peers(&self) -> usize {
         self.peers.len()

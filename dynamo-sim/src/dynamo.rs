@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 use dynamo_core::membership::ClusterState;
-use dynamo_core::node::{KEYSPACES, Node, NodeConfig};
+use dynamo_core::node::{KEYSPACES, NodeConfig, Shard, ShardedNode};
 use dynamo_core::proto::{ClientId, ClientRequest, ClientResponse, PeerMessage};
 use dynamo_core::version::{ContentType, Context, SiblingSet};
 use dynamo_core::{NodeEvent, Timestamp, record};
@@ -21,7 +21,7 @@ use crate::disk::{MemDisk, SharedMemEngine};
 use crate::node::{Dump, Input, InputOf, Output, OutputOf, SimNode, Start};
 use crate::sim::Factory;
 
-impl<E: StorageEngine> SimNode for Node<E> {
+impl<E: StorageEngine> SimNode for ShardedNode<E> {
     type Message = PeerMessage;
     type Request = ClientRequest;
     type Response = ClientResponse;
@@ -38,7 +38,7 @@ impl<E: StorageEngine> SimNode for Node<E> {
             Input::Peer { from, message } => dynamo_core::Input::Peer { from, message },
             Input::Tick => dynamo_core::Input::Tick,
         };
-        Node::handle(self, now, input);
+        ShardedNode::handle(self, now, input);
     }
 
     /// Commits are carried out as they are polled: applied to the node's simulated disk and
@@ -48,7 +48,7 @@ impl<E: StorageEngine> SimNode for Node<E> {
     /// staged but not yet committed.
     fn poll_output(&mut self) -> Option<OutputOf<Self>> {
         loop {
-            return Some(match Node::poll_output(self)? {
+            return Some(match ShardedNode::poll_output(self)? {
                 dynamo_core::Output::Send { to, message } => Output::Send { to, message },
                 dynamo_core::Output::Reply { id, response } => Output::Reply { id: id.0, response },
                 dynamo_core::Output::Event(e) => Output::Event(e),
@@ -56,12 +56,14 @@ impl<E: StorageEngine> SimNode for Node<E> {
                     self.run_commit(commit);
                     continue;
                 }
+                // Views and reports pass between the shards inside.
+                _ => continue,
             });
         }
     }
 
     fn next_deadline(&self) -> Option<Timestamp> {
-        Node::next_deadline(self)
+        ShardedNode::next_deadline(self)
     }
 
     fn dump(&self) -> Dump<Self::Stored> {
@@ -107,7 +109,7 @@ pub fn membership_view(state: &ClusterState) -> String {
     view
 }
 
-impl<E: StorageEngine> SetApi for Node<E> {
+impl<E: StorageEngine> SetApi for ShardedNode<E> {
     type Context = Context;
 
     fn get_request(bucket: &[u8], key: &[u8]) -> ClientRequest {
@@ -148,7 +150,7 @@ impl<E: StorageEngine> SetApi for Node<E> {
     }
 }
 
-impl<E: StorageEngine> DeleteApi for Node<E> {
+impl<E: StorageEngine> DeleteApi for ShardedNode<E> {
     fn delete_request(bucket: &[u8], key: &[u8], context: Context) -> ClientRequest {
         ClientRequest::Delete {
             bucket: Bytes::copy_from_slice(bucket),
@@ -173,19 +175,43 @@ impl<E: StorageEngine> DeleteApi for Node<E> {
 ///
 /// # Errors
 /// Never in practice: creating the disk fails only for bad keyspace names.
-pub fn node_factory<F>(mut configure: F) -> engine_api::Result<Factory<Node<SharedMemEngine>>>
+pub fn node_factory<F>(
+    mut configure: F,
+) -> engine_api::Result<Factory<ShardedNode<SharedMemEngine>>>
 where
     F: FnMut(&Start) -> NodeConfig + 'static,
 {
     let mut disk = MemDisk::new(KEYSPACES)?;
     Ok(Box::new(move |start: &Start| {
         let engine = disk.open(start.kind).map_err(|e| e.to_string())?;
-        Node::new(configure(start), engine, start.now).map_err(|e| e.to_string())
+        ShardedNode::new(configure(start), engine, start.now).map_err(|e| e.to_string())
     }))
 }
 
-/// The default configuration of a node: its name, the seed the simulator derived for it, and
-/// every node of the simulation as members.
+/// The default configuration of a node: its name, the seed the simulator derived for it,
+/// every node of the simulation as members, and its shard count ([`shards_for`]).
 pub fn default_config(start: &Start) -> NodeConfig {
-    NodeConfig::new(start.id.clone(), start.seed, start.cluster.clone())
+    let mut c = NodeConfig::new(start.id.clone(), start.seed, start.cluster.clone());
+    c.shard = Shard::new(0, shards_for(start));
+    c
+}
+
+/// Shard counts a simulated node runs with when `SIM_SHARDS` does not say.
+pub const SIM_SHARD_COUNTS: [u16; 2] = [1, 4];
+
+/// The shard count of a node incarnation: `SIM_SHARDS` when set (a number from 1 to 256),
+/// else 1 or 4 ([`SIM_SHARD_COUNTS`]) chosen by the incarnation's seed — so a run mixes
+/// nodes of one shard and of four, and a restarted node may come back with the other count
+/// (its persisted transfers regrouped, its epoch kept). Deterministic: same seed, same
+/// counts.
+pub fn shards_for(start: &Start) -> u16 {
+    if let Some(n) = std::env::var("SIM_SHARDS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .filter(|n| (1..=dynamo_core::node::shard::MAX_SHARDS).contains(n))
+    {
+        return n;
+    }
+    let pick = (start.seed >> 17) % SIM_SHARD_COUNTS.len() as u64;
+    SIM_SHARD_COUNTS[usize::try_from(pick).unwrap_or(0)]
 }

@@ -46,7 +46,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use dynamo_core::NodeId;
 use dynamo_core::membership::DurabilityMode;
-use dynamo_core::node::{Node, NodeConfig};
+use dynamo_core::node::{NodeConfig, ShardedNode};
 use dynamo_core::proto::{ClientRequest, ClientResponse};
 use dynamo_core::ring::{Ring, decode_storage_key};
 use dynamo_core::version::VersioningMode;
@@ -65,7 +65,7 @@ use crate::summary::Summary;
 use crate::sweep::{history_mode, write_history_if_asked};
 
 /// The real node over the simulator's in-memory disk.
-pub type Real = Node<SharedMemEngine>;
+pub type Real = ShardedNode<SharedMemEngine>;
 
 /// Anti-entropy interval of the scenarios' nodes, in milliseconds.
 pub const AE_INTERVAL_MS: u64 = 100;

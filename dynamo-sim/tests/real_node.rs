@@ -4,8 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use bytes::Bytes;
-use dynamo_core::Node;
 use dynamo_core::NodeId;
+use dynamo_core::node::ShardedNode;
 use dynamo_core::proto::{ClientRequest, ClientResponse};
 use dynamo_core::version::{ContentType, Context, VersioningMode};
 use dynamo_sim::check::convergence::{check_replicas_agree, run_until_converged};
@@ -13,7 +13,7 @@ use dynamo_sim::check::growset::{GrowSet, GrowSetConfig, GrowSetReport};
 use dynamo_sim::dynamo::{default_config, node_factory};
 use dynamo_sim::{HistoryMode, NetConfig, SharedMemEngine, Sim, SimConfig, StartKind, Summary};
 
-type Real = Node<SharedMemEngine>;
+type Real = ShardedNode<SharedMemEngine>;
 
 fn cluster(config: SimConfig, n: usize) -> Sim<Real> {
     let mut sim = Sim::new(config);

@@ -99,6 +99,13 @@ impl Membership {
         })
     }
 
+    /// Takes `state` as the cluster state wholesale, without merging: for a follower shard
+    /// of a node, whose state is the copy its control shard hands out (the follower never
+    /// gossips).
+    pub fn adopt(&mut self, state: ClusterState) {
+        self.state = state;
+    }
+
     /// This node.
     pub fn me(&self) -> &NodeId {
         &self.me

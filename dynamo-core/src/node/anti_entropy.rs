@@ -96,7 +96,7 @@ impl<E: StorageEngine> Node<E> {
             .as_ref()
             .is_some_and(|ex| ex.deadline() <= now)
         {
-            let request = self.ae.last_id + 1;
+            let request = self.ae_next_id();
             let config = self.config.anti_entropy;
             let again = self
                 .ae
@@ -124,6 +124,13 @@ impl<E: StorageEngine> Node<E> {
         self.ae_start();
     }
 
+    /// The id after the last one used, tagged with this shard (a responder's `Busy` and
+    /// `NotReplica` carry only the id back).
+    fn ae_next_id(&self) -> u64 {
+        let shard = self.config.shard;
+        shard.tag(self.ae.last_id / u64::from(shard.count.max(1)) + 1)
+    }
+
     /// Starts an exchange of the next partition with one of its other reachable replicas.
     fn ae_start(&mut self) {
         let n = self.widest_n();
@@ -131,7 +138,9 @@ impl<E: StorageEngine> Node<E> {
         let Some(ring) = self.membership.state().ring() else {
             return; // not in a cluster yet
         };
-        let partitions = ring.partitions_replicated_by(&me, n);
+        let shard = self.config.shard;
+        let mut partitions = ring.partitions_replicated_by(&me, n);
+        partitions.retain(|p| shard.owns(*p));
         for _ in 0..partitions.len() {
             let cursor = self.ae.partition_cursor;
             self.ae.partition_cursor = cursor.wrapping_add(1);
@@ -150,7 +159,7 @@ impl<E: StorageEngine> Node<E> {
             }
             // The k-th visit of a partition goes to its (k mod peers)-th other replica.
             let peer = peers[(cursor / partitions.len()) % peers.len()].clone();
-            self.ae.last_id += 1;
+            self.ae.last_id = self.ae_next_id();
             let empty;
             let tree = match self.store.merkle(partition) {
                 Some(t) => t,
@@ -180,7 +189,7 @@ impl<E: StorageEngine> Node<E> {
             return;
         };
         let partition = ex.partition();
-        self.ae.last_id += 1;
+        self.ae.last_id = self.ae_next_id();
         let exchange = self.ae.last_id;
         let message = match step {
             Step::Hashes(nodes) => AeMessage::Hashes {

@@ -111,6 +111,9 @@ pub struct NodeConfig {
     pub transfer: crate::transfer::TransferConfig,
     /// When and how tombstones are reaped.
     pub tombstones: TombstoneConfig,
+    /// Which shard of the node this is, of how many (see [`super::shard`]); the default is a
+    /// whole node (shard 0 of 1).
+    pub shard: super::Shard,
 }
 
 /// Tombstone reaping (see the node's `reaper` module): a tombstone-only record goes once it
@@ -167,6 +170,7 @@ impl NodeConfig {
             handoff_max_in_flight: super::handoff::DEFAULT_MAX_IN_FLIGHT,
             transfer: crate::transfer::TransferConfig::default(),
             tombstones: TombstoneConfig::default(),
+            shard: super::Shard::default(),
         }
     }
 
@@ -201,6 +205,12 @@ impl NodeConfig {
             || t.failure_threshold == 0
         {
             return Err(ConfigError::InvalidSetting("timers must be positive"));
+        }
+        let s = self.shard;
+        if s.count == 0 || s.count > super::shard::MAX_SHARDS || s.index >= s.count {
+            return Err(ConfigError::InvalidSetting(
+                "shard index must be below a shard count of 1 to 256",
+            ));
         }
         if self.max_value_size == 0 {
             return Err(ConfigError::InvalidSetting(

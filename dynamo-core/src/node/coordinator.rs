@@ -219,6 +219,24 @@ fn durable_plan(durability: DurabilityMode, dw: Option<u8>, w: u8) -> (u8, Synci
     }
 }
 
+/// The answer of a follower shard to an admin request (which changes or reports what only
+/// the control shard holds); `None` for the requests any shard answers.
+fn admin_refusal(request: &ClientRequest) -> Option<ClientResponse> {
+    let e = || RequestError::InvalidRequest("admin requests go to the control shard".into());
+    match request {
+        ClientRequest::SetDefaultProps { .. } | ClientRequest::SetBucketProps { .. } => {
+            Some(ClientResponse::BucketProps(Err(e())))
+        }
+        ClientRequest::Join { .. } | ClientRequest::Leave | ClientRequest::Status => {
+            Some(ClientResponse::Admin(Err(e())))
+        }
+        ClientRequest::CreateKey { .. } | ClientRequest::RevokeKey { .. } => {
+            Some(ClientResponse::Keys(Err(e())))
+        }
+        _ => None,
+    }
+}
+
 fn too_many(e: &VersionError) -> RequestError {
     match e {
         VersionError::TooManySiblings { limit, .. } => {
@@ -229,9 +247,10 @@ fn too_many(e: &VersionError) -> RequestError {
 }
 
 impl<E: StorageEngine> Node<E> {
+    /// A fresh operation number, tagged with this shard (answers find their way back).
     fn next_op(&mut self) -> u64 {
         self.next_seq += 1;
-        self.next_seq
+        self.config.shard.tag(self.next_seq)
     }
 
     fn op_id(&self, seq: u64) -> OpId {
@@ -255,6 +274,13 @@ impl<E: StorageEngine> Node<E> {
     /// Handles a client request, from a client (`hops` 0) or forwarded by a peer (`hops` times
     /// so far).
     pub(crate) fn client_request(&mut self, reply_to: ReplyTo, request: ClientRequest, hops: u8) {
+        if !self.config.shard.is_control()
+            && let Some(refusal) = admin_refusal(&request)
+        {
+            // Routed to the control shard, which holds the cluster state.
+            self.reply(reply_to, refusal);
+            return;
+        }
         // Cheap: the payloads are reference-counted.
         let original = request.clone();
         match request {

@@ -70,6 +70,9 @@ pub struct HandoffConfig {
     pub max_in_flight: usize,
     /// How long a delivery may stay unacknowledged before it is sent again, ms.
     pub timeout_ms: u64,
+    /// The node's shard this handoff runs in: it delivers the hints of the shard's
+    /// partitions only, and tags its delivery ids with the shard.
+    pub shard: super::Shard,
 }
 
 impl Default for HandoffConfig {
@@ -78,6 +81,7 @@ impl Default for HandoffConfig {
             interval_ms: 1_000,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             timeout_ms: 1_000,
+            shard: super::Shard::default(),
         }
     }
 }
@@ -362,8 +366,16 @@ impl Handoff {
             // Enough keys to fill the room even if every one in flight comes first.
             let want = room + self.in_flight_to(target);
             let mut keys = Vec::new();
+            let shard = self.config.shard;
             store.visit_hints(range, |k, _| {
-                keys.push(k);
+                // Another shard's partitions are its to deliver.
+                let theirs = k
+                    .get(prefix.len()..)
+                    .and_then(|dk| decode_storage_key(dk).ok())
+                    .is_some_and(|sk| !shard.owns(sk.partition));
+                if !theirs {
+                    keys.push(k);
+                }
                 keys.len() < want
             })?;
             for k in keys {
@@ -442,7 +454,7 @@ impl Handoff {
             }
         };
         self.next_id = self.next_id.wrapping_add(1);
-        let id = self.next_id;
+        let id = self.config.shard.tag(self.next_id);
         let bucket = Bytes::copy_from_slice(sk.bucket);
         let key = Bytes::copy_from_slice(sk.key);
         out.push(Output::Send {

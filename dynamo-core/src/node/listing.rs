@@ -113,7 +113,7 @@ impl<E: StorageEngine> Node<E> {
             let result = self.list_local(&request).map_err(RequestError::Storage);
             return self.list_answer(reply_to, result);
         }
-        let seq = self.listings.next_seq;
+        let seq = self.config.shard.tag(self.listings.next_seq);
         self.listings.next_seq += 1;
         let op = OpId {
             origin: self.config.id.clone(),

@@ -150,13 +150,16 @@ impl<E: StorageEngine> Node<E> {
     /// True once every outbound partition transfer ([`crate::transfer`]) was confirmed by
     /// its receiver: it gates [`Membership::finish_leave`] (in the node's `check_leave`).
     pub fn transfers_done(&self) -> bool {
-        self.transfers_all_done()
+        self.transfers_all_done() && self.followers_transfers_done()
     }
 
     /// A `Gossip { state }` from `from`: merge, persist, answer if the sender lacks
     /// something. A state routing with another partition count is refused (the storage
     /// layout depends on it).
     pub(super) fn gossip_received(&mut self, from: NodeId, state: ClusterState) {
+        if !self.config.shard.is_control() {
+            return; // routed to the control shard; a follower's state is its view
+        }
         if state.ring().is_some_and(|r| r.config() != self.config.ring) {
             self.emit(NodeEvent::BadPeerMessage {
                 from,
@@ -173,7 +176,8 @@ impl<E: StorageEngine> Node<E> {
         // The merge may have taken an older entry of this node (with the epoch it used
         // before a wipe); announce the current one over it.
         if self.epoch_confirmed()
-            && let Ok(mine) = self.membership.set_epoch(self.epoch.epoch)
+            && let Some(epoch) = self.announceable_epoch()
+            && let Ok(mine) = self.membership.set_epoch(epoch)
         {
             update.persist |= mine.persist;
             update.reply |= mine.persist;
@@ -201,6 +205,7 @@ impl<E: StorageEngine> Node<E> {
             self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
         }
         self.epoch_pull_at = None;
+        self.mark_view_dirty();
         self.resume_parked();
     }
 
@@ -241,7 +246,11 @@ impl<E: StorageEngine> Node<E> {
         if !self.epoch_confirmed() {
             return;
         }
-        if let Ok(update) = self.membership.set_epoch(self.epoch.epoch) {
+        // With several shards: once every one writes as it (see `shard.rs`).
+        let Some(epoch) = self.announceable_epoch() else {
+            return;
+        };
+        if let Ok(update) = self.membership.set_epoch(epoch) {
             self.apply_membership(update, None);
         }
     }
@@ -249,6 +258,9 @@ impl<E: StorageEngine> Node<E> {
     /// Persists, answers and reports what a membership operation did; then sees whether a
     /// pending leave can finish.
     pub(super) fn apply_membership(&mut self, update: Update, from: Option<NodeId>) {
+        if update.persist || !update.changes.is_empty() {
+            self.mark_view_dirty();
+        }
         if update.persist {
             let bytes = Bytes::from(encode_cluster_state(self.membership.state()));
             if let Err(e) = self.store.persist_meta(META_CLUSTER, bytes) {
@@ -279,7 +291,7 @@ impl<E: StorageEngine> Node<E> {
     }
 
     /// A Leaving node that is out of the ring and whose transfers are done becomes Exiting.
-    fn check_leave(&mut self) {
+    pub(super) fn check_leave(&mut self) {
         if self.membership.status() == Some(MemberStatus::Leaving)
             && !self.membership.in_ring()
             && self.transfers_done()
@@ -314,6 +326,7 @@ impl<E: StorageEngine> Node<E> {
 
     /// Reports a change of a peer's health.
     pub(super) fn failure_event(&mut self, event: FailureEvent) {
+        self.mark_view_dirty();
         match event {
             FailureEvent::Down(n) => self.emit(NodeEvent::PeerDown(n)),
             FailureEvent::Up(n) => self.emit(NodeEvent::PeerUp(n)),
@@ -324,6 +337,10 @@ impl<E: StorageEngine> Node<E> {
     pub(super) fn peers_timed_out(&mut self, nodes: Vec<NodeId>) {
         for n in nodes {
             if n == self.config.id {
+                continue;
+            }
+            if !self.config.shard.is_control() {
+                self.follower_timed_out(n);
                 continue;
             }
             if let Some(event) = self.failure.timed_out(&n, self.now) {
@@ -343,6 +360,10 @@ impl<E: StorageEngine> Node<E> {
 
     /// A message arrived from `from`: it is up.
     pub(super) fn heard_from(&mut self, from: &NodeId) {
+        if !self.config.shard.is_control() {
+            self.follower_heard(from);
+            return;
+        }
         if let Some(event) = self.failure.message_received(from, self.now) {
             self.failure_event(event);
         }
@@ -350,6 +371,10 @@ impl<E: StorageEngine> Node<E> {
 
     /// A `Pong { nonce }` from `from`.
     pub(super) fn pong_received(&mut self, from: &NodeId, nonce: u64) {
+        if !self.config.shard.is_control() {
+            self.follower_heard(from);
+            return;
+        }
         if let Some(event) = self.failure.pong_received(from, nonce, self.now) {
             self.failure_event(event);
         }

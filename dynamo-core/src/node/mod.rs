@@ -85,6 +85,7 @@
 //!   replica holds it and every actor in its history has retired.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use engine_api::StorageEngine;
@@ -107,11 +108,15 @@ mod listing;
 mod membership;
 mod reaper;
 mod replica;
+pub mod shard;
+mod sharded;
 pub mod store;
 mod substitute;
 mod transfer;
 
 pub use config::{BucketProps, ConfigError, NodeConfig, Timing, TombstoneConfig};
+pub use shard::{Shard, ShardReport, ShardView};
+pub use sharded::ShardedNode;
 pub use store::{Commit, KEYSPACES, Location, StoreError};
 
 pub use coordinator::MAX_FORWARD_HOPS;
@@ -151,6 +156,10 @@ pub enum Input {
         /// Its outcome.
         result: Result<(), String>,
     },
+    /// For a follower shard: control's latest view (see [`shard`]).
+    View(Arc<ShardView>),
+    /// For the control shard: what a follower reported (see [`shard`]).
+    Report(ShardReport),
 }
 
 /// What a node asks its driver to do.
@@ -175,6 +184,11 @@ pub enum Output {
     Commit(Commit),
     /// Something worth logging or counting happened.
     Event(NodeEvent),
+    /// From the control shard: hand this view to every follower shard as [`Input::View`]
+    /// (see [`shard`]; never output by a node of one shard).
+    View(Arc<ShardView>),
+    /// From a follower shard: hand this to the control shard as [`Input::Report`].
+    Report(ShardReport),
 }
 
 /// Notable things that happened inside a node (for logs, metrics, and the simulator's
@@ -330,6 +344,13 @@ pub struct Node<E> {
     listings: listing::Listings,
     /// Where the current actor's substitute-coordinated dots may be (see `substitute.rs`).
     substitute: substitute::SubstituteDots,
+    /// Control shard or follower (see [`shard`]).
+    role: shard::Role,
+    /// Set on the control shard when a follower stopped with a commit in flight: the node's
+    /// epoch is then not marked clean at shutdown.
+    follower_unclean: bool,
+    /// False after a shutdown that found a commit in flight.
+    clean_stop: bool,
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -343,9 +364,17 @@ impl<E: StorageEngine> Node<E> {
     /// [`NodeError`] for a bad configuration, a missing keyspace, or a storage failure.
     pub fn new(config: NodeConfig, engine: E, now: Timestamp) -> Result<Self, NodeError> {
         config.validate()?;
-        let mut store = Store::open(engine, config.timing.flush_interval_ms)?;
+        if !config.shard.is_control() {
+            return Err(NodeError::Config(ConfigError::InvalidSetting(
+                "a follower shard starts from its control shard's view (Node::new_follower)",
+            )));
+        }
+        let mut store = Store::open(engine, config.timing.flush_interval_ms, config.shard)?;
         let mut outputs = VecDeque::new();
         let membership = membership::start(&config, &mut store, now, &mut outputs)?;
+        if config.shard.count > 1 {
+            transfer::split_persisted(&store, config.shard.count)?;
+        }
         let stored = match store.load_epoch()? {
             Ok(s) => s,
             Err(e) => {
@@ -385,10 +414,12 @@ impl<E: StorageEngine> Node<E> {
                 interval_ms: config.timing.handoff_interval_ms,
                 max_in_flight: config.handoff_max_in_flight,
                 timeout_ms: config.timing.request_timeout_ms,
+                shard: config.shard,
             },
             now,
         );
         let transfers = transfer::load(&config, &store, now, &mut outputs)?;
+        let config_shard = config.shard;
         let mut node = Node {
             transfers,
             config,
@@ -411,8 +442,96 @@ impl<E: StorageEngine> Node<E> {
             epoch_unpersisted: false,
             listings: listing::Listings::default(),
             substitute: substitute::SubstituteDots::default(),
+            role: shard::Role::new(config_shard, None),
+            follower_unclean: false,
+            clean_stop: true,
         };
         node.announce_epoch();
+        node.publish_view();
+        Ok(node)
+    }
+
+    /// Starts follower shard `config.shard` (index above 0) over `engine`, the engine of its
+    /// control shard, from the control shard's current view ([`Node::shard_view`]): it takes
+    /// the cluster state, failure view and epoch from there, and rebuilds the Merkle trees of
+    /// its own partitions. Its first output reports the epoch it adopted.
+    ///
+    /// # Errors
+    /// [`NodeError`] for a bad configuration (shard 0, or a shard count the view's node does
+    /// not run), a missing keyspace, or a storage failure.
+    pub fn new_follower(
+        config: NodeConfig,
+        engine: E,
+        now: Timestamp,
+        view: Arc<ShardView>,
+    ) -> Result<Self, NodeError> {
+        config.validate()?;
+        if config.shard.is_control() {
+            return Err(NodeError::Config(ConfigError::InvalidSetting(
+                "shard 0 is the control shard (Node::new)",
+            )));
+        }
+        let store = Store::open(engine, config.timing.flush_interval_ms, config.shard)?;
+        let mut outputs = VecDeque::new();
+        let membership = Membership::new(
+            config.id.clone(),
+            view.state.clone(),
+            Vec::new(),
+            std::time::Duration::from_millis(config.timing.gossip_interval_ms),
+            now,
+        )?;
+        let epoch = view
+            .epoch
+            .unwrap_or_else(|| EpochState::on_start(None, now, None));
+        let actor = epoch.actor(config.id.clone());
+        let mut failure = FailureDetector::new(config.timing.failure_config());
+        failure.adopt_down(&view.down, now);
+        let ae = crate::antientropy::AntiEntropy::new(
+            now,
+            config.timing.anti_entropy_interval_ms,
+            config.seed.wrapping_add(u64::from(config.shard.index)),
+        );
+        let handoff = Handoff::new(
+            HandoffConfig {
+                interval_ms: config.timing.handoff_interval_ms,
+                max_in_flight: config.handoff_max_in_flight,
+                timeout_ms: config.timing.request_timeout_ms,
+                shard: config.shard,
+            },
+            now,
+        );
+        let transfers = transfer::load(&config, &store, now, &mut outputs)?;
+        let config_shard = config.shard;
+        let rng = Rng::seeded(config.seed.wrapping_add(u64::from(config.shard.index)));
+        let mut node = Node {
+            transfers,
+            config,
+            membership,
+            failure,
+            rng,
+            store,
+            epoch,
+            epoch_pull_at: None,
+            actor,
+            outputs,
+            now,
+            next_seq: 0,
+            ops: BTreeMap::new(),
+            forwards_seen: BTreeMap::new(),
+            handoff,
+            stopped: false,
+            ae,
+            reaper: reaper::Reaper::new(now),
+            epoch_unpersisted: false,
+            listings: listing::Listings::default(),
+            substitute: substitute::SubstituteDots::default(),
+            role: shard::Role::new(config_shard, Some(Arc::clone(&view))),
+            follower_unclean: false,
+            clean_stop: true,
+        };
+        node.transfers_ring_check();
+        node.report_adopted();
+        node.report_transfers();
         Ok(node)
     }
 
@@ -431,7 +550,10 @@ impl<E: StorageEngine> Node<E> {
             Input::Peer { from, message } => self.peer_message(from, message),
             Input::Tick => self.tick(),
             Input::Committed { id, result } => self.committed(id, result),
+            Input::View(view) => self.adopt_view(view),
+            Input::Report(report) => self.shard_report(report),
         }
+        self.after_input();
     }
 
     /// The next thing to do: a message to send, a reply, an event. `None` when there is
@@ -452,11 +574,13 @@ impl<E: StorageEngine> Node<E> {
         if commit.is_some_and(|d| d <= self.now) {
             return Some(self.now);
         }
+        // Failure probes and gossip are the control shard's.
+        let control = self.config.shard.is_control();
         self.ops
             .values()
             .map(Op::deadline)
-            .chain(self.failure.next_deadline())
-            .chain(Some(self.membership.next_deadline()))
+            .chain(self.failure.next_deadline().filter(|_| control))
+            .chain(Some(self.membership.next_deadline()).filter(|_| control))
             .chain(self.ae.next_deadline())
             .chain(self.handoff.next_deadline())
             .chain(self.transfers.next_deadline())
@@ -507,7 +631,10 @@ impl<E: StorageEngine> Node<E> {
     /// [`PeerMessage::GossipPull`] at once): until then its writes wait, so that it never
     /// writes as an actor whose counters it forgot.
     pub fn epoch_confirmed(&self) -> bool {
-        self.epoch_pull_at.is_none()
+        match &self.role {
+            shard::Role::Control(_) => self.epoch_pull_at.is_none(),
+            shard::Role::Follower(f) => f.epoch_ok,
+        }
     }
 
     /// The epoch state in use (persisted at start, and again when the node learned from a
@@ -581,7 +708,9 @@ impl<E: StorageEngine> Node<E> {
         self.stopped = true;
         self.ops.clear();
         self.store.flush()?;
-        if in_flight {
+        self.clean_stop = !in_flight;
+        // The epoch is the control shard's, and clean only when every shard stopped cleanly.
+        if in_flight || !self.config.shard.is_control() || self.follower_unclean {
             return Ok(());
         }
         let clean = self.epoch.clean_shutdown();
@@ -745,11 +874,16 @@ impl<E: StorageEngine> Node<E> {
     /// durably if the engine lets it; until it is persisted the node coordinates no write (see
     /// `epoch_unpersisted`).
     fn renew_epoch(&mut self) {
+        if !self.config.shard.is_control() {
+            self.request_epoch();
+            return;
+        }
         let next = EpochState::on_start(None, self.now, Some(self.epoch.epoch));
         self.epoch = next;
         self.actor = next.actor(self.config.id.clone());
         self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
         self.epoch_unpersisted = true;
+        self.mark_view_dirty();
         self.persist_renewed_epoch();
     }
 
@@ -758,6 +892,7 @@ impl<E: StorageEngine> Node<E> {
         match self.store.persist_epoch(&self.epoch) {
             Ok(()) => {
                 self.epoch_unpersisted = false;
+                self.mark_view_dirty();
                 self.announce_epoch();
             }
             Err(e) => self.emit(NodeEvent::StorageFailed(e.to_string())),
@@ -768,15 +903,18 @@ impl<E: StorageEngine> Node<E> {
     /// timeouts), gossip, anti-entropy, reaping, hinted handoff and transfers; then the group
     /// commit of everything staged so far, handed to the driver as [`Output::Commit`].
     fn tick(&mut self) {
-        if self.epoch_unpersisted {
+        let control = self.config.shard.is_control();
+        if self.epoch_unpersisted && control {
             self.persist_renewed_epoch();
         }
         self.expire_ops();
         let now = self.now;
         self.forwards_seen.retain(|_, until| *until > now);
-        self.poll_failure();
-        self.poll_gossip();
-        self.poll_epoch_pull();
+        if control {
+            self.poll_failure();
+            self.poll_gossip();
+            self.poll_epoch_pull();
+        }
         self.ae_tick();
         self.reap_tick();
         self.list_tick();

@@ -123,7 +123,9 @@ impl<E: StorageEngine> Node<E> {
         let Some(ring) = self.membership.state().ring() else {
             return;
         };
-        let partitions = ring.partitions_replicated_by(&me, n);
+        let shard = self.config.shard;
+        let mut partitions = ring.partitions_replicated_by(&me, n);
+        partitions.retain(|p| shard.owns(*p));
         if partitions.is_empty() {
             return;
         }
@@ -231,6 +233,12 @@ impl<E: StorageEngine> Node<E> {
         {
             return;
         }
+        if !self.config.shard.is_control() {
+            // The epoch is the control shard's to move.
+            self.reaper.last_rotation = self.now;
+            self.request_epoch();
+            return;
+        }
         let next = EpochState::on_start(None, self.now, Some(self.epoch.epoch));
         if let Err(e) = self.store.persist_epoch(&next) {
             self.emit(NodeEvent::StorageFailed(e.to_string()));
@@ -240,6 +248,7 @@ impl<E: StorageEngine> Node<E> {
         self.epoch = next;
         self.actor = next.actor(self.config.id.clone());
         self.emit(NodeEvent::EpochStarted { epoch: next.epoch });
+        self.mark_view_dirty();
         self.announce_epoch();
     }
 
@@ -264,7 +273,7 @@ impl<E: StorageEngine> Node<E> {
                 continue; // every replica must answer; try again next round
             }
             self.reaper.next_id += 1;
-            let id = self.reaper.next_id;
+            let id = self.config.shard.tag(self.reaper.next_id);
             for peer in &others {
                 self.send(
                     peer.clone(),

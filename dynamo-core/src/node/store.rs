@@ -307,6 +307,9 @@ pub struct Store<E> {
     commits: u64,
     hint_writes: u64,
     hint_deletes: u64,
+    /// The node's shard this store serves: its Merkle trees cover the shard's partitions,
+    /// and its commit ids say the shard.
+    shard: super::Shard,
 }
 
 /// Most entries of [`Store`]'s digest map.
@@ -319,7 +322,11 @@ impl<E: StorageEngine> Store<E> {
     ///
     /// # Errors
     /// [`StoreError::Engine`] when a keyspace is missing or the scan fails.
-    pub fn open(engine: E, flush_interval_ms: u64) -> Result<Self, StoreError> {
+    pub fn open(
+        engine: E,
+        flush_interval_ms: u64,
+        shard: super::Shard,
+    ) -> Result<Self, StoreError> {
         let data = engine.keyspace(KEYSPACES[0])?;
         let hints = engine.keyspace(KEYSPACES[1])?;
         let meta = engine.keyspace(KEYSPACES[2])?;
@@ -328,7 +335,9 @@ impl<E: StorageEngine> Store<E> {
             let snap = engine.snapshot()?;
             for item in snap.scan(data, KeyRange::all(), Direction::Forward)? {
                 let (k, v) = item?;
-                if let Ok(sk) = decode_storage_key(&k) {
+                if let Ok(sk) = decode_storage_key(&k)
+                    && shard.owns(sk.partition)
+                {
                     let kh = key_hash(sk.bucket, sk.key);
                     trees
                         .entry(sk.partition)
@@ -352,6 +361,7 @@ impl<E: StorageEngine> Store<E> {
             commits: 0,
             hint_writes: 0,
             hint_deletes: 0,
+            shard,
         })
     }
 
@@ -405,9 +415,9 @@ impl<E: StorageEngine> Store<E> {
     ///
     /// # Errors
     /// [`StoreError::Engine`] when the write fails.
-    pub fn persist_meta(&mut self, key: &'static [u8], value: Bytes) -> Result<(), StoreError> {
+    pub fn persist_meta(&self, key: &[u8], value: Bytes) -> Result<(), StoreError> {
         let mut b = WriteBatch::new();
-        b.put(self.meta, Bytes::from_static(key), value);
+        b.put(self.meta, Bytes::copy_from_slice(key), value);
         self.engine.write(&b, Durability::Sync)?;
         Ok(())
     }
@@ -695,7 +705,7 @@ impl<E: StorageEngine> Store<E> {
             Durability::Buffered
         };
         self.commits += 1;
-        let id = self.commits;
+        let id = self.shard.tag(self.commits);
         let batch = std::mem::take(&mut self.batch);
         self.in_flight = Some(InFlight {
             id,

@@ -15,8 +15,8 @@ use crate::proto::PeerMessage;
 use crate::record::{self, KeyedRecord};
 use crate::ring::{PartitionId, decode_storage_key, partition_key_range};
 use crate::transfer::{
-    InFlight, META_TRANSFERS, Outgoing, TransferAck, TransferBatch, TransferProgress, Transfers,
-    decode_transfers, encode_transfers,
+    InFlight, META_TRANSFERS, Outgoing, PersistedTransfer, TransferAck, TransferBatch,
+    TransferProgress, Transfers, decode_transfers, encode_transfers,
 };
 
 /// Builds the transfer state at start from the table persisted in `meta` (a table that does
@@ -28,7 +28,7 @@ pub(super) fn load<E: StorageEngine>(
     now: Timestamp,
     outputs: &mut std::collections::VecDeque<Output>,
 ) -> Result<Transfers, super::StoreError> {
-    let persisted = match store.load_meta(META_TRANSFERS)? {
+    let persisted = match store.load_meta(&transfers_key(config.shard.index))? {
         None => Vec::new(),
         Some(b) => match decode_transfers(&b) {
             Ok(t) => t,
@@ -38,7 +38,61 @@ pub(super) fn load<E: StorageEngine>(
             }
         },
     };
+    let shard = config.shard;
+    let persisted = persisted
+        .into_iter()
+        .filter(|t| shard.owns(t.partition))
+        .collect();
     Ok(Transfers::new(config.transfer, now, persisted))
+}
+
+/// The `meta` key of shard `index`'s outgoing transfers: shard 0 keeps
+/// [`META_TRANSFERS`] (a node of one shard is shard 0), shard k `transfers/k`.
+fn transfers_key(index: u16) -> Vec<u8> {
+    let mut key = META_TRANSFERS.to_vec();
+    if index > 0 {
+        key.extend_from_slice(format!("/{index}").as_bytes());
+    }
+    key
+}
+
+/// At the start of a node of `count` shards (before its shards load their transfers):
+/// regroups the persisted transfers of every shard key — written by a run with maybe another
+/// shard count — by the shard that owns each partition now. An undecodable table is left to
+/// the shard that reads it (which reports it).
+pub(super) fn split_persisted<E: StorageEngine>(
+    store: &Store<E>,
+    count: u16,
+) -> Result<(), super::StoreError> {
+    use super::shard::{MAX_SHARDS, shard_of_partition};
+    let mut tables = Vec::new();
+    for index in 0..MAX_SHARDS {
+        if let Some(b) = store.load_meta(&transfers_key(index))?
+            && let Ok(t) = decode_transfers(&b)
+        {
+            tables.push((index, t));
+        }
+    }
+    let in_place = tables.iter().all(|(index, entries)| {
+        *index < count
+            && entries
+                .iter()
+                .all(|t| shard_of_partition(t.partition, count) == *index)
+    });
+    if in_place {
+        return Ok(());
+    }
+    let all: Vec<PersistedTransfer> = tables.iter().flat_map(|(_, t)| t.clone()).collect();
+    let indexes: BTreeSet<u16> = tables.iter().map(|(i, _)| *i).chain(0..count).collect();
+    for index in indexes {
+        let mine: Vec<PersistedTransfer> = all
+            .iter()
+            .filter(|t| shard_of_partition(t.partition, count) == index)
+            .cloned()
+            .collect();
+        store.persist_meta(&transfers_key(index), Bytes::from(encode_transfers(&mine)))?;
+    }
+    Ok(())
 }
 
 impl<E: StorageEngine> Node<E> {
@@ -79,7 +133,8 @@ impl<E: StorageEngine> Node<E> {
 
     fn persist_transfers(&mut self) {
         let bytes = Bytes::from(encode_transfers(&self.transfers.persisted()));
-        if let Err(e) = self.store.persist_meta(META_TRANSFERS, bytes) {
+        let key = transfers_key(self.config.shard.index);
+        if let Err(e) = self.store.persist_meta(&key, bytes) {
             self.emit(NodeEvent::StorageFailed(e.to_string()));
         }
     }
@@ -130,7 +185,10 @@ impl<E: StorageEngine> Node<E> {
             && let Ok(changes) = prev.replica_changes_to(&ring, n)
         {
             for change in changes {
-                if change.added.is_empty() || self.partition_root(change.partition).is_none() {
+                if !self.config.shard.owns(change.partition)
+                    || change.added.is_empty()
+                    || self.partition_root(change.partition).is_none()
+                {
                     continue;
                 }
                 let sender = if change.removed.is_empty() {
@@ -157,7 +215,8 @@ impl<E: StorageEngine> Node<E> {
         let handed: BTreeSet<PartitionId> =
             self.transfers.outgoing.keys().map(|(p, _)| *p).collect();
         for p in ring.config().partition_ids() {
-            if handed.contains(&p) || self.partition_root(p).is_none() {
+            if !self.config.shard.owns(p) || handed.contains(&p) || self.partition_root(p).is_none()
+            {
                 continue;
             }
             let list: Vec<NodeId> = ring.preference_list(p, n).into_iter().cloned().collect();

@@ -256,6 +256,8 @@ impl<E: StorageEngine> Cluster<E> {
                 Output::Event(e) => self.events.push((at.clone(), e)),
                 // The commit completes at once, as if the disk were instant.
                 Output::Commit(commit) => node.run_commit(commit),
+                // Nodes of one shard hand out no views or reports.
+                other => panic!("a node of one shard output {other:?}"),
             }
         }
     }

@@ -75,7 +75,7 @@ fn keygen() -> anyhow::Result<()> {
 }
 
 /// Runs the command on a multi-threaded tokio runtime: for `dynamo node`, with the
-/// configuration's `io_threads` workers (default 1).
+/// configuration's `io_threads` workers (default: one per shard).
 ///
 /// # Errors
 /// Whatever the command reports.
@@ -85,7 +85,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let node_config = match &cli.command {
         Command::Node(args) => {
             let config = args.config()?;
-            builder.worker_threads(config.io_threads.unwrap_or(1).max(1));
+            builder.worker_threads(config.worker_threads());
             Some(config)
         }
         _ => None,

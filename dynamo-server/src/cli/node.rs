@@ -72,9 +72,12 @@ pub struct NodeArgs {
     /// Longest time a buffered write stays unsynced, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub flush_interval_ms: Option<u64>,
-    /// Worker threads of the node's async runtime (default 1).
+    /// Worker threads of the node's async runtime (default: the shards).
     #[arg(long, value_name = "N")]
     pub io_threads: Option<usize>,
+    /// Partition shards, each a state machine of its own (default: the machine's cores).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u16>,
     /// Partitions of the ring (a power of two; fixed for the cluster's life).
     #[arg(long)]
     pub partitions: Option<u32>,
@@ -169,6 +172,7 @@ impl NodeArgs {
         }
         c.flush_interval_ms = a.flush_interval_ms.or(c.flush_interval_ms);
         c.io_threads = a.io_threads.or(c.io_threads);
+        c.shards = a.shards.or(c.shards);
         if let Some(v) = a.partitions {
             c.partitions = v;
         }

@@ -65,6 +65,10 @@ pub struct UpArgs {
     /// (`--ca` or DYNAMO_CA for this command, `--cacert` for curl).
     #[arg(long)]
     pub tls: bool,
+    /// Partition shards of each node (default: the machine's cores shared among the nodes,
+    /// at least 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub shards: Option<u16>,
     /// Log filter passed to every node (RUST_LOG syntax).
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -151,6 +155,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map(|i| format!("n{}@{host}:{}", i + 1, args.peer_port + i))
         .collect();
     let exe = std::env::current_exe().context("cannot find this executable")?;
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let shards = args
+        .shards
+        .unwrap_or_else(|| u16::try_from((cores / usize::from(n)).max(1)).unwrap_or(1));
     let mut procs = Vec::new();
     for i in 0..n {
         let id = format!("n{}", i + 1);
@@ -168,6 +176,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             tls_key: pki.as_ref().map(|(p, _)| p.node_key.clone()),
             data_dir: Some(dir.clone()),
             engine: args.engine.clone(),
+            shards: Some(shards),
             members: peers.clone(),
             log: args
                 .log

@@ -57,7 +57,15 @@ pub(crate) async fn leave(State(st): State<HttpState>, uri: Uri) -> Response {
 async fn admin(st: &HttpState, request: ClientRequest) -> Result<Response, ApiError> {
     match st.handle.request(request).await? {
         ClientResponse::Admin(info) => {
-            let info: AdminInfo = info?;
+            let mut info: AdminInfo = info?;
+            // The control shard answered for itself: the load and transfers are every
+            // shard's.
+            let figures = super::shards::figures(&st.handle).await?;
+            let (ops, writes, pending, transfers) = super::shards::totals(&figures);
+            info.open_operations = ops;
+            info.pending_writes = writes;
+            info.transfers_pending = Some(pending);
+            info.transfers = transfers;
             Ok(Json(info).into_response())
         }
         other => Err(unexpected("admin", &other)),

@@ -27,6 +27,11 @@ pub(crate) async fn stats(State(st): State<HttpState>, uri: Uri) -> Response {
     let outcome = async {
         Query::parse(uri.query(), &[])?;
         let mut view = st.handle.inspect(node_view).await?;
+        let figures = super::shards::figures(&st.handle).await?;
+        let (ops, writes, _, _) = super::shards::totals(&figures);
+        view["open_operations"] = ops.into();
+        view["pending_writes"] = writes.into();
+        view["shards"] = super::shards::json(&st.handle, &st.metrics, &figures);
         view["metrics"] = st.metrics.to_json();
         Ok(Json(view).into_response())
     }
@@ -73,7 +78,13 @@ pub(crate) async fn metrics(State(st): State<HttpState>, uri: Uri) -> Response {
         return e.respond(&st.metrics);
     }
     let mut text = st.metrics.to_prometheus();
-    if let Ok(view) = st.handle.inspect(node_view).await {
+    super::shards::prometheus(&st.handle, &st.metrics, &mut text);
+    if let Ok(mut view) = st.handle.inspect(node_view).await {
+        if let Ok(figures) = super::shards::figures(&st.handle).await {
+            let (ops, writes, _, _) = super::shards::totals(&figures);
+            view["open_operations"] = ops.into();
+            view["pending_writes"] = writes.into();
+        }
         let gauges = [
             ("open_operations", "operations coordinated or forwarded now"),
             ("pending_writes", "writes staged for the next group commit"),

@@ -62,6 +62,7 @@ pub mod multipart;
 pub mod params;
 mod read;
 pub mod serve;
+pub(crate) mod shards;
 pub mod ui;
 
 pub use errors::ApiError;

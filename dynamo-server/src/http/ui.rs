@@ -109,6 +109,19 @@ pub(crate) async fn status(State(st): State<HttpState>, uri: Uri) -> Response {
     let outcome = async {
         Query::parse(uri.query(), &[])?;
         let mut view = st.handle.inspect(status_view).await?;
+        let figures = super::shards::figures(&st.handle).await?;
+        let (ops, writes, pending, transfers) = super::shards::totals(&figures);
+        view["open_operations"] = ops.into();
+        view["pending_writes"] = writes.into();
+        view["transfers"] = json!({
+            "pending": pending,
+            "list": transfers.iter().map(|t| json!({
+                "partition": t.partition.0,
+                "to": t.to.as_str(),
+                "keys_sent": t.keys_sent,
+                "done": t.done,
+            })).collect::<Vec<_>>(),
+        });
         view["now_ms"] = unix_ms().into();
         Ok((
             [
