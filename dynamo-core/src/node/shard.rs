@@ -141,12 +141,16 @@ pub enum ShardReport {
         /// The epoch.
         epoch: u64,
     },
-    /// Whether every outgoing transfer of shard `shard` is confirmed.
+    /// Whether every outgoing transfer of shard `shard` is confirmed, for the ring of
+    /// `ring_version` (control counts a report only for the ring it holds: a follower
+    /// learns of a new ring after control, and its transfers for it start then).
     TransfersDone {
         /// The shard.
         shard: u16,
         /// All confirmed.
         done: bool,
+        /// The ring version the shard's transfers were computed for.
+        ring_version: u64,
     },
 }
 
@@ -232,8 +236,9 @@ pub(super) struct ControlState {
     /// The epoch each follower reported it writes as (index: shard − 1); `None` before its
     /// first report.
     pub(super) epochs: Vec<Option<u64>>,
-    /// Whether each follower's transfers are all confirmed (index: shard − 1).
-    pub(super) transfers_done: Vec<bool>,
+    /// Each follower's last transfer report (index: shard − 1): all confirmed, and for
+    /// which ring version.
+    pub(super) transfers_done: Vec<(bool, u64)>,
     /// Set when something in the view changed since it was last handed out.
     pub(super) view_dirty: bool,
 }
@@ -250,8 +255,8 @@ pub(super) struct FollowerState {
     pub(super) epoch_ok: bool,
     /// The epoch this shard asked control to move past, until a view brings a newer one.
     pub(super) renewing_above: Option<u64>,
-    /// The transfers' state last reported.
-    pub(super) transfers_reported: Option<bool>,
+    /// The transfers' state last reported, and the ring version it was for.
+    pub(super) transfers_reported: Option<(bool, u64)>,
 }
 
 impl Role {
@@ -266,7 +271,7 @@ impl Role {
             }),
             _ => Role::Control(ControlState {
                 epochs: vec![None; usize::from(shard.count.saturating_sub(1))],
-                transfers_done: vec![true; usize::from(shard.count.saturating_sub(1))],
+                transfers_done: vec![(false, 0); usize::from(shard.count.saturating_sub(1))],
                 view_dirty: true,
             }),
         }
@@ -349,19 +354,21 @@ impl<E: engine_api::StorageEngine> super::Node<E> {
         }
     }
 
-    /// Follower: reports whether its transfers are done, when that changed.
+    /// Follower: reports whether its transfers are done, when that or the ring changed.
     pub(super) fn report_transfers(&mut self) {
         let done = self.transfers_all_done();
+        let ring_version = self.membership.state().ring_version();
         let Role::Follower(f) = &mut self.role else {
             return;
         };
-        if f.transfers_reported == Some(done) {
+        if f.transfers_reported == Some((done, ring_version)) {
             return;
         }
-        f.transfers_reported = Some(done);
+        f.transfers_reported = Some((done, ring_version));
         let report = ShardReport::TransfersDone {
             shard: self.config.shard.index,
             done,
+            ring_version,
         };
         self.report(report);
     }
@@ -462,13 +469,17 @@ impl<E: engine_api::StorageEngine> super::Node<E> {
                 }
                 self.announce_epoch();
             }
-            ShardReport::TransfersDone { shard, done } => {
+            ShardReport::TransfersDone {
+                shard,
+                done,
+                ring_version,
+            } => {
                 if let Role::Control(c) = &mut self.role
                     && let Some(slot) = usize::from(shard)
                         .checked_sub(1)
                         .and_then(|i| c.transfers_done.get_mut(i))
                 {
-                    *slot = done;
+                    *slot = (done, ring_version);
                 }
                 self.check_leave();
             }
@@ -487,10 +498,14 @@ impl<E: engine_api::StorageEngine> super::Node<E> {
         }
     }
 
-    /// Control: every follower's transfers are confirmed.
+    /// Control: every follower's transfers are confirmed, for the ring control holds.
     pub(super) fn followers_transfers_done(&self) -> bool {
+        let ring_version = self.membership.state().ring_version();
         match &self.role {
-            Role::Control(c) => c.transfers_done.iter().all(|d| *d),
+            Role::Control(c) => c
+                .transfers_done
+                .iter()
+                .all(|(done, v)| *done && *v == ring_version),
             Role::Follower(_) => true,
         }
     }
