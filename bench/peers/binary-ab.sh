@@ -5,6 +5,7 @@
 #
 #   usage: bench/peers/binary-ab.sh A_BIN B_BIN
 #   env:   ROUNDS=3 DUR=15s ENGINE=lsm CLIENTS=32 READS=0.5 RATE=<ops/s, open loop> OUT=/tmp/binary-ab
+#          A_ARGS, B_ARGS: more flags of `dynamo up` for each side (e.g. "--shards 2")
 #
 # Needs the release loadgen of this tree (cargo build --release --bin loadgen); A_BIN and
 # B_BIN are `dynamo` binaries (build the other commit in its own directory and target dir).
@@ -27,9 +28,11 @@ trap stop EXIT
 NODES=http://127.0.0.1:8001,http://127.0.0.1:8002,http://127.0.0.1:8003
 for r in $(seq 1 "$ROUNDS"); do
   for side in A B; do
-    bin=$A; [ "$side" = B ] && bin=$B
+    bin=$A; args=${A_ARGS:-}
+    [ "$side" = B ] && bin=$B && args=${B_ARGS:-}
     rm -rf "$OUT/cluster"
-    "$bin" up --engine "$ENGINE" --data-dir "$OUT/cluster" --log warn > "$OUT/up.log" 2>&1 &
+    # shellcheck disable=SC2086 # the flags are words
+    "$bin" up --engine "$ENGINE" --data-dir "$OUT/cluster" --log warn $args > "$OUT/up.log" 2>&1 &
     UP=$!
     for _ in $(seq 1 150); do grep -q "Try it" "$OUT/up.log" && break; sleep 0.2; done
     grep -q "Try it" "$OUT/up.log" || { echo "cluster of $bin did not start"; cat "$OUT/up.log"; exit 1; }

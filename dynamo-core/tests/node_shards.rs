@@ -98,7 +98,7 @@ fn writes_land_on_the_shard_of_their_partition_and_are_answered() {
         let shard = shard_of_partition(p, SHARDS);
         used.insert(shard);
         // The key's Merkle tree is its shard's; no other shard has one for the partition.
-        for (index, s) in node.shards().iter().enumerate() {
+        for (index, s) in node.shards().enumerate() {
             let has = s.merkle(p).is_some_and(|t| t.keys() > 0);
             assert_eq!(has, usize::from(shard) == index, "{key} in shard {index}");
         }
@@ -180,7 +180,7 @@ fn a_failed_commit_in_a_follower_moves_every_shard_to_a_new_epoch() {
     );
     let after = node.epoch().epoch;
     assert!(after > before, "the node moved on from epoch {before}");
-    for (i, s) in node.shards().iter().enumerate() {
+    for (i, s) in node.shards().enumerate() {
         assert_eq!(s.epoch().epoch, after, "shard {i} writes as the new epoch");
         assert!(s.epoch_confirmed(), "shard {i} may write");
     }
@@ -246,4 +246,47 @@ fn messages_route_by_partition_or_by_the_id_their_shard_chose() {
     assert_eq!(route_request(&ClientRequest::Status, ring, SHARDS), 0);
     // One shard: everything to shard 0.
     assert_eq!(route_message(&replica_get, ring, 1), 0);
+}
+
+#[test]
+fn commits_of_several_shards_share_one_sync() {
+    use dynamo_core::node::Commit;
+    use engine_api::{Durability, StorageEngine, WriteBatch};
+    let engine = MemEngine::with_keyspaces(KEYSPACES).unwrap();
+    let data = engine.keyspace(KEYSPACES[0]).unwrap();
+    let commit = |id: u64, key: &'static [u8], durability| {
+        let mut batch = WriteBatch::new();
+        batch.put(data, Bytes::from_static(key), Bytes::from_static(b"v"));
+        Commit {
+            id,
+            batch,
+            durability,
+        }
+    };
+    // Buffered commits alone: a crash loses them.
+    let alone = [
+        commit(1, b"a", Durability::Buffered),
+        commit(2, b"b", Durability::Buffered),
+    ];
+    assert!(
+        Commit::apply_group(&alone, &engine)
+            .iter()
+            .all(Result::is_ok)
+    );
+    assert_eq!(engine.pending_undurable(), 2);
+    engine.simulate_crash();
+    assert_eq!(engine.get(data, b"a").unwrap(), None);
+    // One of them asks for a sync: the group is durable, every commit answered Ok.
+    let group = [
+        commit(3, b"c", Durability::Sync),
+        commit(4, b"d", Durability::Buffered),
+        commit(5, b"e", Durability::Buffered),
+    ];
+    let results = Commit::apply_group(&group, &engine);
+    assert_eq!(results, vec![Ok(()), Ok(()), Ok(())]);
+    assert_eq!(engine.pending_undurable(), 0, "one sync covered the group");
+    engine.simulate_crash();
+    for key in [&b"c"[..], b"d", b"e"] {
+        assert!(engine.get(data, key).unwrap().is_some());
+    }
 }

@@ -184,13 +184,16 @@ where
                         Arc::clone(&view),
                     )?);
                 }
+                let weak = weak
+                    .into_iter()
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| StartError::Thread("no queue for a shard".into()))?;
+                let committer = Committer::spawn(Arc::clone(&engine), weak)?;
                 let mut shards = Vec::with_capacity(started.len());
-                for (node, weak) in started.into_iter().zip(weak) {
-                    let weak =
-                        weak.ok_or_else(|| StartError::Thread("no queue for a shard".into()))?;
-                    let committer = Committer::spawn(Arc::clone(&engine), weak)?;
-                    shards.push((node, committer));
+                for node in started {
+                    shards.push((node, committer.share()));
                 }
+                drop(committer);
                 Ok((shards, clock))
             })
             .await
@@ -265,52 +268,85 @@ enum Flow {
     Stop(Option<oneshot::Sender<bool>>),
 }
 
-/// The commit thread: applies each commit it is handed to the engine, in order, and reports
-/// the outcome into the node's command queue. It ends when its driver drops it.
+/// A node's commit thread: applies the commits every shard hands it, in order, and reports
+/// each outcome into its shard's queue. Commits that wait together — of several shards —
+/// are applied together with one sync ([`Commit::apply_group`]): each shard keeps its own
+/// group commit, and the disk sees one fsync per round however many shards there are. It
+/// ends when every shard dropped its sender.
 struct Committer {
-    jobs: Sender<Commit>,
-    thread: std::thread::JoinHandle<()>,
+    jobs: Sender<(u16, Commit)>,
+    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
 }
+
+/// Most commits applied together with one sync.
+const MAX_COMMIT_GROUP: usize = 64;
 
 impl Committer {
     fn spawn(
         engine: Arc<AnyEngine>,
-        reports: WeakSender<Command>,
+        reports: Vec<WeakSender<Command>>,
     ) -> Result<Committer, StartError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<Commit>();
+        let (jobs, queue) = std::sync::mpsc::channel::<(u16, Commit)>();
         let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name("dynamo-commit".into())
             .spawn(move || {
                 let _entered = span.enter();
-                for commit in queue {
-                    let result = commit.apply(&engine);
-                    // The node may be gone (every handle dropped): then nobody waits.
-                    let Some(reports) = reports.upgrade() else {
-                        return;
-                    };
-                    let id = commit.id;
-                    if reports
-                        .blocking_send(Command::Committed { id, result })
-                        .is_err()
-                    {
-                        return;
+                while let Ok(first) = queue.recv() {
+                    let mut group = vec![first];
+                    while group.len() < MAX_COMMIT_GROUP {
+                        match queue.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let (shards, commits): (Vec<u16>, Vec<Commit>) = group.into_iter().unzip();
+                    let results = Commit::apply_group(&commits, &engine);
+                    for ((shard, commit), result) in shards.into_iter().zip(&commits).zip(results) {
+                        // The shard may be gone (every handle dropped): then nobody waits.
+                        let Some(reports) = reports
+                            .get(usize::from(shard))
+                            .and_then(WeakSender::upgrade)
+                        else {
+                            continue;
+                        };
+                        let id = commit.id;
+                        let _ = reports.blocking_send(Command::Committed { id, result });
                     }
                 }
             })
             .map_err(|e| StartError::Thread(e.to_string()))?;
-        Ok(Committer { jobs, thread })
+        Ok(Committer {
+            jobs,
+            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
+        })
     }
 
-    /// Hands `commit` to the thread; false when the thread is gone.
-    fn send(&self, commit: Commit) -> bool {
-        self.jobs.send(commit).is_ok()
+    /// A sender for another shard (the thread ends once every one is stopped).
+    fn share(&self) -> Committer {
+        Committer {
+            jobs: self.jobs.clone(),
+            thread: Arc::clone(&self.thread),
+        }
     }
 
-    /// Ends the thread once it has carried out what it was handed.
+    /// Hands shard `shard`'s `commit` to the thread; false when the thread is gone.
+    fn send(&self, shard: u16, commit: Commit) -> bool {
+        self.jobs.send((shard, commit)).is_ok()
+    }
+
+    /// Drops this shard's sender; the last one to stop waits for the thread to carry out
+    /// what it was handed and end.
     fn stop(self) {
-        drop(self.jobs);
-        if self.thread.join().is_err() {
+        let Committer { jobs, thread } = self;
+        drop(jobs);
+        if Arc::strong_count(&thread) > 1 {
+            return;
+        }
+        let handle = thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle
+            && handle.join().is_err()
+        {
             tracing::error!("the commit thread panicked");
         }
     }
@@ -542,7 +578,7 @@ impl Driver {
                     }
                     Output::Event(event) => self.event(event),
                     Output::Commit(commit) => {
-                        if !self.committer.send(commit) {
+                        if !self.committer.send(self.index, commit) {
                             tracing::error!("the commit thread is gone: writes cannot commit");
                         }
                     }

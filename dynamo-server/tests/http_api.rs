@@ -27,6 +27,9 @@ type Headers<'a> = &'a [(&'a str, &'a str)];
 const LONG_TYPE: &str = "text/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 /// A server and a router in front of its node (sharing the server's metrics).
+/// Shards of the test node.
+const SHARDS: u16 = 4;
+
 struct TestNode {
     server: Server,
     router: Router,
@@ -50,6 +53,8 @@ impl TestNode {
             w: Some(1),
             max_value_size: MAX_VALUE,
             seed: Some(7),
+            // Several shards whatever the machine: the API must not depend on them.
+            shards: Some(SHARDS),
             ..ServerConfig::default()
         })
         .await
@@ -738,12 +743,40 @@ async fn ping_stats_metrics_ring_members_and_admin() {
     assert_eq!(v["metrics"]["bad_requests"], 1);
     assert_eq!(v["metrics"]["get_latency_seconds"]["count"], 2);
 
+    // Per shard: queue depth and the requests each took; keys spread over every shard.
+    for i in 0..20 {
+        let r = node
+            .call("PUT", &format!("/buckets/spread/keys/k{i}"), &[], b"v")
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT, "k{i}");
+    }
+    let v = node.call("GET", "/stats", &[], b"").await.json();
+    let shards = v["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), usize::from(SHARDS), "{v}");
+    let requests: Vec<u64> = shards
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap())
+        .collect();
+    assert!(
+        requests.iter().all(|r| *r > 0),
+        "20 keys reach every one of 4 shards: {requests:?}"
+    );
+    // 21 puts and the one get that reached the node (the bad one was refused before).
+    assert_eq!(requests.iter().sum::<u64>(), 22, "{requests:?}");
+    assert!(shards.iter().all(|s| s["queue_depth"].as_u64().is_some()));
+
     let r = node.call("GET", "/metrics", &[], b"").await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("content-type").unwrap().starts_with("text/plain"));
     let text = String::from_utf8(r.body).unwrap();
+    for shard in 0..SHARDS {
+        for name in ["dynamo_shard_queue_depth", "dynamo_shard_requests_total"] {
+            let line = format!("{name}{{shard=\"{shard}\"}} ");
+            assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+        }
+    }
     for line in [
-        "dynamo_puts_total 1\n",
+        "dynamo_puts_total 21\n",
         "dynamo_gets_total 2\n",
         "dynamo_bad_requests_total 1\n",
         "dynamo_get_latency_seconds_count 2\n",

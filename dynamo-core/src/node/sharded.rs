@@ -24,8 +24,10 @@ use crate::version::{Actor, EpochState};
 /// [`Input::Committed`].
 #[derive(Debug)]
 pub struct ShardedNode<E> {
-    /// Shard `i` at index `i`; 0 is control.
-    shards: Vec<Node<E>>,
+    /// Shard 0.
+    control: Node<E>,
+    /// Shard `i` at index `i - 1`.
+    followers: Vec<Node<E>>,
     ring: RingConfig,
     outputs: VecDeque<Output>,
 }
@@ -42,11 +44,11 @@ impl<E: StorageEngine + Clone> ShardedNode<E> {
         first.shard = Shard::new(0, count);
         let control = Node::new(first, engine.clone(), now)?;
         let view = control.shard_view();
-        let mut shards = vec![control];
+        let mut followers = Vec::new();
         for index in 1..count {
             let mut c = config.clone();
             c.shard = Shard::new(index, count);
-            shards.push(Node::new_follower(
+            followers.push(Node::new_follower(
                 c,
                 engine.clone(),
                 now,
@@ -54,7 +56,8 @@ impl<E: StorageEngine + Clone> ShardedNode<E> {
             )?);
         }
         let mut node = ShardedNode {
-            shards,
+            control,
+            followers,
             ring: config.ring,
             outputs: VecDeque::new(),
         };
@@ -69,20 +72,20 @@ impl<E: StorageEngine> ShardedNode<E> {
     pub fn handle(&mut self, now: Timestamp, input: Input) {
         match route_input(&input, self.ring, self.count()) {
             Some(i) => {
-                if let Some(shard) = self.shards.get_mut(usize::from(i)) {
+                if let Some(shard) = self.shard_mut(i) {
                     shard.handle(now, input);
                 }
             }
             None => match input {
                 Input::Tick => {
-                    for shard in &mut self.shards {
+                    for shard in self.all_mut() {
                         if shard.next_deadline().is_some_and(|d| d <= now) {
                             shard.handle(now, Input::Tick);
                         }
                     }
                 }
                 other => {
-                    for shard in self.shards.iter_mut().skip(1) {
+                    for shard in &mut self.followers {
                         shard.handle(now, other.clone());
                     }
                 }
@@ -96,20 +99,20 @@ impl<E: StorageEngine> ShardedNode<E> {
     fn pump(&mut self) {
         loop {
             let mut moved = false;
-            for i in 0..self.shards.len() {
-                while let Some(out) = self.shards[i].poll_output() {
+            for i in 0..self.count() {
+                while let Some(out) = self.shard_mut(i).and_then(Node::poll_output) {
                     match out {
                         Output::View(view) => {
                             moved = true;
                             let now = self.shards_now();
-                            for f in self.shards.iter_mut().skip(1) {
+                            for f in &mut self.followers {
                                 f.handle(now, Input::View(Arc::clone(&view)));
                             }
                         }
                         Output::Report(report) => {
                             moved = true;
                             let now = self.shards_now();
-                            self.shards[0].handle(now, Input::Report(report));
+                            self.control.handle(now, Input::Report(report));
                         }
                         other => self.outputs.push_back(other),
                     }
@@ -121,13 +124,20 @@ impl<E: StorageEngine> ShardedNode<E> {
         }
     }
 
+    fn shard_mut(&mut self, index: u16) -> Option<&mut Node<E>> {
+        match usize::from(index).checked_sub(1) {
+            None => Some(&mut self.control),
+            Some(i) => self.followers.get_mut(i),
+        }
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut Node<E>> {
+        std::iter::once(&mut self.control).chain(self.followers.iter_mut())
+    }
+
     /// The latest time any shard saw.
     fn shards_now(&self) -> Timestamp {
-        self.shards
-            .iter()
-            .map(Node::now)
-            .max()
-            .unwrap_or(Timestamp(0))
+        self.shards().map(Node::now).max().unwrap_or(Timestamp(0))
     }
 
     /// The next output of any shard.
@@ -137,14 +147,13 @@ impl<E: StorageEngine> ShardedNode<E> {
 
     /// The earliest deadline of any shard.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.shards.iter().filter_map(Node::next_deadline).min()
+        self.shards().filter_map(Node::next_deadline).min()
     }
 
     /// Carries out `commit` on its shard's engine handle, here and now, and feeds the outcome
     /// back (see [`Node::run_commit`]).
     pub fn run_commit(&mut self, commit: Commit) {
-        let i = usize::from(shard_of_id(commit.id, self.count()));
-        if let Some(shard) = self.shards.get_mut(i) {
+        if let Some(shard) = self.shard_mut(shard_of_id(commit.id, self.count())) {
             shard.run_commit(commit);
         }
         self.pump();
@@ -153,62 +162,65 @@ impl<E: StorageEngine> ShardedNode<E> {
     /// How many shards.
     pub fn count(&self) -> u16 {
         // At most MAX_SHARDS.
-        self.shards.len() as u16
+        (self.followers.len() + 1) as u16
     }
 
-    /// The shards; 0 is control.
-    pub fn shards(&self) -> &[Node<E>] {
-        &self.shards
+    /// The shards in order; the first is control.
+    pub fn shards(&self) -> impl Iterator<Item = &Node<E>> {
+        std::iter::once(&self.control).chain(&self.followers)
     }
 
     /// The control shard.
     pub fn control(&self) -> &Node<E> {
-        &self.shards[0]
+        &self.control
     }
 
     /// The shard that holds `partition`.
     pub fn shard_of(&self, partition: PartitionId) -> &Node<E> {
-        &self.shards[usize::from(shard_of_partition(partition, self.count()))]
+        usize::from(shard_of_partition(partition, self.count()))
+            .checked_sub(1)
+            .and_then(|i| self.followers.get(i))
+            .unwrap_or(&self.control)
     }
 
     /// This node's id.
     pub fn id(&self) -> &NodeId {
-        self.control().id()
+        self.control.id()
     }
 
     /// The epoch the node writes as (the control shard's).
     pub fn epoch(&self) -> EpochState {
-        self.control().epoch()
+        self.control.epoch()
     }
 
     /// The actor the node writes as (the control shard's).
     pub fn actor(&self) -> &Actor {
-        self.control().actor()
+        self.control.actor()
     }
 
     /// Whether the node knows its epoch (see [`Node::epoch_confirmed`]).
     pub fn epoch_confirmed(&self) -> bool {
-        self.control().epoch_confirmed()
+        self.control.epoch_confirmed()
     }
 
     /// The ring in force (the control shard's; see [`Node::ring`]).
     pub fn ring(&self) -> Option<&crate::ring::Ring> {
-        self.control().ring()
+        self.control.ring()
     }
 
     /// The node's membership (the control shard's).
     pub fn membership(&self) -> &Membership {
-        self.control().membership()
+        self.control.membership()
     }
 
     /// The node's failure detector (the control shard's).
     pub fn failure_detector(&self) -> &FailureDetector {
-        self.control().failure_detector()
+        self.control.failure_detector()
     }
 
     /// The engine (every shard's handle shares it).
     pub fn engine(&self) -> &E {
-        self.control().engine()
+        self.control.engine()
     }
 
     /// Hints kept here for other nodes, committed (the engine is shared: the control shard
@@ -217,17 +229,17 @@ impl<E: StorageEngine> ShardedNode<E> {
     /// # Errors
     /// [`StoreError`] when the engine fails.
     pub fn hints_stored(&self) -> Result<usize, StoreError> {
-        self.control().hints_stored()
+        self.control.hints_stored()
     }
 
     /// Operations in flight, over all shards.
     pub fn open_operations(&self) -> usize {
-        self.shards.iter().map(Node::open_operations).sum()
+        self.shards().map(Node::open_operations).sum()
     }
 
     /// Writes staged for the next group commit, over all shards.
     pub fn pending_writes(&self) -> usize {
-        self.shards.iter().map(Node::pending_writes).sum()
+        self.shards().map(Node::pending_writes).sum()
     }
 
     /// Stops every shard cleanly (see [`Node::shutdown`]): the followers first, then the
@@ -238,24 +250,26 @@ impl<E: StorageEngine> ShardedNode<E> {
     pub fn shutdown(&mut self, now: Timestamp) -> Result<(), StoreError> {
         let mut first_error = None;
         let mut unclean = false;
-        for shard in self.shards.iter_mut().skip(1) {
+        for shard in &mut self.followers {
             if let Err(e) = shard.shutdown(now) {
                 first_error.get_or_insert(e);
             }
             unclean |= !shard.stopped_cleanly();
         }
         if unclean || first_error.is_some() {
-            self.shards[0].follower_stopped_uncleanly();
+            self.control.follower_stopped_uncleanly();
         }
-        let control = self.shards[0].shutdown(now);
+        let control = self.control.shutdown(now);
         // Replies and acknowledgements released by the final commits.
-        for shard in &mut self.shards {
+        let mut released = Vec::new();
+        for shard in self.all_mut() {
             while let Some(out) = shard.poll_output() {
                 if !matches!(out, Output::View(_) | Output::Report(_)) {
-                    self.outputs.push_back(out);
+                    released.push(out);
                 }
             }
         }
+        self.outputs.extend(released);
         match first_error {
             Some(e) => Err(e),
             None => control,
@@ -264,11 +278,6 @@ impl<E: StorageEngine> ShardedNode<E> {
 
     /// Gives the engine back (the control shard's handle).
     pub fn into_engine(self) -> E {
-        let mut shards = self.shards;
-        shards.truncate(1);
-        shards
-            .pop()
-            .map(Node::into_engine)
-            .expect("a sharded node has a control shard")
+        self.control.into_engine()
     }
 }

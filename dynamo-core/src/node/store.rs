@@ -207,6 +207,41 @@ impl Commit {
             .write(&self.batch, self.durability)
             .map_err(|e| e.to_string())
     }
+
+    /// Applies several commits (of a node's shards, say) in order with at most one sync:
+    /// every batch is written buffered but the last, which is written `Sync` when any of
+    /// them asked for it — a sync makes every earlier write durable too. Returns each
+    /// commit's outcome in order: a commit that asked for a sync fails when its own write
+    /// or the final one failed.
+    pub fn apply_group<E: StorageEngine>(
+        commits: &[Commit],
+        engine: &E,
+    ) -> Vec<Result<(), String>> {
+        let sync = commits.iter().any(|c| c.durability == Durability::Sync);
+        let last = commits.len().saturating_sub(1);
+        let mut results: Vec<Result<(), String>> = commits
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let durability = if i == last && sync {
+                    Durability::Sync
+                } else {
+                    Durability::Buffered
+                };
+                engine
+                    .write(&c.batch, durability)
+                    .map_err(|e| e.to_string())
+            })
+            .collect();
+        if sync && let Some(Err(e)) = results.last().cloned() {
+            for (r, c) in results.iter_mut().zip(commits) {
+                if c.durability == Durability::Sync && r.is_ok() {
+                    *r = Err(format!("the sync after this write failed: {e}"));
+                }
+            }
+        }
+        results
+    }
 }
 
 /// One Merkle update: partition, key hash, the key's old and new digests.

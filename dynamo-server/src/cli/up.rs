@@ -69,6 +69,9 @@ pub struct UpArgs {
     /// at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shards: Option<u16>,
+    /// Worker threads of each node's runtime (default: its shards).
+    #[arg(long, value_name = "N")]
+    pub io_threads: Option<usize>,
     /// Log filter passed to every node (RUST_LOG syntax).
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -177,6 +180,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             data_dir: Some(dir.clone()),
             engine: args.engine.clone(),
             shards: Some(shards),
+            io_threads: args.io_threads,
             members: peers.clone(),
             log: args
                 .log
