@@ -23,6 +23,7 @@
 //! # flush_interval_ms = 100           # buffered writes are synced within this
 //! # shards = 8                        # partition shards, one state machine each (default: the cores)
 //! # io_threads = 8                    # worker threads of the node's runtime (default: the shards)
+//! # peer_connections = "shard"        # shard: each shard its own connection to a peer | node: shared
 //! # max_value_size = 16777216         # bytes
 //! # request_timeout_ms = 1000
 //! # gossip_interval_ms = 1000
@@ -169,6 +170,9 @@ pub struct ServerConfig {
     pub max_frame_size: usize,
     /// Messages waiting per peer before new ones are dropped.
     pub peer_queue: usize,
+    /// Connections to each peer: `shard` (each shard dials its own) or `node` (the shards
+    /// share one, behind a lock).
+    pub peer_connections: String,
     /// Connections each listener (HTTP, binary protocol, peers) keeps open at once; more are
     /// closed as soon as they are accepted.
     pub max_connections: usize,
@@ -216,6 +220,7 @@ impl Default for ServerConfig {
             log: DEFAULT_LOG_FILTER.to_owned(),
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
             peer_queue: DEFAULT_PEER_QUEUE,
+            peer_connections: "shard".to_owned(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout_ms: DEFAULT_HEADER_TIMEOUT_MS,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
@@ -594,6 +599,7 @@ impl ServerConfig {
         {
             return Err(ConfigError::Invalid("shards must be 1 to 256"));
         }
+        self.peer_connections()?;
         for (field, value) in [
             ("http_addr", &self.http_addr),
             ("peer_addr", &self.peer_addr),
@@ -694,6 +700,20 @@ impl ServerConfig {
             .min(usize::try_from(self.partitions).unwrap_or(usize::MAX))
             .max(1);
         u16::try_from(wanted).unwrap_or(1)
+    }
+
+    /// How the shards connect to the peers (`peer_connections`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] for another value than `shard` or `node`.
+    pub fn peer_connections(&self) -> Result<crate::driver::PeerConnections, ConfigError> {
+        match self.peer_connections.as_str() {
+            "shard" => Ok(crate::driver::PeerConnections::PerShard),
+            "node" => Ok(crate::driver::PeerConnections::PerNode),
+            _ => Err(ConfigError::Invalid(
+                "peer_connections must be shard or node",
+            )),
+        }
     }
 
     /// Worker threads of `dynamo node`'s runtime: `io_threads`, else the shards.
@@ -805,6 +825,28 @@ mod tests {
             nc.timing.anti_entropy_interval_ms,
             dynamo_core::node::Timing::default().anti_entropy_interval_ms
         );
+    }
+
+    #[test]
+    fn shards_default_to_the_cores_and_bound_the_workers() {
+        let c = ServerConfig::from_toml("shards = 3\npeer_connections = \"node\"").unwrap();
+        assert_eq!(c.shard_count(), 3);
+        assert_eq!(c.worker_threads(), 3, "workers follow the shards");
+        assert_eq!(c.node_config("127.0.0.1:9001").unwrap().shard.count, 3);
+        assert_eq!(
+            c.peer_connections().unwrap(),
+            crate::driver::PeerConnections::PerNode
+        );
+        let d = ServerConfig::default();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(usize::from(d.shard_count()), cores.clamp(1, 256));
+        // Never more shards than partitions.
+        let small = ServerConfig::from_toml("shards = 200\npartitions = 64").unwrap();
+        assert_eq!(small.shard_count(), 64);
+        for bad in ["shards = 0", "shards = 257", "peer_connections = \"both\""] {
+            let c = ServerConfig::from_toml(bad).unwrap();
+            assert!(c.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

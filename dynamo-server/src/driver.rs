@@ -137,12 +137,14 @@ pub type Spawned = (
 ///
 /// # Errors
 /// [`StartError::Thread`] when the task cannot be started (no runtime).
+#[allow(clippy::too_many_arguments)]
 pub fn spawn<F>(
     config: NodeConfig,
     open: F,
     queues: Vec<ShardQueues>,
     handle: NodeHandle,
     outgoing: Outgoing,
+    connections: PeerConnections,
     metrics: Arc<Metrics>,
     keys: KeyTable,
 ) -> Result<Spawned, StartError>
@@ -214,6 +216,7 @@ where
                 );
             }
             let mut drivers = Vec::with_capacity(shards.len());
+            let shared = Arc::new(std::sync::Mutex::new(outgoing.sibling()));
             for ((node, committer), queues) in shards.into_iter().zip(queues) {
                 drivers.push(Driver {
                     index: node.shard().index,
@@ -222,7 +225,10 @@ where
                     internal: queues.internal,
                     committer,
                     links: handle.links(),
-                    outgoing: outgoing.sibling(),
+                    outgoing: match connections {
+                        PeerConnections::PerShard => PeerSender::Own(outgoing.sibling()),
+                        PeerConnections::PerNode => PeerSender::Shared(Arc::clone(&shared)),
+                    },
                     metrics: Arc::clone(&metrics),
                     clock: Clock {
                         base_ms: clock.base_ms,
@@ -241,6 +247,7 @@ where
             // every outside handle is gone.
             drop(handle);
             drop(outgoing);
+            drop(shared);
             for driver in &mut drivers {
                 driver.drain();
             }
@@ -259,6 +266,38 @@ where
         span,
     ));
     Ok((task, ready_rx))
+}
+
+/// Whose connections a shard sends to its peers on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerConnections {
+    /// Each shard dials its own connection to each peer: no lock between shards, and each
+    /// connection's encoding runs on its own task.
+    PerShard,
+    /// The shards share one connection to each peer (behind a lock): fewer connections,
+    /// more messages per write.
+    PerNode,
+}
+
+/// A shard's sending side (see [`PeerConnections`]).
+enum PeerSender {
+    Own(Outgoing),
+    Shared(Arc<std::sync::Mutex<Outgoing>>),
+}
+
+impl PeerSender {
+    fn send(&mut self, to: &NodeId, address: &str, message: PeerMessage) {
+        match self {
+            PeerSender::Own(o) => o.send(to, address, message),
+            PeerSender::Shared(o) => {
+                // A poisoned lock means another shard panicked while sending: the message
+                // is dropped like any on a broken connection.
+                if let Ok(mut o) = o.lock() {
+                    o.send(to, address, message);
+                }
+            }
+        }
+    }
 }
 
 /// What feeding a command means for the loop.
@@ -362,7 +401,7 @@ struct Driver {
     /// Routes to the node's other shards.
     links: ShardLinks,
     committer: Committer,
-    outgoing: Outgoing,
+    outgoing: PeerSender,
     metrics: Arc<Metrics>,
     clock: Clock,
     /// Peer addresses learned outside the cluster state (hellos, admin seeds).

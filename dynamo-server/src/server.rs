@@ -240,6 +240,7 @@ impl Server {
             queues,
             handle.clone(),
             outgoing,
+            config.peer_connections()?,
             Arc::clone(&metrics),
             keys.clone(),
         )?;

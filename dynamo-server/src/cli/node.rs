@@ -78,6 +78,9 @@ pub struct NodeArgs {
     /// Partition shards, each a state machine of its own (default: the machine's cores).
     #[arg(long, value_name = "N")]
     pub shards: Option<u16>,
+    /// Connections to each peer: shard (one per shard) or node (shared by the shards).
+    #[arg(long, value_name = "shard|node")]
+    pub peer_connections: Option<String>,
     /// Partitions of the ring (a power of two; fixed for the cluster's life).
     #[arg(long)]
     pub partitions: Option<u32>,
@@ -173,6 +176,9 @@ impl NodeArgs {
         c.flush_interval_ms = a.flush_interval_ms.or(c.flush_interval_ms);
         c.io_threads = a.io_threads.or(c.io_threads);
         c.shards = a.shards.or(c.shards);
+        if let Some(v) = &a.peer_connections {
+            c.peer_connections = v.clone();
+        }
         if let Some(v) = a.partitions {
             c.partitions = v;
         }

@@ -72,6 +72,9 @@ pub struct UpArgs {
     /// Worker threads of each node's runtime (default: its shards).
     #[arg(long, value_name = "N")]
     pub io_threads: Option<usize>,
+    /// Connections to each peer: shard (one per shard, the default) or node (shared).
+    #[arg(long, value_name = "shard|node")]
+    pub peer_connections: Option<String>,
     /// Log filter passed to every node (RUST_LOG syntax).
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
@@ -181,6 +184,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             engine: args.engine.clone(),
             shards: Some(shards),
             io_threads: args.io_threads,
+            peer_connections: args
+                .peer_connections
+                .clone()
+                .unwrap_or_else(|| ServerConfig::default().peer_connections),
             members: peers.clone(),
             log: args
                 .log
