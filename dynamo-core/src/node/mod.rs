@@ -353,6 +353,19 @@ pub struct Node<E> {
     clean_stop: bool,
 }
 
+/// What each constructor of [`Node`] works out before the rest is assembled.
+struct Parts<E> {
+    store: Store<E>,
+    membership: Membership,
+    failure: FailureDetector,
+    epoch: EpochState,
+    epoch_pull_at: Option<Timestamp>,
+    outputs: VecDeque<Output>,
+    /// `Some` for a follower: the view it starts from.
+    role: Option<Arc<ShardView>>,
+    now: Timestamp,
+}
+
 impl<E: StorageEngine> Node<E> {
     /// Starts a node over `engine` (opened with at least the [`KEYSPACES`]): checks the
     /// configuration, loads the persisted cluster state (or builds the founders' first one,
@@ -401,51 +414,21 @@ impl<E: StorageEngine> Node<E> {
         outputs.push_back(Output::Event(NodeEvent::EpochStarted {
             epoch: epoch.epoch,
         }));
-        let actor = epoch.actor(config.id.clone());
         let failure = FailureDetector::new(config.timing.failure_config());
-        let rng = Rng::seeded(config.seed);
-        let ae = crate::antientropy::AntiEntropy::new(
-            now,
-            config.timing.anti_entropy_interval_ms,
-            config.seed,
-        );
-        let handoff = Handoff::new(
-            HandoffConfig {
-                interval_ms: config.timing.handoff_interval_ms,
-                max_in_flight: config.handoff_max_in_flight,
-                timeout_ms: config.timing.request_timeout_ms,
-                shard: config.shard,
-            },
-            now,
-        );
-        let transfers = transfer::load(&config, &store, now, &mut outputs)?;
-        let config_shard = config.shard;
-        let mut node = Node {
-            transfers,
+        let pull = (!epoch_confirmed).then_some(now);
+        let mut node = Node::assemble(
             config,
-            membership,
-            failure,
-            rng,
-            store,
-            epoch,
-            epoch_pull_at: (!epoch_confirmed).then_some(now),
-            actor,
-            outputs,
-            now,
-            next_seq: 0,
-            ops: BTreeMap::new(),
-            forwards_seen: BTreeMap::new(),
-            handoff,
-            stopped: false,
-            ae,
-            reaper: reaper::Reaper::new(now),
-            epoch_unpersisted: false,
-            listings: listing::Listings::default(),
-            substitute: substitute::SubstituteDots::default(),
-            role: shard::Role::new(config_shard, None),
-            follower_unclean: false,
-            clean_stop: true,
-        };
+            Parts {
+                store,
+                membership,
+                failure,
+                epoch,
+                epoch_pull_at: pull,
+                outputs,
+                role: None,
+                now,
+            },
+        )?;
         node.announce_epoch();
         node.publish_view();
         Ok(node)
@@ -472,7 +455,7 @@ impl<E: StorageEngine> Node<E> {
             )));
         }
         let store = Store::open(engine, config.timing.flush_interval_ms, config.shard)?;
-        let mut outputs = VecDeque::new();
+        let outputs = VecDeque::new();
         let membership = Membership::new(
             config.id.clone(),
             view.state.clone(),
@@ -483,36 +466,65 @@ impl<E: StorageEngine> Node<E> {
         let epoch = view
             .epoch
             .unwrap_or_else(|| EpochState::on_start(None, now, None));
-        let actor = epoch.actor(config.id.clone());
         let mut failure = FailureDetector::new(config.timing.failure_config());
         failure.adopt_down(&view.down, now);
-        let ae = crate::antientropy::AntiEntropy::new(
+        let mut node = Node::assemble(
+            config,
+            Parts {
+                store,
+                membership,
+                failure,
+                epoch,
+                epoch_pull_at: None,
+                outputs,
+                role: Some(view),
+                now,
+            },
+        )?;
+        node.transfers_ring_check();
+        node.report_adopted();
+        node.report_transfers();
+        Ok(node)
+    }
+
+    /// What both constructors share: the timers' state, the transfers persisted for this
+    /// shard, and the empty tables of a node that has just started.
+    fn assemble(config: NodeConfig, parts: Parts<E>) -> Result<Self, NodeError> {
+        let Parts {
+            store,
+            membership,
+            failure,
+            epoch,
+            epoch_pull_at,
+            mut outputs,
+            role,
             now,
-            config.timing.anti_entropy_interval_ms,
-            config.seed.wrapping_add(u64::from(config.shard.index)),
-        );
+        } = parts;
+        let shard = config.shard;
+        // Each shard draws from a stream of its own (shard 0 keeps the node's seed).
+        let seed = config.seed.wrapping_add(u64::from(shard.index));
+        let ae =
+            crate::antientropy::AntiEntropy::new(now, config.timing.anti_entropy_interval_ms, seed);
         let handoff = Handoff::new(
             HandoffConfig {
                 interval_ms: config.timing.handoff_interval_ms,
                 max_in_flight: config.handoff_max_in_flight,
                 timeout_ms: config.timing.request_timeout_ms,
-                shard: config.shard,
+                shard,
             },
             now,
         );
         let transfers = transfer::load(&config, &store, now, &mut outputs)?;
-        let config_shard = config.shard;
-        let rng = Rng::seeded(config.seed.wrapping_add(u64::from(config.shard.index)));
-        let mut node = Node {
+        Ok(Node {
             transfers,
+            actor: epoch.actor(config.id.clone()),
+            rng: Rng::seeded(seed),
             config,
             membership,
             failure,
-            rng,
             store,
             epoch,
-            epoch_pull_at: None,
-            actor,
+            epoch_pull_at,
             outputs,
             now,
             next_seq: 0,
@@ -525,14 +537,10 @@ impl<E: StorageEngine> Node<E> {
             epoch_unpersisted: false,
             listings: listing::Listings::default(),
             substitute: substitute::SubstituteDots::default(),
-            role: shard::Role::new(config_shard, Some(Arc::clone(&view))),
+            role: shard::Role::new(shard, role),
             follower_unclean: false,
             clean_stop: true,
-        };
-        node.transfers_ring_check();
-        node.report_adopted();
-        node.report_transfers();
-        Ok(node)
+        })
     }
 
     /// Feeds one input at time `now` (the driver's clock, in ms). Drain
