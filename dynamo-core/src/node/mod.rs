@@ -357,7 +357,6 @@ pub struct Node<E> {
 struct Parts<E> {
     store: Store<E>,
     membership: Membership,
-    failure: FailureDetector,
     epoch: EpochState,
     epoch_pull_at: Option<Timestamp>,
     outputs: VecDeque<Output>,
@@ -414,14 +413,12 @@ impl<E: StorageEngine> Node<E> {
         outputs.push_back(Output::Event(NodeEvent::EpochStarted {
             epoch: epoch.epoch,
         }));
-        let failure = FailureDetector::new(config.timing.failure_config());
         let pull = (!epoch_confirmed).then_some(now);
         let mut node = Node::assemble(
             config,
             Parts {
                 store,
                 membership,
-                failure,
                 epoch,
                 epoch_pull_at: pull,
                 outputs,
@@ -466,14 +463,11 @@ impl<E: StorageEngine> Node<E> {
         let epoch = view
             .epoch
             .unwrap_or_else(|| EpochState::on_start(None, now, None));
-        let mut failure = FailureDetector::new(config.timing.failure_config());
-        failure.adopt_down(&view.down, now);
         let mut node = Node::assemble(
             config,
             Parts {
                 store,
                 membership,
-                failure,
                 epoch,
                 epoch_pull_at: None,
                 outputs,
@@ -493,13 +487,17 @@ impl<E: StorageEngine> Node<E> {
         let Parts {
             store,
             membership,
-            failure,
             epoch,
             epoch_pull_at,
             mut outputs,
             role,
             now,
         } = parts;
+        // A follower's detector mirrors control's view from the start.
+        let mut failure = FailureDetector::new(config.timing.failure_config());
+        if let Some(view) = &role {
+            failure.adopt_down(&view.down, now);
+        }
         let shard = config.shard;
         // Each shard draws from a stream of its own (shard 0 keeps the node's seed).
         let seed = config.seed.wrapping_add(u64::from(shard.index));

@@ -61,11 +61,11 @@ async fn admin(st: &HttpState, request: ClientRequest) -> Result<Response, ApiEr
             // The control shard answered for itself: the load and transfers are every
             // shard's.
             let figures = super::shards::figures(&st.handle).await?;
-            let (ops, writes, pending, transfers) = super::shards::totals(&figures);
-            info.open_operations = ops;
-            info.pending_writes = writes;
-            info.transfers_pending = Some(pending);
-            info.transfers = transfers;
+            let totals = super::shards::totals(&figures);
+            info.open_operations = totals.open_operations;
+            info.pending_writes = totals.pending_writes;
+            info.transfers_pending = Some(totals.transfers_pending);
+            info.transfers = totals.transfers;
             Ok(Json(info).into_response())
         }
         other => Err(unexpected("admin", &other)),

@@ -26,11 +26,9 @@ pub(crate) async fn ping() -> Response {
 pub(crate) async fn stats(State(st): State<HttpState>, uri: Uri) -> Response {
     let outcome = async {
         Query::parse(uri.query(), &[])?;
-        let mut view = st.handle.inspect(node_view).await?;
         let figures = super::shards::figures(&st.handle).await?;
-        let (ops, writes, _, _) = super::shards::totals(&figures);
-        view["open_operations"] = ops.into();
-        view["pending_writes"] = writes.into();
+        let totals = super::shards::totals(&figures);
+        let mut view = st.handle.inspect(move |n| node_view(n, &totals)).await?;
         view["shards"] = super::shards::json(&st.handle, &st.metrics, &figures);
         view["metrics"] = st.metrics.to_json();
         Ok(Json(view).into_response())
@@ -39,8 +37,8 @@ pub(crate) async fn stats(State(st): State<HttpState>, uri: Uri) -> Response {
     finish(&st.metrics, outcome)
 }
 
-/// The node's own figures, for `/stats` and `/metrics`.
-fn node_view(node: &ServerNode) -> Value {
+/// The node's own figures, for `/stats` and `/metrics`, with the load of all its shards.
+fn node_view(node: &ServerNode, totals: &super::shards::Totals) -> Value {
     let state = node.membership().state();
     let members = state.members();
     let fd = node.failure_detector();
@@ -58,8 +56,8 @@ fn node_view(node: &ServerNode) -> Value {
         "claimant": state.claimant().map(|c| c.as_str()),
         "members": members.len(),
         "members_up": up,
-        "open_operations": node.open_operations(),
-        "pending_writes": node.pending_writes(),
+        "open_operations": totals.open_operations,
+        "pending_writes": totals.pending_writes,
         "hints_pending": hints.map(|h| {
             h.into_iter()
                 .map(|(n, c)| (n.to_string(), Value::from(c)))
@@ -79,12 +77,14 @@ pub(crate) async fn metrics(State(st): State<HttpState>, uri: Uri) -> Response {
     }
     let mut text = st.metrics.to_prometheus();
     super::shards::prometheus(&st.handle, &st.metrics, &mut text);
-    if let Ok(mut view) = st.handle.inspect(node_view).await {
-        if let Ok(figures) = super::shards::figures(&st.handle).await {
-            let (ops, writes, _, _) = super::shards::totals(&figures);
-            view["open_operations"] = ops.into();
-            view["pending_writes"] = writes.into();
+    let view = match super::shards::figures(&st.handle).await {
+        Ok(figures) => {
+            let totals = super::shards::totals(&figures);
+            st.handle.inspect(move |n| node_view(n, &totals)).await.ok()
         }
+        Err(_) => None,
+    };
+    if let Some(view) = view {
         let gauges = [
             ("open_operations", "operations coordinated or forwarded now"),
             ("pending_writes", "writes staged for the next group commit"),

@@ -36,18 +36,30 @@ pub(crate) async fn figures(handle: &NodeHandle) -> Result<Vec<ShardFigures>, Ha
         .await
 }
 
-/// The node's totals: open operations, staged writes, transfers pending, and every
-/// transfer (by partition).
-pub(crate) fn totals(figures: &[ShardFigures]) -> (usize, usize, usize, Vec<TransferProgress>) {
+/// The node's load summed over its shards.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Totals {
+    /// Operations coordinated or forwarded.
+    pub open_operations: usize,
+    /// Writes staged for a group commit.
+    pub pending_writes: usize,
+    /// Outgoing transfers not yet confirmed.
+    pub transfers_pending: usize,
+    /// Every outgoing transfer, by partition.
+    pub transfers: Vec<TransferProgress>,
+}
+
+/// The node's totals over `figures`.
+pub(crate) fn totals(figures: &[ShardFigures]) -> Totals {
     let mut transfers: Vec<TransferProgress> =
         figures.iter().flat_map(|f| f.transfers.clone()).collect();
     transfers.sort_by(|a, b| (a.partition, &a.to).cmp(&(b.partition, &b.to)));
-    (
-        figures.iter().map(|f| f.open_operations).sum(),
-        figures.iter().map(|f| f.pending_writes).sum(),
-        figures.iter().map(|f| f.transfers_pending).sum(),
+    Totals {
+        open_operations: figures.iter().map(|f| f.open_operations).sum(),
+        pending_writes: figures.iter().map(|f| f.pending_writes).sum(),
+        transfers_pending: figures.iter().map(|f| f.transfers_pending).sum(),
         transfers,
-    )
+    }
 }
 
 /// `/stats`' `shards`: per shard, its queue depth, requests and peer messages taken, open

@@ -108,20 +108,9 @@ async fn history(State(st): State<HttpState>, uri: Uri) -> Response {
 pub(crate) async fn status(State(st): State<HttpState>, uri: Uri) -> Response {
     let outcome = async {
         Query::parse(uri.query(), &[])?;
-        let mut view = st.handle.inspect(status_view).await?;
         let figures = super::shards::figures(&st.handle).await?;
-        let (ops, writes, pending, transfers) = super::shards::totals(&figures);
-        view["open_operations"] = ops.into();
-        view["pending_writes"] = writes.into();
-        view["transfers"] = json!({
-            "pending": pending,
-            "list": transfers.iter().map(|t| json!({
-                "partition": t.partition.0,
-                "to": t.to.as_str(),
-                "keys_sent": t.keys_sent,
-                "done": t.done,
-            })).collect::<Vec<_>>(),
-        });
+        let totals = super::shards::totals(&figures);
+        let mut view = st.handle.inspect(move |n| status_view(n, &totals)).await?;
         view["now_ms"] = unix_ms().into();
         Ok((
             [
@@ -171,7 +160,7 @@ pub(crate) async fn status_preflight() -> Response {
 ///   cannot be counted);
 /// - `transfers`: `pending` (not yet confirmed) and `list`, each outgoing partition transfer
 ///   with its receiver, records acknowledged and whether it is done.
-pub fn status_view(node: &ServerNode) -> Value {
+pub(crate) fn status_view(node: &ServerNode, totals: &super::shards::Totals) -> Value {
     let state = node.membership().state();
     let fd = node.failure_detector();
     let ring = node.ring();
@@ -241,10 +230,9 @@ pub fn status_view(node: &ServerNode) -> Value {
         ),
         Err(e) => (None, Some(e.to_string())),
     };
-    let transfers: Vec<Value> = node
-        .transfers()
-        .progress()
-        .into_iter()
+    let transfers: Vec<Value> = totals
+        .transfers
+        .iter()
         .map(|t| {
             json!({
                 "partition": t.partition.0,
@@ -258,14 +246,14 @@ pub fn status_view(node: &ServerNode) -> Value {
         "node": node.id().as_str(),
         "status": node.membership().status().map(|s| s.name()),
         "claimant": state.claimant().map(|c| c.as_str()),
-        "open_operations": node.open_operations(),
-        "pending_writes": node.pending_writes(),
+        "open_operations": totals.open_operations,
+        "pending_writes": totals.pending_writes,
         "members": members,
         "ring": ring_json,
         "hints_pending": hints,
         "hints_error": hints_error,
         "transfers": {
-            "pending": node.transfers().pending(),
+            "pending": totals.transfers_pending,
             "list": transfers,
         },
     })
