@@ -1,7 +1,7 @@
 //! The shard tasks: the drivers that feed the node's sans-IO shards ([`Node`]s, see
 //! `dynamo_core::node::shard`) and carry out their outputs.
 //!
-//! A node runs one task per shard, each with its own queue, commit thread and address book;
+//! A node runs one task per shard, each with its own queue and address book;
 //! what follows holds for each. The control shard's views go to every follower, and the
 //! followers' reports to control, on the shards' unbounded queues; a message a shard sends
 //! to its own node goes to the shard it is for.
@@ -11,11 +11,12 @@
 //! a request, a peer message and their answers pass between tasks, most often on the same
 //! worker thread, instead of waking another thread for every message (an earlier node thread
 //! spent a third of its time in thread switches). The storage work that may block for long —
-//! the commits, an fsync each — runs on a *commit thread* of its own: the node hands each
-//! [`Commit`] to it, keeps serving meanwhile, and learns the outcome through its own queue
-//! ([`Command::Committed`], fed as [`Input::Committed`]). The node has at most one commit in
-//! flight; what arrives meanwhile is staged for the next, so the fsyncs of a busy node each
-//! cover many writes. Point reads stay on the node task (a memtable or page-cache lookup).
+//! the commits, an fsync each — runs on the node's *commit thread* (`committer`, shared by
+//! its shards): a shard hands each [`Commit`](dynamo_core::node::Commit) to it, keeps serving meanwhile, and learns the
+//! outcome through its own queue ([`Command::Committed`], fed as [`Input::Committed`]), then
+//! answers with its next commit or a pass, so that the shards' commits share their syncs. A
+//! shard has at most one commit in flight; what arrives meanwhile is staged for the next, so
+//! the fsyncs of a busy node each cover many writes. Point reads stay on the node task (a memtable or page-cache lookup).
 //!
 //! The loop:
 //!
@@ -40,12 +41,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use dynamo_core::membership::MembershipChange;
 use dynamo_core::node::shard::route_message;
-use dynamo_core::node::{Commit, Input, Node, NodeConfig, NodeError, NodeEvent, Output, Shard};
+use dynamo_core::node::{Input, Node, NodeConfig, NodeError, NodeEvent, Output, Shard};
 use dynamo_core::proto::{ClientId, PeerMessage};
 use dynamo_core::{NodeId, Timestamp};
 use engine_any::AnyEngine;
@@ -54,6 +54,7 @@ use tokio::sync::mpsc::{Receiver, UnboundedReceiver, WeakSender};
 use tokio::sync::oneshot;
 
 use crate::auth::KeyTable;
+use crate::committer::Committer;
 use crate::handle::{Command, NodeHandle, Reply, ServerNode, ShardLinks, ShardQueues};
 use crate::metrics::Metrics;
 use crate::transport::Outgoing;
@@ -193,7 +194,8 @@ where
                 let committer = Committer::spawn(Arc::clone(&engine), weak)?;
                 let mut shards = Vec::with_capacity(started.len());
                 for node in started {
-                    shards.push((node, committer.share()));
+                    let index = node.shard().index;
+                    shards.push((node, committer.share(index)));
                 }
                 drop(committer);
                 Ok((shards, clock))
@@ -224,6 +226,7 @@ where
                     commands: queues.commands,
                     internal: queues.internal,
                     committer,
+                    owes_commit_answer: false,
                     links: handle.links(),
                     outgoing: match connections {
                         PeerConnections::PerShard => PeerSender::Own(outgoing.sibling()),
@@ -307,90 +310,6 @@ enum Flow {
     Stop(Option<oneshot::Sender<bool>>),
 }
 
-/// A node's commit thread: applies the commits every shard hands it, in order, and reports
-/// each outcome into its shard's queue. Commits that wait together — of several shards —
-/// are applied together with one sync ([`Commit::apply_group`]): each shard keeps its own
-/// group commit, and the disk sees one fsync per round however many shards there are. It
-/// ends when every shard dropped its sender.
-struct Committer {
-    jobs: Sender<(u16, Commit)>,
-    thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
-}
-
-/// Most commits applied together with one sync.
-const MAX_COMMIT_GROUP: usize = 64;
-
-impl Committer {
-    fn spawn(
-        engine: Arc<AnyEngine>,
-        reports: Vec<WeakSender<Command>>,
-    ) -> Result<Committer, StartError> {
-        let (jobs, queue) = std::sync::mpsc::channel::<(u16, Commit)>();
-        let span = tracing::Span::current();
-        let thread = std::thread::Builder::new()
-            .name("dynamo-commit".into())
-            .spawn(move || {
-                let _entered = span.enter();
-                while let Ok(first) = queue.recv() {
-                    let mut group = vec![first];
-                    while group.len() < MAX_COMMIT_GROUP {
-                        match queue.try_recv() {
-                            Ok(job) => group.push(job),
-                            Err(_) => break,
-                        }
-                    }
-                    let (shards, commits): (Vec<u16>, Vec<Commit>) = group.into_iter().unzip();
-                    let results = Commit::apply_group(&commits, &engine);
-                    for ((shard, commit), result) in shards.into_iter().zip(&commits).zip(results) {
-                        // The shard may be gone (every handle dropped): then nobody waits.
-                        let Some(reports) = reports
-                            .get(usize::from(shard))
-                            .and_then(WeakSender::upgrade)
-                        else {
-                            continue;
-                        };
-                        let id = commit.id;
-                        let _ = reports.blocking_send(Command::Committed { id, result });
-                    }
-                }
-            })
-            .map_err(|e| StartError::Thread(e.to_string()))?;
-        Ok(Committer {
-            jobs,
-            thread: Arc::new(std::sync::Mutex::new(Some(thread))),
-        })
-    }
-
-    /// A sender for another shard (the thread ends once every one is stopped).
-    fn share(&self) -> Committer {
-        Committer {
-            jobs: self.jobs.clone(),
-            thread: Arc::clone(&self.thread),
-        }
-    }
-
-    /// Hands shard `shard`'s `commit` to the thread; false when the thread is gone.
-    fn send(&self, shard: u16, commit: Commit) -> bool {
-        self.jobs.send((shard, commit)).is_ok()
-    }
-
-    /// Drops this shard's sender; the last one to stop waits for the thread to carry out
-    /// what it was handed and end.
-    fn stop(self) {
-        let Committer { jobs, thread } = self;
-        drop(jobs);
-        if Arc::strong_count(&thread) > 1 {
-            return;
-        }
-        let handle = thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(handle) = handle
-            && handle.join().is_err()
-        {
-            tracing::error!("the commit thread panicked");
-        }
-    }
-}
-
 struct Driver {
     /// This shard.
     index: u16,
@@ -401,6 +320,9 @@ struct Driver {
     /// Routes to the node's other shards.
     links: ShardLinks,
     committer: Committer,
+    /// The outcome of this shard's commit was fed and the commit thread has not heard since
+    /// whether another one follows (see [`crate::committer`]).
+    owes_commit_answer: bool,
     outgoing: PeerSender,
     metrics: Arc<Metrics>,
     clock: Clock,
@@ -469,6 +391,10 @@ impl Driver {
                 };
             }
             self.tick_if_due();
+            if std::mem::take(&mut self.owes_commit_answer) {
+                // Nothing was staged to commit: the commit thread's next round need not wait.
+                self.committer.pass();
+            }
             // Let the HTTP and peer tasks run (on a one-worker runtime they share the thread).
             tokio::task::yield_now().await;
         }
@@ -544,6 +470,7 @@ impl Driver {
             tracing::error!(error = %e, commit = id, "group commit failed");
         }
         let now = self.clock.now();
+        self.owes_commit_answer = true;
         self.node.handle(now, Input::Committed { id, result });
         self.drain();
     }
@@ -617,7 +544,8 @@ impl Driver {
                     }
                     Output::Event(event) => self.event(event),
                     Output::Commit(commit) => {
-                        if !self.committer.send(self.index, commit) {
+                        self.owes_commit_answer = false;
+                        if !self.committer.send(commit) {
                             tracing::error!("the commit thread is gone: writes cannot commit");
                         }
                     }

@@ -5,7 +5,7 @@
 //! - [`config`]: [`ServerConfig`], from a TOML file and/or flags, turned into the core's
 //!   `NodeConfig`;
 //! - [`driver`]: the node thread, which feeds the node and carries out its outputs (storage
-//!   never runs on the event loop);
+//!   never runs on the event loop); `committer`: the commit thread its shards share;
 //! - [`handle`]: the node runs on a thread of its own; async code talks to it through a
 //!   [`NodeHandle`];
 //! - [`transport`] and [`wire`]: TCP between nodes, length-delimited postcard frames with a
@@ -20,6 +20,7 @@
 
 pub mod auth;
 pub mod binary;
+mod committer;
 pub mod config;
 pub mod driver;
 pub mod endpoints;
