@@ -12,11 +12,12 @@
 //! worker thread, instead of waking another thread for every message (an earlier node thread
 //! spent a third of its time in thread switches). The storage work that may block for long —
 //! the commits, an fsync each — runs on the node's *commit thread* (`committer`, shared by
-//! its shards): a shard hands each [`Commit`](dynamo_core::node::Commit) to it, keeps serving meanwhile, and learns the
-//! outcome through its own queue ([`Command::Committed`], fed as [`Input::Committed`]), then
-//! answers with its next commit or a pass, so that the shards' commits share their syncs. A
-//! shard has at most one commit in flight; what arrives meanwhile is staged for the next, so
-//! the fsyncs of a busy node each cover many writes. Point reads stay on the node task (a memtable or page-cache lookup).
+//! its shards): a shard hands each [`Commit`](dynamo_core::node::Commit) to it, keeps
+//! serving meanwhile, and learns the outcome through its own queue ([`Command::Committed`],
+//! fed as [`Input::Committed`]), then answers with its next commit or a pass, so that the
+//! shards' commits share their syncs. A shard has at most one commit in flight; what arrives
+//! meanwhile is staged for the next, so the fsyncs of a busy node each cover many writes.
+//! Point reads stay on the node task (a memtable or page-cache lookup).
 //!
 //! The loop:
 //!
