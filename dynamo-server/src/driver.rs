@@ -132,7 +132,7 @@ pub type Spawned = (
 /// Starts the node's shard tasks on the current runtime: opens the engine with `open` and
 /// builds the shards — the control shard first, each follower from its view — on the
 /// runtime's blocking pool (opening a store reads it), then runs one loop per shard over
-/// its `queues`, each with a commit thread that reports through the shard's own queue.
+/// its `queues`, with the node's one commit thread, which reports into each shard's queue.
 /// `config.shard.count` shards are started (`handle` and `queues` must be made for as many).
 /// Returns a task that ends when every shard stopped, and a receiver of the start's outcome
 /// (the task ends after reporting an error).

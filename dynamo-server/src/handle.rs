@@ -208,7 +208,7 @@ impl ShardLinks {
 #[derive(Debug, Clone)]
 pub struct NodeHandle {
     /// One bounded queue per shard. Once the last handle is gone the channels close and the
-    /// shards stop (commit threads hold only a [`WeakSender`]).
+    /// shards stop (the commit thread holds only [`WeakSender`]s).
     shards: Arc<[Sender<Command>]>,
     /// One unbounded queue per shard for what must not be dropped.
     internal: Arc<[UnboundedSender<Command>]>,
@@ -264,8 +264,8 @@ impl NodeHandle {
             .collect()
     }
 
-    /// A sender that does not keep shard `shard` alive: for its commit thread, which reports
-    /// into the shard's queue while it runs.
+    /// A sender that does not keep shard `shard` alive: for the node's commit thread, which
+    /// reports into the shard's queue while it runs.
     pub fn weak_sender(&self, shard: u16) -> Option<WeakSender<Command>> {
         self.shards.get(usize::from(shard)).map(Sender::downgrade)
     }
