@@ -21,7 +21,7 @@
 //! versioning = "dvv"                  # dvv | vclock | lww
 //! durability = "all"                  # all | one | none: replicas that sync a write before it is acknowledged
 //! # flush_interval_ms = 100           # buffered writes are synced within this
-//! # shards = 8                        # partition shards, one state machine each (default: the cores)
+//! # shards = 8                        # partition shards, one state machine each (default: the cores but one)
 //! # io_threads = 8                    # worker threads of the node's runtime (default: the shards)
 //! # peer_connections = "shard"        # shard: each shard its own connection to a peer | node: shared
 //! # max_value_size = 16777216         # bytes
@@ -140,8 +140,8 @@ pub struct ServerConfig {
     pub flush_interval_ms: Option<u64>,
     /// Partition shards of the node: its partitions are split over this many state
     /// machines, each a task of its own with its own group commit (see
-    /// `dynamo_core::node::shard`). Default: the machine's cores (at most the partitions, at
-    /// most 256).
+    /// `dynamo_core::node::shard`). Default: the machine's cores but one, at least one
+    /// ([`default_shards`]; at most the partitions, at most 256).
     pub shards: Option<u16>,
     /// Worker threads of the async runtime `dynamo node` runs the node on (HTTP, the peer
     /// transport and the shards' tasks; commits have threads of their own). Default: the
@@ -689,13 +689,15 @@ impl ServerConfig {
         })
     }
 
-    /// The node's shard count: `shards`, else the machine's cores; at most the ring's
-    /// partitions and [`MAX_SHARDS`](dynamo_core::node::shard::MAX_SHARDS).
+    /// The node's shard count: `shards`, else [`default_shards`] for the machine's cores; at
+    /// most the ring's partitions and [`MAX_SHARDS`](dynamo_core::node::shard::MAX_SHARDS).
     pub fn shard_count(&self) -> u16 {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let wanted = self
             .shards
-            .map_or(cores, usize::from)
+            .map_or_else(
+                || usize::from(default_shards(machine_cores(), 1)),
+                usize::from,
+            )
             .min(usize::from(dynamo_core::node::shard::MAX_SHARDS))
             .min(usize::try_from(self.partitions).unwrap_or(usize::MAX))
             .max(1);
@@ -780,6 +782,21 @@ impl ServerConfig {
     }
 }
 
+/// The machine's cores (the threads the process may run at once), at least 1.
+pub fn machine_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// The default shard count of each of `nodes` nodes sharing a machine of `cores` cores: one
+/// core is left for what runs beside the shards (the commit thread, the engine's background
+/// workers, the kernel's network work) and the rest is divided among the nodes, at least one
+/// shard each. On 2 cores this is one shard: a lone node measured slower with two
+/// (BENCHMARKS.md, "Many cores").
+pub fn default_shards(cores: usize, nodes: usize) -> u16 {
+    let each = cores.saturating_sub(1) / nodes.max(1);
+    u16::try_from(each.clamp(1, usize::from(dynamo_core::node::shard::MAX_SHARDS))).unwrap_or(1)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -838,8 +855,14 @@ mod tests {
             crate::driver::PeerConnections::PerNode
         );
         let d = ServerConfig::default();
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        assert_eq!(usize::from(d.shard_count()), cores.clamp(1, 256));
+        assert_eq!(d.shard_count(), default_shards(machine_cores(), 1));
+        // One core is left beside the shards; the rest is shared among a machine's nodes.
+        assert_eq!(default_shards(1, 1), 1);
+        assert_eq!(default_shards(2, 1), 1);
+        assert_eq!(default_shards(16, 1), 15);
+        assert_eq!(default_shards(16, 3), 5);
+        assert_eq!(default_shards(2, 3), 1);
+        assert_eq!(default_shards(1024, 1), 256);
         // Never more shards than partitions.
         let small = ServerConfig::from_toml("shards = 200\npartitions = 64").unwrap();
         assert_eq!(small.shard_count(), 64);

@@ -65,8 +65,8 @@ pub struct UpArgs {
     /// (`--ca` or DYNAMO_CA for this command, `--cacert` for curl).
     #[arg(long)]
     pub tls: bool,
-    /// Partition shards of each node (default: the machine's cores shared among the nodes,
-    /// at least 1).
+    /// Partition shards of each node (default: the machine's cores but one, shared among the
+    /// nodes, at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub shards: Option<u16>,
     /// Worker threads of each node's runtime (default: its shards).
@@ -161,10 +161,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         .map(|i| format!("n{}@{host}:{}", i + 1, args.peer_port + i))
         .collect();
     let exe = std::env::current_exe().context("cannot find this executable")?;
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let shards = args
-        .shards
-        .unwrap_or_else(|| u16::try_from((cores / usize::from(n)).max(1)).unwrap_or(1));
+    let shards = args.shards.unwrap_or_else(|| {
+        dynamo_server::config::default_shards(
+            dynamo_server::config::machine_cores(),
+            usize::from(n),
+        )
+    });
     let mut procs = Vec::new();
     for i in 0..n {
         let id = format!("n{}", i + 1);
