@@ -24,8 +24,9 @@ use tokio::sync::mpsc::WeakSender;
 use crate::driver::StartError;
 use crate::handle::Command;
 
-/// Most commits applied together with one sync.
-const MAX_COMMIT_GROUP: usize = 256;
+/// Most commits applied together with one sync: a shard has one commit in flight at a time,
+/// so a round holds at most one per shard.
+const MAX_COMMIT_GROUP: usize = dynamo_core::node::shard::MAX_SHARDS as usize;
 
 /// How long a round that has commits waits at most for the shards of the round before to
 /// answer. A shard answers as soon as its task has fed the outcome; a busy machine may take
